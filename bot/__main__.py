@@ -1,0 +1,95 @@
+"""`rollback-bot`: serve the bot, run the simulated cluster, or roll back from a terminal."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from bot.durations import parse_duration
+
+COMMANDS_NEEDING_CLUSTER = ("status", "history", "rollback")
+
+
+def _duration(text: str) -> float:
+    try:
+        return parse_duration(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def build_parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--kubeconfig", help="kubeconfig path (default: $KUBECONFIG)")
+    common.add_argument("--context", help="kubeconfig context (default: its current context)")
+    common.add_argument("--config", type=Path, help="service catalog YAML ($ROLLBACK_BOT_CONFIG)")
+    common.add_argument(
+        "--request-timeout", type=_duration, help="timeout of each Kubernetes API call (10s)"
+    )
+
+    parser = argparse.ArgumentParser(
+        prog="rollback-bot",
+        description="Roll Kubernetes Deployments back exactly as `kubectl rollout undo`.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    for name, text in (
+        ("status", "the deployed version and rollout health of SERVICE"),
+        ("history", "the revisions of SERVICE, newest first"),
+    ):
+        p = sub.add_parser(name, parents=[common], help=text, description=text)
+        p.add_argument("service", metavar="SERVICE", help="catalog name or NAMESPACE/DEPLOYMENT")
+        p.add_argument("-o", "--output", choices=("table", "json"), default="table")
+
+    p = sub.add_parser(
+        "rollback",
+        parents=[common],
+        help="roll SERVICE back (to the previous revision by default)",
+        description="Roll SERVICE back, as `kubectl rollout undo`, and follow the rollout. "
+        "Exit codes: 0 rolled out (or already at the target), 1 error, 2 usage, "
+        "3 refused, 4 rollout failed, 5 timed out.",
+    )
+    p.add_argument("service", metavar="SERVICE", help="catalog name or NAMESPACE/DEPLOYMENT")
+    p.add_argument("--to-revision", type=int, metavar="N", help="revision to restore")
+    p.add_argument("--dry-run", action="store_true", help="server-side dry run; change nothing")
+    p.add_argument("-y", "--yes", action="store_true", help="do not ask for confirmation")
+    p.add_argument("--reason", help="why: recorded in the Deployment's change-cause")
+    p.add_argument(
+        "--timeout", type=_duration, default=300.0, help="how long to wait for the rollout (5m)"
+    )
+
+    p = sub.add_parser(
+        "sandbox",
+        help="run a simulated Kubernetes cluster with demo data and write its kubeconfig",
+    )
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=6443)
+    p.add_argument(
+        "--kubeconfig-out", type=Path, default=Path("sandbox.kubeconfig"), metavar="PATH"
+    )
+    p.add_argument("--seed", choices=("demo", "empty"), default="demo")
+    p.add_argument(
+        "--speed", type=float, default=1.0, help="simulated seconds per real second (1.0)"
+    )
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    if args.command == "sandbox":
+        # The simulated cluster is a separate server; only this command loads it.
+        from bot.sandbox.main import run
+
+        code: int = run(args.host, args.port, args.kubeconfig_out, args.seed, args.speed)
+        return code
+    from bot.cli_main import run_cli
+
+    return asyncio.run(run_cli(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

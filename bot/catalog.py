@@ -1,0 +1,117 @@
+"""The service catalog: which Deployment, in which namespace and cluster, a service name means.
+
+A YAML file (ROLLBACK_BOT_CONFIG). Errors name the file, the key and what is wrong.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
+
+from bot.rollback.errors import ConfigError, UnknownService
+
+DNS_LABEL = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
+DNS_SUBDOMAIN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
+
+Namespace = Annotated[str, StringConstraints(pattern=DNS_LABEL, max_length=63)]
+DeploymentName = Annotated[str, StringConstraints(pattern=DNS_SUBDOMAIN, max_length=253)]
+
+
+class ServiceEntry(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    namespace: Namespace
+    deployment: DeploymentName
+    context: str | None = Field(default=None, description="kubeconfig context of its cluster")
+
+
+class CatalogFile(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    services: dict[str, ServiceEntry] = Field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ServiceRef:
+    """A resolved SERVICE argument."""
+
+    name: str
+    namespace: str
+    deployment: str
+    context: str | None
+
+    @property
+    def qualified(self) -> str:
+        return f"{self.namespace}/{self.deployment}"
+
+
+@dataclass(frozen=True)
+class Catalog:
+    services: dict[str, ServiceEntry]
+    source: str | None = None
+
+    @classmethod
+    def empty(cls) -> Catalog:
+        return cls(services={})
+
+    @classmethod
+    def load(cls, path: Path) -> Catalog:
+        try:
+            text = path.read_text(encoding="utf-8")
+        except OSError as exc:
+            raise ConfigError(f"service catalog {path}: cannot read it ({exc.strerror})") from None
+        try:
+            raw = yaml.safe_load(text)
+        except yaml.YAMLError as exc:
+            mark = getattr(exc, "problem_mark", None)
+            where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+            problem = getattr(exc, "problem", None) or "invalid YAML"
+            raise ConfigError(f"service catalog {path}: {problem}{where}") from None
+        if raw is None:
+            raw = {}
+        try:
+            parsed = CatalogFile.model_validate(raw)
+        except ValidationError as exc:
+            raise ConfigError(f"service catalog {path}: {_describe(exc)}") from None
+        return cls(services=dict(parsed.services), source=str(path))
+
+    def resolve(self, argument: str) -> ServiceRef:
+        """A catalog name, or NAMESPACE/DEPLOYMENT (which need not be in the catalog)."""
+        if argument in self.services:
+            entry = self.services[argument]
+            return ServiceRef(argument, entry.namespace, entry.deployment, entry.context)
+        namespace, slash, deployment = argument.partition("/")
+        if slash:
+            if not re.match(DNS_LABEL, namespace) or not re.match(DNS_SUBDOMAIN, deployment):
+                raise ConfigError(
+                    f"{argument!r} is not NAMESPACE/DEPLOYMENT: both must be lowercase "
+                    "Kubernetes names"
+                )
+            for name, entry in self.services.items():
+                if (entry.namespace, entry.deployment) == (namespace, deployment):
+                    return ServiceRef(name, namespace, deployment, entry.context)
+            return ServiceRef(argument, namespace, deployment, None)
+        known = tuple(sorted(self.services))
+        suggestions = tuple(difflib.get_close_matches(argument, known, n=3, cutoff=0.6))
+        raise UnknownService(argument, suggestions, known)
+
+
+def _describe(exc: ValidationError) -> str:
+    problems = []
+    for error in exc.errors():
+        key = ".".join(str(p) for p in error["loc"]) or "(top level)"
+        if error["type"] == "extra_forbidden":
+            problems.append(f"key {key!r} is not known")
+        elif error["type"] == "missing":
+            problems.append(f"key {key!r} is missing")
+        elif error["type"] == "string_pattern_mismatch":
+            problems.append(f"key {key!r}: {error['input']!r} is not a valid Kubernetes name")
+        else:
+            problems.append(f"key {key!r}: {error['msg']}")
+    return "; ".join(problems)

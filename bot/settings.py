@@ -1,0 +1,70 @@
+"""Settings from the environment (and a mounted Secret directory), read once at startup.
+
+Secrets are SecretStr: their repr and str are masked, so they cannot leak into logs or messages.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import AliasChoices, Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(extra="ignore", populate_by_name=True, frozen=True)
+
+    kubeconfig: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("KUBECONFIG", "kubeconfig"),
+        description="kubeconfig path(s), joined by ':' like kubectl's $KUBECONFIG",
+    )
+    kube_context: str | None = Field(
+        default=None, validation_alias=AliasChoices("ROLLBACK_BOT_KUBE_CONTEXT", "kube_context")
+    )
+    kube_request_timeout: float = Field(
+        default=10.0,
+        gt=0,
+        validation_alias=AliasChoices("ROLLBACK_BOT_KUBE_TIMEOUT", "kube_request_timeout"),
+    )
+    config: Path | None = Field(
+        default=None,
+        validation_alias=AliasChoices("ROLLBACK_BOT_CONFIG", "config"),
+        description="the YAML service catalog",
+    )
+    slack_bot_token: SecretStr | None = Field(
+        default=None, validation_alias=AliasChoices("SLACK_BOT_TOKEN", "slack_bot_token")
+    )
+    slack_signing_secret: SecretStr | None = Field(
+        default=None, validation_alias=AliasChoices("SLACK_SIGNING_SECRET", "slack_signing_secret")
+    )
+    slack_app_token: SecretStr | None = Field(
+        default=None, validation_alias=AliasChoices("SLACK_APP_TOKEN", "slack_app_token")
+    )
+    slack_api_url: str = Field(
+        default="https://slack.com/api/",
+        validation_alias=AliasChoices("ROLLBACK_BOT_SLACK_API_URL", "slack_api_url"),
+    )
+    host: str = Field(default="0.0.0.0", validation_alias=AliasChoices("ROLLBACK_BOT_HOST", "host"))  # noqa: S104 - a server in a pod listens on all interfaces
+    port: int = Field(
+        default=3000, ge=0, le=65535, validation_alias=AliasChoices("ROLLBACK_BOT_PORT", "port")
+    )
+    alertmanager_token: SecretStr | None = Field(
+        default=None,
+        validation_alias=AliasChoices("ROLLBACK_BOT_ALERTMANAGER_TOKEN", "alertmanager_token"),
+    )
+    default_channel: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("ROLLBACK_BOT_DEFAULT_CHANNEL", "default_channel"),
+    )
+    log_level: str = Field(
+        default="INFO", validation_alias=AliasChoices("ROLLBACK_BOT_LOG_LEVEL", "log_level")
+    )
+
+
+def load_settings(secrets_dir: Path | None = None, **overrides: object) -> Settings:
+    """Settings from the environment, a secrets directory if it exists, and CLI overrides."""
+    given = {k: v for k, v in overrides.items() if v is not None}
+    if secrets_dir is not None and secrets_dir.is_dir():
+        return Settings(_secrets_dir=secrets_dir, **given)  # type: ignore[call-arg, arg-type]
+    return Settings(**given)  # type: ignore[arg-type]

@@ -1,0 +1,25 @@
+from __future__ import annotations
+
+import pytest
+
+from bot.durations import format_duration, parse_duration
+
+
+@pytest.mark.parametrize(
+    ("text", "seconds"), [("300", 300), ("90s", 90), ("5m", 300), ("1h30m", 5400), ("1.5s", 1.5)]
+)
+def test_parse(text: str, seconds: float) -> None:
+    assert parse_duration(text) == seconds
+
+
+@pytest.mark.parametrize("text", ["", "5 minutes", "m5", "5x", "1h-3m"])
+def test_parse_rejects(text: str) -> None:
+    with pytest.raises(ValueError, match="not a duration"):
+        parse_duration(text)
+
+
+@pytest.mark.parametrize(
+    ("seconds", "text"), [(0.42, "0.4s"), (12, "12s"), (102, "1m42s"), (7500, "2h05m")]
+)
+def test_format(seconds: float, text: str) -> None:
+    assert format_duration(seconds) == text
