@@ -23,12 +23,30 @@ Namespace = Annotated[str, StringConstraints(pattern=DNS_LABEL, max_length=63)]
 DeploymentName = Annotated[str, StringConstraints(pattern=DNS_SUBDOMAIN, max_length=253)]
 
 
+SlackUserId = Annotated[str, StringConstraints(pattern=r"^[UW][A-Z0-9]{2,}$")]
+SlackGroupId = Annotated[str, StringConstraints(pattern=r"^S[A-Z0-9]{2,}$")]
+
+
 class ServiceEntry(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     namespace: Namespace
     deployment: DeploymentName
     context: str | None = Field(default=None, description="kubeconfig context of its cluster")
+    channel: str | None = Field(default=None, description="Slack channel id for its alerts")
+    allowed_users: tuple[SlackUserId, ...] = Field(
+        default=(), description="Slack user ids who may roll it back"
+    )
+    allowed_groups: tuple[SlackGroupId, ...] = Field(
+        default=(), description="Slack user group ids whose members may roll it back"
+    )
+    reason_required: bool = False
+    history_limit: int = Field(default=5, ge=1, le=20)
+
+    @property
+    def restricted(self) -> bool:
+        """No users and no groups configured means anyone in the workspace may roll back."""
+        return bool(self.allowed_users or self.allowed_groups)
 
 
 class CatalogFile(BaseModel):
@@ -39,12 +57,13 @@ class CatalogFile(BaseModel):
 
 @dataclass(frozen=True)
 class ServiceRef:
-    """A resolved SERVICE argument."""
+    """A resolved SERVICE argument, with its catalog entry's policy."""
 
     name: str
     namespace: str
     deployment: str
     context: str | None
+    entry: ServiceEntry | None = None
 
     @property
     def qualified(self) -> str:
@@ -85,7 +104,7 @@ class Catalog:
         """A catalog name, or NAMESPACE/DEPLOYMENT (which need not be in the catalog)."""
         if argument in self.services:
             entry = self.services[argument]
-            return ServiceRef(argument, entry.namespace, entry.deployment, entry.context)
+            return ServiceRef(argument, entry.namespace, entry.deployment, entry.context, entry)
         namespace, slash, deployment = argument.partition("/")
         if slash:
             if not re.match(DNS_LABEL, namespace) or not re.match(DNS_SUBDOMAIN, deployment):
@@ -95,11 +114,22 @@ class Catalog:
                 )
             for name, entry in self.services.items():
                 if (entry.namespace, entry.deployment) == (namespace, deployment):
-                    return ServiceRef(name, namespace, deployment, entry.context)
+                    return ServiceRef(name, namespace, deployment, entry.context, entry)
             return ServiceRef(argument, namespace, deployment, None)
         known = tuple(sorted(self.services))
         suggestions = tuple(difflib.get_close_matches(argument, known, n=3, cutoff=0.6))
         raise UnknownService(argument, suggestions, known)
+
+    def refs(self) -> tuple[ServiceRef, ...]:
+        return tuple(self.resolve(name) for name in sorted(self.services))
+
+
+_PATTERN_NAMES = {
+    "namespace": "a valid Kubernetes name",
+    "deployment": "a valid Kubernetes name",
+    "allowed_users": "a Slack user id (U…)",
+    "allowed_groups": "a Slack user group id (S…)",
+}
 
 
 def _describe(exc: ValidationError) -> str:
@@ -111,7 +141,10 @@ def _describe(exc: ValidationError) -> str:
         elif error["type"] == "missing":
             problems.append(f"key {key!r} is missing")
         elif error["type"] == "string_pattern_mismatch":
-            problems.append(f"key {key!r}: {error['input']!r} is not a valid Kubernetes name")
+            what = _PATTERN_NAMES.get(str(error["loc"][-1]) if error["loc"] else "")
+            if what is None and len(error["loc"]) >= 2:
+                what = _PATTERN_NAMES.get(str(error["loc"][-2]))
+            problems.append(f"key {key!r}: {error['input']!r} is not {what or 'valid'}")
         else:
             problems.append(f"key {key!r}: {error['msg']}")
     return "; ".join(problems)

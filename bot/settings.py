@@ -57,6 +57,11 @@ class Settings(BaseSettings):
         default=None,
         validation_alias=AliasChoices("ROLLBACK_BOT_DEFAULT_CHANNEL", "default_channel"),
     )
+    slash_command: str = Field(
+        default="/rollback",
+        pattern=r"^/[a-z0-9_-]{1,31}$",
+        validation_alias=AliasChoices("ROLLBACK_BOT_SLASH_COMMAND", "slash_command"),
+    )
     log_level: str = Field(
         default="INFO", validation_alias=AliasChoices("ROLLBACK_BOT_LOG_LEVEL", "log_level")
     )

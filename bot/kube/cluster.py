@@ -8,13 +8,17 @@ from __future__ import annotations
 from collections.abc import AsyncGenerator, Sequence
 from typing import Protocol
 
-from bot.rollback.models import Deployment, History, JsonDict
+from bot.rollback.models import Deployment, History, JsonDict, RunInfo
 
 
 class Cluster(Protocol):
     @property
     def server(self) -> str:
         """The API server's address, for messages ("cluster https://…")."""
+        ...
+
+    async def ping(self) -> str:
+        """The API server's version; ClusterError when it cannot be reached."""
         ...
 
     async def read(self, namespace: str, name: str) -> Deployment:
@@ -33,6 +37,23 @@ class Cluster(Protocol):
 
     def watch(self, namespace: str, name: str) -> AsyncGenerator[Deployment, None]:
         """The Deployment now, then every change, resuming across disconnects, until closed."""
+        ...
+
+    async def acquire_lock(
+        self, namespace: str, deployment: str, me: str, run: RunInfo, seconds: int
+    ) -> RunInfo | None:
+        """Take the Deployment's rollback lock for `seconds`: None when taken, else the holder's
+        run."""
+        ...
+
+    async def renew_lock(self, namespace: str, deployment: str, me: str) -> None: ...
+
+    async def release_lock(self, namespace: str, deployment: str, me: str) -> None: ...
+
+    async def record_event(
+        self, deployment: Deployment, reason: str, message: str, *, warning: bool, source: str
+    ) -> None:
+        """A Kubernetes Event on the Deployment, so `kubectl describe` tells the story too."""
         ...
 
     async def close(self) -> None: ...

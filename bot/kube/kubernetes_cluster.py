@@ -14,6 +14,7 @@ import os
 import threading
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -24,7 +25,8 @@ from kubernetes.config.config_exception import ConfigException
 
 from bot.kube.parsing import label_selector, parse_deployment, parse_history
 from bot.rollback.errors import ClusterError, ConfigError, Conflict, NotFound
-from bot.rollback.models import Deployment, History, JsonDict
+from bot.rollback.locks import is_free, lease_name, lease_state, micro_time, run_annotations
+from bot.rollback.models import Deployment, History, JsonDict, RunInfo
 
 log = logging.getLogger(__name__)
 
@@ -103,6 +105,8 @@ class KubernetesCluster:
     ) -> None:
         self._api_client = api_client
         self._apps = client.AppsV1Api(api_client)
+        self._core = client.CoreV1Api(api_client)
+        self._coordination = client.CoordinationV1Api(api_client)
         self._timeout = request_timeout
         # Watches hold a thread for their whole life: keep them off the loop's default executor.
         self._executor = ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="kube")
@@ -172,6 +176,13 @@ class KubernetesCluster:
 
     # -- Cluster -------------------------------------------------------------------------
 
+    async def ping(self) -> str:
+        version = await self._json(
+            "asking the Kubernetes API for its version",
+            client.VersionApi(self._api_client).get_code,
+        )
+        return str(version.get("gitVersion", "unknown"))
+
     async def read(self, namespace: str, name: str) -> Deployment:
         obj = await self._json(
             f"reading deployment {namespace}/{name}",
@@ -204,6 +215,115 @@ class KubernetesCluster:
             **kwargs,
         )
         return parse_deployment(obj)
+
+    async def acquire_lock(
+        self, namespace: str, deployment: str, me: str, run: RunInfo, seconds: int
+    ) -> RunInfo | None:
+        """Take the Deployment's rollback Lease; None when taken, else who holds it.
+
+        Optimistic: a create or update that loses a race (409) re-reads and decides again.
+        """
+        name = lease_name(deployment)
+        what = f"locking deployment {namespace}/{deployment}"
+        for _ in range(3):
+            now = datetime.now(UTC)
+            body: JsonDict = {
+                "apiVersion": "coordination.k8s.io/v1",
+                "kind": "Lease",
+                "metadata": {
+                    "name": name,
+                    "namespace": namespace,
+                    "annotations": run_annotations(run),
+                },
+                "spec": {
+                    "holderIdentity": me,
+                    "leaseDurationSeconds": seconds,
+                    "acquireTime": micro_time(now),
+                    "renewTime": micro_time(now),
+                },
+            }
+            try:
+                current = await self._json(
+                    what, self._coordination.read_namespaced_lease, name, namespace
+                )
+            except NotFound:
+                try:
+                    await self._json(
+                        what, self._coordination.create_namespaced_lease, namespace, body
+                    )
+                    return None
+                except Conflict:
+                    continue
+            state = lease_state(current)
+            if not is_free(state, now, me):
+                return state.run or run
+            body["metadata"]["resourceVersion"] = state.resource_version
+            try:
+                await self._json(
+                    what, self._coordination.replace_namespaced_lease, name, namespace, body
+                )
+                return None
+            except Conflict:
+                continue
+        raise Conflict(f"{what}: the lock kept changing under us; try again")
+
+    async def renew_lock(self, namespace: str, deployment: str, me: str) -> None:
+        patch = {"spec": {"holderIdentity": me, "renewTime": micro_time(datetime.now(UTC))}}
+        await self._json(
+            f"renewing the lock of deployment {namespace}/{deployment}",
+            self._coordination.patch_namespaced_lease,
+            lease_name(deployment),
+            namespace,
+            patch,
+        )
+
+    async def release_lock(self, namespace: str, deployment: str, me: str) -> None:
+        name = lease_name(deployment)
+        what = f"unlocking deployment {namespace}/{deployment}"
+        current = lease_state(
+            await self._json(what, self._coordination.read_namespaced_lease, name, namespace)
+        )
+        if current.holder != me:
+            return
+        await self._json(
+            what,
+            self._coordination.patch_namespaced_lease,
+            name,
+            namespace,
+            {"spec": {"holderIdentity": None, "renewTime": None, "acquireTime": None}},
+        )
+
+    async def record_event(
+        self, deployment: Deployment, reason: str, message: str, *, warning: bool, source: str
+    ) -> None:
+        now = datetime.now(UTC)
+        body: JsonDict = {
+            "apiVersion": "v1",
+            "kind": "Event",
+            "metadata": {"generateName": f"{deployment.name}.", "namespace": deployment.namespace},
+            "involvedObject": {
+                "apiVersion": "apps/v1",
+                "kind": "Deployment",
+                "name": deployment.name,
+                "namespace": deployment.namespace,
+                "uid": deployment.uid,
+            },
+            "reason": reason,
+            "message": message[:1024],
+            "type": "Warning" if warning else "Normal",
+            "source": {"component": "rollback-bot"},
+            "reportingComponent": "rollback-bot",
+            "reportingInstance": source,
+            "firstTimestamp": now.strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "lastTimestamp": now.strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "count": 1,
+        }
+        await self._json(
+            f"recording an event on deployment {deployment.namespace}/{deployment.name}",
+            self._core.create_namespaced_event,
+            deployment.namespace,
+            body,
+        )
 
     async def watch(self, namespace: str, name: str) -> AsyncGenerator[Deployment, None]:
         what = f"watching deployment {namespace}/{name}"
@@ -307,9 +427,12 @@ class KubernetesCluster:
         finally:
             stop.set()
             response = holder.get("response")
-            if response is not None:
+            if response is not None and not future.done():
                 # Unblocks the reader thread's socket read so it ends now, not at timeout.
-                getattr(response, "shutdown", response.close)()
+                try:
+                    response.shutdown()
+                except (AttributeError, RuntimeError, ValueError, OSError):
+                    response.close()
             future.cancel()
 
 

@@ -124,3 +124,15 @@ class History:
 
     def revision(self, number: int) -> Revision | None:
         return next((r for r in self.revisions if r.number == number), None)
+
+
+@dataclass(frozen=True)
+class RunInfo:
+    """A rollback in flight: who started it, towards what, since when (for "already running")."""
+
+    service: str
+    actor: str
+    from_version: str
+    to_version: str
+    to_revision: int
+    started_at: datetime

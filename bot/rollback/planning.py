@@ -113,9 +113,10 @@ def cause_text(target: Revision, cause: RollbackCause) -> str:
 
 
 def bot_annotations(
-    plan_from: int | None, target: Revision, cause: RollbackCause
+    plan_from: int | None, from_version: str, target: Revision, cause: RollbackCause
 ) -> dict[str, str]:
     return {
+        f"{BOT_ANNOTATION_PREFIX}from-version": from_version,
         f"{BOT_ANNOTATION_PREFIX}rolled-back-by": cause.actor,
         f"{BOT_ANNOTATION_PREFIX}rolled-back-via": cause.via,
         f"{BOT_ANNOTATION_PREFIX}rolled-back-at": cause.at.strftime("%Y-%m-%dT%H:%M:%SZ"),
@@ -177,7 +178,7 @@ def plan_rollback(
             k: v for k, v in annotations.items() if not k.startswith(BOT_ANNOTATION_PREFIX)
         }
         annotations[CHANGE_CAUSE_ANNOTATION] = cause_text(target, cause)
-        annotations.update(bot_annotations(from_revision, target, cause))
+        annotations.update(bot_annotations(from_revision, deployment.version, target, cause))
     patch: tuple[JsonDict, ...] = (
         {
             "op": "replace",
@@ -192,3 +193,18 @@ def plan_rollback(
         {"op": "replace", "path": "/metadata/annotations", "value": annotations},
     )
     return replace(plan, action="patch", patch=patch)
+
+
+def rolled_back_from(history: History) -> dict[str, str]:
+    """Versions the bot has rolled back away from, with who did it: known bad. Pure.
+
+    The record lives in the annotations the bot writes, which the controller copies onto the
+    ReplicaSet that became current, so it survives as long as that ReplicaSet is kept.
+    """
+    found: dict[str, str] = {}
+    sources = [history.deployment.annotations, *(r.annotations for r in history.revisions)]
+    for notes in sources:
+        version = notes.get(f"{BOT_ANNOTATION_PREFIX}from-version")
+        if version and version not in found:
+            found[version] = notes.get(f"{BOT_ANNOTATION_PREFIX}rolled-back-by", "someone")
+    return found

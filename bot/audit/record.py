@@ -1,0 +1,91 @@
+"""The audit record: one line per step of a rollback, the same in every sink."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+
+class Step(StrEnum):
+    ASKED = "asked"
+    DENIED = "denied"
+    CONFIRMED = "confirmed"
+    REFUSED = "refused"
+    STARTED = "started"
+    PROGRESS = "progress"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+
+
+# Kubernetes Event reasons, CamelCase as the API's conventions ask.
+EVENT_REASONS = {
+    Step.ASKED: "RollbackOffered",
+    Step.DENIED: "RollbackDenied",
+    Step.CONFIRMED: "RollbackConfirmed",
+    Step.REFUSED: "RollbackRefused",
+    Step.STARTED: "RollbackStarted",
+    Step.PROGRESS: "RollbackProgressing",
+    Step.SUCCEEDED: "RollbackSucceeded",
+    Step.FAILED: "RollbackFailed",
+}
+WARNING_STEPS = frozenset({Step.DENIED, Step.REFUSED, Step.FAILED})
+
+
+@dataclass(frozen=True)
+class AuditRecord:
+    step: Step
+    service: str
+    namespace: str
+    deployment: str
+    actor: str
+    via: str
+    at: datetime
+    from_version: str | None = None
+    to_version: str | None = None
+    from_revision: int | None = None
+    to_revision: int | None = None
+    reason: str | None = None
+    detail: str | None = None
+    rollback_id: str | None = None
+    channel: str | None = None
+    thread_ts: str | None = None
+    context: str | None = None
+
+    @property
+    def event_reason(self) -> str:
+        return EVENT_REASONS[self.step]
+
+    @property
+    def warning(self) -> bool:
+        return self.step in WARNING_STEPS
+
+    def sentence(self) -> str:
+        """One sentence for a person: who, what, from which version to which, why, outcome."""
+        versions = ""
+        if self.to_version:
+            versions = f" from {self.from_version or '?'} to {self.to_version}"
+        verb = {
+            Step.ASKED: "asked for the versions of",
+            Step.DENIED: "was denied a rollback of",
+            Step.CONFIRMED: "confirmed a rollback of",
+            Step.REFUSED: "was refused a rollback of",
+            Step.STARTED: "started rolling back",
+            Step.PROGRESS: "is rolling back",
+            Step.SUCCEEDED: "rolled back",
+            Step.FAILED: "failed to roll back",
+        }[self.step]
+        text = f"{self.actor} {verb} {self.service}{versions} via {self.via}"
+        if self.reason:
+            text += f" (reason: {self.reason})"
+        if self.detail:
+            text += f": {self.detail}"
+        return text
+
+    def to_json(self) -> dict[str, Any]:
+        data = {k: v for k, v in asdict(self).items() if v is not None}
+        data["step"] = str(self.step)
+        data["at"] = self.at.isoformat()
+        data["event"] = "rollback." + str(self.step)
+        return data

@@ -1,0 +1,311 @@
+"""Running rollbacks for the Slack side: one per service at a time, in the background, reported
+step by step to the thread and the audit trail.
+
+`start` decides quickly (fresh state, stale check, plan, lock) and returns; the rollout itself
+runs as a task so Slack handlers can answer within their 3 seconds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Literal, Protocol
+
+from bot.audit.record import AuditRecord, Step
+from bot.audit.trail import AuditTrail
+from bot.engine import RollbackEngine, Target
+from bot.rollback.errors import RollbackBotError, RollbackRefused
+from bot.rollback.guards import Snapshot, staleness
+from bot.rollback.models import Deployment, RunInfo
+from bot.rollback.planning import RollbackCause, RollbackPlan, plan_rollback
+from bot.rollback.progress import Phase, Progress
+
+log = logging.getLogger(__name__)
+
+LEASE_SECONDS = 30
+PROGRESS_AUDIT_EVERY = 0.5  # record a progress milestone at each half of the pods available
+
+
+class Reporter(Protocol):
+    """Where a running rollback tells its story (the Slack thread)."""
+
+    async def started(self, run: RunInfo, plan: RollbackPlan, reason: str | None) -> None: ...
+
+    async def progress(self, progress: Progress, elapsed: float) -> None: ...
+
+    async def finished(self, last: Progress | None, elapsed: float, error: str | None) -> None: ...
+
+
+@dataclass(frozen=True)
+class RollbackRequest:
+    service: str
+    target: Target
+    target_replicaset: str
+    target_revision: int
+    target_version: str
+    snapshot: Snapshot | None
+    actor: str
+    via: str
+    reason: str | None
+    channel: str | None = None
+    thread_ts: str | None = None
+
+
+@dataclass(frozen=True)
+class StartResult:
+    outcome: Literal["started", "running", "stale", "refused", "skipped"]
+    message: str
+    run: RunInfo | None = None
+    plan: RollbackPlan | None = None
+
+
+@dataclass
+class _Active:
+    run: RunInfo
+    task: asyncio.Task[None] | None = None
+    done: asyncio.Event = field(default_factory=asyncio.Event)
+
+
+class RolloutRunner:
+    def __init__(
+        self,
+        engine: RollbackEngine,
+        audit: AuditTrail,
+        *,
+        replica_id: str,
+        rollout_timeout: float = 900.0,
+        lease_seconds: int = LEASE_SECONDS,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._engine = engine
+        self._audit = audit
+        self._me = replica_id
+        self._rollout_timeout = rollout_timeout
+        self._lease_seconds = lease_seconds
+        self._clock = clock
+        self._active: dict[Target, _Active] = {}
+
+    def running(self, target: Target) -> RunInfo | None:
+        active = self._active.get(target)
+        return active.run if active else None
+
+    async def wait_idle(self, target: Target) -> None:
+        active = self._active.get(target)
+        if active is not None:
+            await active.done.wait()
+
+    async def start(self, request: RollbackRequest, reporter: Reporter) -> StartResult:
+        target = request.target
+        if target in self._active:
+            run = self._active[target].run
+            return StartResult("running", f"{run.actor} is already rolling back", run)
+        # Reserved before the first await: two clicks in the same instant cannot both pass.
+        slot = _Active(
+            run=RunInfo(
+                service=request.service,
+                actor=request.actor,
+                from_version="?",
+                to_version=request.target_version,
+                to_revision=request.target_revision,
+                started_at=datetime.now(UTC),
+            )
+        )
+        self._active[target] = slot
+        try:
+            result = await self._prepare(request, reporter, slot)
+        except BaseException:
+            self._release_slot(target, slot)
+            raise
+        if result.outcome != "started":
+            self._release_slot(target, slot)
+        return result
+
+    def _release_slot(self, target: Target, slot: _Active) -> None:
+        if self._active.get(target) is slot:
+            del self._active[target]
+        slot.done.set()
+
+    async def _prepare(
+        self, request: RollbackRequest, reporter: Reporter, slot: _Active
+    ) -> StartResult:
+        target = request.target
+        history = await self._engine.history(target)
+        deployment = history.deployment
+        record = self._record_factory(request, deployment)
+        if request.snapshot is not None:
+            reason = staleness(request.snapshot, history)
+            if reason is not None:
+                await self._audit.record(
+                    record(Step.REFUSED, detail=f"stale: {reason}"), deployment
+                )
+                return StartResult("stale", reason)
+        chosen = next(
+            (r for r in history.revisions if r.replicaset == request.target_replicaset), None
+        )
+        if chosen is None:
+            message = f"revision {request.target_revision} is no longer kept in the history"
+            await self._audit.record(record(Step.REFUSED, detail=message), deployment)
+            return StartResult("stale", message)
+        cause = RollbackCause(
+            actor=request.actor, via=request.via, reason=request.reason, at=datetime.now(UTC)
+        )
+        try:
+            plan = plan_rollback(history, chosen.number, cause)
+        except RollbackRefused as exc:
+            await self._audit.record(record(Step.REFUSED, detail=str(exc)), deployment)
+            return StartResult("refused", str(exc))
+        if plan.action == "skip":
+            return StartResult("skipped", plan.summary, plan=plan)
+        run = RunInfo(
+            service=request.service,
+            actor=request.actor,
+            from_version=plan.from_version,
+            to_version=plan.target.version,
+            to_revision=plan.target.number,
+            started_at=cause.at,
+        )
+        holder = await self._engine.cluster(target).acquire_lock(
+            target.namespace, target.name, self._me, run, self._lease_seconds
+        )
+        if holder is not None:
+            return StartResult("running", f"{holder.actor} is already rolling back", holder)
+        slot.run = run
+        rollback_id = uuid.uuid4().hex[:12]
+        confirmed = record(Step.CONFIRMED, plan=plan, rollback_id=rollback_id)
+        await self._audit.record(confirmed, deployment)
+        slot.task = asyncio.create_task(
+            self._run(request, reporter, plan, cause, run, rollback_id, deployment, slot),
+            name=f"rollback {target}",
+        )
+        return StartResult("started", f"rolling back to {plan.target.version}", run, plan)
+
+    def _record_factory(
+        self, request: RollbackRequest, deployment: Deployment
+    ) -> Callable[..., AuditRecord]:
+        def make(
+            step: Step,
+            *,
+            plan: RollbackPlan | None = None,
+            detail: str | None = None,
+            rollback_id: str | None = None,
+        ) -> AuditRecord:
+            return AuditRecord(
+                step=step,
+                service=request.service,
+                namespace=request.target.namespace,
+                deployment=request.target.name,
+                actor=request.actor,
+                via=request.via,
+                at=datetime.now(UTC),
+                from_version=plan.from_version if plan else deployment.version,
+                to_version=plan.target.version if plan else None,
+                from_revision=plan.from_revision if plan else deployment.revision,
+                to_revision=plan.target.number if plan else request.target_revision,
+                reason=request.reason,
+                detail=detail,
+                rollback_id=rollback_id,
+                channel=request.channel,
+                thread_ts=request.thread_ts,
+                context=request.target.context,
+            )
+
+        return make
+
+    async def _run(
+        self,
+        request: RollbackRequest,
+        reporter: Reporter,
+        plan: RollbackPlan,
+        cause: RollbackCause,
+        run: RunInfo,
+        rollback_id: str,
+        deployment: Deployment,
+        slot: _Active,
+    ) -> None:
+        target = request.target
+        record = self._record_factory(request, deployment)
+        started = self._clock()
+        last: Progress | None = None
+        error: str | None = None
+        renewer = asyncio.create_task(self._renew(target))
+        try:
+            applied = await self._engine.apply(target, plan, cause)
+            plan = applied.plan
+            await _quietly(reporter.started(run, plan, request.reason), "report start")
+            await self._audit.record(
+                record(Step.STARTED, plan=plan, rollback_id=rollback_id), deployment
+            )
+            next_milestone = PROGRESS_AUDIT_EVERY
+            async for progress in self._engine.follow(target, within=self._rollout_timeout):
+                last = progress
+                await _quietly(
+                    reporter.progress(progress, self._clock() - started), "report progress"
+                )
+                share = progress.available / max(progress.desired, 1)
+                # Milestones short of done; the outcome itself is recorded below.
+                if next_milestone < 1 and share >= next_milestone and not progress.finished:
+                    detail = progress.counts
+                    await self._audit.record(
+                        record(Step.PROGRESS, plan=plan, detail=detail, rollback_id=rollback_id),
+                        deployment,
+                    )
+                    next_milestone += PROGRESS_AUDIT_EVERY
+        except RollbackBotError as exc:
+            error = str(exc)
+        except Exception as exc:  # reported to the thread, never silent
+            log.exception("rollback of %s failed unexpectedly", target)
+            error = f"unexpected error: {type(exc).__name__}"
+        finally:
+            renewer.cancel()
+            elapsed = self._clock() - started
+            succeeded = error is None and last is not None and last.phase is Phase.COMPLETE
+            if not succeeded and error is None:
+                error = last.message if last else "the rollout ended without a verdict"
+            outcome = record(
+                Step.SUCCEEDED if succeeded else Step.FAILED,
+                plan=plan,
+                detail=(f"in {elapsed:.1f}s" if succeeded else f"{error}")
+                + (f" ({last.counts})" if last else ""),
+                rollback_id=rollback_id,
+            )
+            await self._audit.record(outcome, deployment)
+            await _quietly(
+                reporter.finished(last, elapsed, None if succeeded else error), "report outcome"
+            )
+            with contextlib.suppress(RollbackBotError):
+                await self._engine.cluster(target).release_lock(
+                    target.namespace, target.name, self._me
+                )
+            self._release_slot(target, slot)
+
+    async def _renew(self, target: Target) -> None:
+        cluster = self._engine.cluster(target)
+        while True:
+            await asyncio.sleep(self._lease_seconds / 3)
+            try:
+                await cluster.renew_lock(target.namespace, target.name, self._me)
+            except RollbackBotError as exc:
+                log.warning("could not renew the rollback lock of %s: %s", target, exc)
+
+    async def shutdown(self, grace: float) -> None:
+        """Let running rollouts finish reporting for up to `grace` seconds, then stop them."""
+        tasks = [a.task for a in self._active.values() if a.task is not None]
+        if not tasks:
+            return
+        _done, pending = await asyncio.wait(tasks, timeout=grace)
+        for task in pending:
+            task.cancel()
+        await asyncio.gather(*pending, return_exceptions=True)
+
+
+async def _quietly(awaitable: Awaitable[None], what: str) -> None:
+    try:
+        await awaitable
+    except Exception:  # a Slack hiccup must not abort the rollback it reports on
+        log.exception("could not %s", what)

@@ -1,0 +1,48 @@
+"""What the Slack handlers need, built once by the composition root (`bot.app`)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from bot.audit.trail import AuditTrail
+from bot.catalog import Catalog, ServiceRef
+from bot.engine import RollbackEngine, Target
+from bot.rollback.guards import AccessPolicy, may_roll_back
+from bot.runs import RolloutRunner
+from bot.slack.directory import UserDirectory
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True)
+class Deps:
+    catalog: Catalog
+    engine: RollbackEngine
+    runner: RolloutRunner
+    audit: AuditTrail
+    directory: UserDirectory
+    command: str = "/rollback"
+    now: Callable[[], datetime] = _now
+
+    def target(self, ref: ServiceRef) -> Target:
+        return Target(ref.namespace, ref.deployment, ref.context)
+
+    def cluster_name(self, ref: ServiceRef) -> str:
+        return ref.context or self.engine.cluster(self.target(ref)).server
+
+    async def may_roll_back(self, ref: ServiceRef, user: str) -> bool:
+        """Re-asked on every click and confirmation: group membership can change mid-incident."""
+        entry = ref.entry
+        if entry is None or not entry.restricted:
+            return True
+        policy = AccessPolicy(
+            users=frozenset(entry.allowed_users), groups=frozenset(entry.allowed_groups)
+        )
+        if user in policy.users:
+            return True
+        groups = await self.directory.groups_of(user, policy.groups)
+        return may_roll_back(policy, user, groups)

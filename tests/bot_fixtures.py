@@ -1,0 +1,95 @@
+"""A real bot (Bolt on aiohttp, over real HTTP) wired to the Slack stand-in and a simulated
+cluster seeded with the demo: checkout 2.14.0 (bad) on top of 2.13.0."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from pydantic import SecretStr
+
+from bot.app import Bot, build_bot
+from bot.catalog import Catalog, ServiceEntry
+from bot.engine import RollbackEngine, Target
+from bot.kube.kubernetes_cluster import KubernetesCluster
+from bot.sandbox.threaded import SandboxThread
+from bot.settings import Settings
+from tests.fakes.slack_requests import SlackRequestSender
+from tests.fakes.slack_web_api import FakeSlackWebApi
+
+# Simulated seconds per real second: pods become ready in a fraction of a second.
+DEMO_SPEED = 40.0
+CHECKOUT = Target("shop", "checkout")
+
+
+@pytest.fixture
+def demo_cluster() -> Iterator[SandboxThread]:
+    with SandboxThread(seed="demo", speed=DEMO_SPEED) as sandbox:
+        yield sandbox
+
+
+@pytest.fixture
+def demo_kubeconfig(demo_cluster: SandboxThread, tmp_path: Path) -> Path:
+    return demo_cluster.write_kubeconfig(tmp_path / "demo.kubeconfig", namespace="shop")
+
+
+@pytest.fixture
+async def demo_engine(demo_kubeconfig: Path) -> AsyncIterator[RollbackEngine]:
+    """The test's own view of the cluster (separate from the bot's), to check what happened."""
+    cluster = KubernetesCluster.from_kubeconfig(str(demo_kubeconfig), None, request_timeout=5)
+    yield RollbackEngine(lambda _context: cluster)
+    await cluster.close()
+
+
+@pytest.fixture
+def catalog() -> Catalog:
+    return Catalog(
+        services={
+            "checkout": ServiceEntry(namespace="shop", deployment="checkout"),
+            "cart": ServiceEntry(namespace="shop", deployment="cart"),
+        }
+    )
+
+
+@dataclass
+class BotUnderTest:
+    bot: Bot
+    slack: FakeSlackWebApi
+    sender: SlackRequestSender
+
+    @property
+    def events_url(self) -> str:
+        return f"http://127.0.0.1:{self.bot.port}/slack/events"
+
+
+def bot_settings(
+    slack: FakeSlackWebApi, kubeconfig: Path, secret: str, **extra: object
+) -> Settings:
+    return Settings(
+        kubeconfig=str(kubeconfig),
+        slack_bot_token=SecretStr(slack.bot_token),
+        slack_signing_secret=SecretStr(secret),
+        slack_api_url=slack.api_url,
+        host="127.0.0.1",
+        port=0,
+        **extra,  # type: ignore[arg-type]
+    )
+
+
+@pytest.fixture
+async def running_bot(
+    slack_api: FakeSlackWebApi,
+    slack_sender: SlackRequestSender,
+    slack_signing_secret: str,
+    demo_kubeconfig: Path,
+    catalog: Catalog,
+) -> AsyncIterator[BotUnderTest]:
+    bot = build_bot(bot_settings(slack_api, demo_kubeconfig, slack_signing_secret), catalog)
+    await bot.start()
+    slack_sender.events_url = f"http://127.0.0.1:{bot.port}/slack/events"
+    try:
+        yield BotUnderTest(bot, slack_api, slack_sender)
+    finally:
+        await bot.stop(grace=5)

@@ -1,0 +1,5 @@
+"""Fixtures shared across the suite: the Slack stand-in and a running bot against the sandbox."""
+
+from __future__ import annotations
+
+pytest_plugins = ["tests.fakes.fixtures", "tests.bot_fixtures"]

@@ -1,0 +1,310 @@
+"""End to end over real HTTP: signed Slack requests → the bot (Bolt on aiohttp) → the simulated
+cluster, and the bot's Web API calls landing in the Slack stand-in."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+
+from bot.engine import RollbackEngine
+from bot.rollback.models import CHANGE_CAUSE_ANNOTATION
+from bot.sandbox.threaded import SandboxThread
+from tests.bot_fixtures import CHECKOUT, BotUnderTest
+from tests.fakes.slack_requests import DEFAULT_CHANNEL_ID, DEFAULT_USER_ID, SendOptions
+from tests.fakes.slack_web_api import StoredMessage
+
+CHANNEL = DEFAULT_CHANNEL_ID
+
+
+async def versions_message(t: BotUnderTest, service: str = "checkout") -> StoredMessage:
+    reply = await t.sender.slash_command("/rollback", service)
+    assert reply.status == 200
+
+    def posted() -> StoredMessage | None:
+        return next((m for m in t.slack.messages(CHANNEL) if m.buttons()), None)
+
+    message = await t.slack.wait_for(posted)
+    assert isinstance(message, StoredMessage)
+    return message
+
+
+async def confirm(
+    t: BotUnderTest,
+    message: StoredMessage,
+    action_id: str,
+    reason: str | None,
+    user: str = DEFAULT_USER_ID,
+) -> None:
+    views_before = len(t.slack.views())
+    reply = await t.sender.click(CHANNEL, message.ts, action_id, user_id=user)
+    assert reply.status == 200
+    view: Any = await t.slack.wait_for(
+        lambda: t.slack.views()[-1] if len(t.slack.views()) > views_before else None
+    )
+    answers = {"reason": reason} if reason else {}
+    submitted = await t.sender.submit_view(view["id"], answers, user_id=user)
+    assert submitted.status == 200
+
+
+def thread_text(t: BotUnderTest, message: StoredMessage) -> str:
+    return "\n".join(m.all_text() for m in t.slack.thread(CHANNEL, message.ts))
+
+
+async def test_command_click_confirm_rolls_back_with_the_story_in_the_thread(
+    running_bot: BotUnderTest, demo_engine: RollbackEngine, demo_cluster: SandboxThread
+) -> None:
+    t = running_bot
+    message = await versions_message(t)
+    text = message.all_text()
+    assert "2.14.0" in text and "revision 3" in text
+    assert [b["action_id"] for b in message.buttons()] == ["rollback:to:2", "rollback:to:1"]
+    assert message.button("rollback:to:2")["text"]["text"] == "Roll back to 2.13.0"
+
+    await confirm(t, message, "rollback:to:2", reason="5xx spike after 2.14.0")
+    outcome = await t.slack.wait_for(
+        lambda: "rolled back to *2.13.0*" in thread_text(t, message), timeout=20
+    )
+    assert outcome
+    story = thread_text(t, message)
+    assert f"<@{DEFAULT_USER_ID}> started rolling *checkout*" in story
+    assert "from *2.14.0* (revision 3) to *2.13.0* (revision 2)" in story
+    assert "5xx spike after 2.14.0" in story
+    # One progress message, edited in place, ending at the final counts.
+    progress = [m for m in t.slack.thread(CHANNEL, message.ts) if "Rolling out" in m.all_text()]
+    assert len(progress) == 1
+    assert "3/3 available" in progress[0].all_text()
+
+    deployment = await demo_engine.status(CHECKOUT)
+    assert deployment.version == "2.13.0"
+    assert deployment.annotations[CHANGE_CAUSE_ANNOTATION] == (
+        f"rolled back to revision 2 (2.13.0) by {DEFAULT_USER_ID} via Slack: 5xx spike after 2.14.0"
+    )
+
+    # The original message was locked during the rollout, then shows the new state.
+    def refreshed() -> StoredMessage | None:
+        now = t.slack.message(CHANNEL, message.ts)
+        return now if now is not None and "known bad" in now.all_text() else None
+
+    final = await t.slack.wait_for(refreshed)
+    assert final is not None
+    assert any("is rolling back to" in str(v.blocks) for v in final.versions)
+    assert "*Deployed now*\n2.13.0" in final.all_text()
+    # The refreshed buttons offer the versions before, not a second rollback of the same state.
+    assert "Roll back to 2.13.0" not in str(final.buttons())
+
+
+async def test_kubernetes_events_record_every_step(
+    running_bot: BotUnderTest, demo_kubeconfig: Any, demo_engine: RollbackEngine
+) -> None:
+    t = running_bot
+    message = await versions_message(t)
+    await confirm(t, message, "rollback:to:2", reason="bad deploy")
+    await t.slack.wait_for(lambda: "rolled back to" in thread_text(t, message), timeout=20)
+    from kubernetes import client, config
+
+    api = config.new_client_from_config(str(demo_kubeconfig))  # type: ignore[no-untyped-call]
+    events = client.CoreV1Api(api).list_namespaced_event("shop", _request_timeout=5)
+    reasons = [e.reason for e in events.items if e.involved_object.name == "checkout"]
+    api.close()
+    for reason in ("RollbackOffered", "RollbackConfirmed", "RollbackStarted", "RollbackSucceeded"):
+        assert reason in reasons
+
+
+async def test_a_stale_button_is_refused_with_what_changed(
+    running_bot: BotUnderTest, demo_engine: RollbackEngine
+) -> None:
+    t = running_bot
+    message = await versions_message(t)
+    # Someone else rolls back from a terminal first.
+    target = CHECKOUT
+    plan = await demo_engine.plan(target, 1)
+    await demo_engine.apply(target, plan)
+    await confirm(t, message, "rollback:to:2", reason=None)
+    notice = await t.slack.wait_for(
+        lambda: next(
+            (
+                m
+                for m in t.slack.ephemerals(CHANNEL, DEFAULT_USER_ID)
+                if "out of date" in m.all_text()
+            ),
+            None,
+        )
+    )
+    assert notice is not None
+    assert "moved from revision 3 to revision 4 (2.12.0)" in notice.all_text()
+    assert (await demo_engine.status(target)).version == "2.12.0"
+    assert not [m for m in t.slack.thread(CHANNEL, message.ts) if "started rolling" in m.all_text()]
+
+
+async def test_concurrent_confirmations_start_one_rollback(
+    running_bot: BotUnderTest, demo_engine: RollbackEngine
+) -> None:
+    t = running_bot
+    other = t.slack.add_user("second-oncall")
+    message = await versions_message(t)
+    await asyncio.gather(
+        confirm(t, message, "rollback:to:2", reason="first"),
+        confirm(t, message, "rollback:to:2", reason="second", user=other),
+    )
+    await t.slack.wait_for(lambda: "rolled back to" in thread_text(t, message), timeout=20)
+    started = [m for m in t.slack.thread(CHANNEL, message.ts) if "started rolling" in m.all_text()]
+    assert len(started) == 1
+    told = t.slack.ephemerals(CHANNEL, DEFAULT_USER_ID) + t.slack.ephemerals(CHANNEL, other)
+    assert any("already rolling" in m.all_text() for m in told)
+    history = await demo_engine.history(CHECKOUT)
+    assert history.revisions[0].number == 4  # one rollback, one new revision
+
+
+async def test_a_retried_command_posts_once(running_bot: BotUnderTest) -> None:
+    t = running_bot
+    fields = t.sender.build_slash_command("/rollback", "checkout")
+    first = await t.sender.send_form(fields)
+    retry = await t.sender.send_form(fields, SendOptions.retry(1, "http_timeout"))
+    assert (first.status, retry.status) == (200, 200)
+    await t.slack.wait_for(lambda: t.slack.messages(CHANNEL))
+    await asyncio.sleep(0.5)
+    assert len([m for m in t.slack.messages(CHANNEL) if m.buttons()]) == 1
+
+
+async def test_an_unauthorized_user_is_denied_and_recorded(
+    running_bot: BotUnderTest, catalog: Any
+) -> None:
+    t = running_bot
+    from bot.catalog import ServiceEntry
+
+    catalog.services["checkout"] = ServiceEntry(
+        namespace="shop", deployment="checkout", allowed_users=("U0SOMEONE",)
+    )
+    message = await versions_message(t)
+    await t.sender.click(CHANNEL, message.ts, "rollback:to:2")
+    denied = await t.slack.wait_for(
+        lambda: next(
+            (c for c in t.slack.calls("response_url") if "may not roll back" in str(c.args)), None
+        )
+    )
+    assert denied
+    assert not t.slack.views()
+
+
+async def test_group_members_are_allowed(running_bot: BotUnderTest, catalog: Any) -> None:
+    t = running_bot
+    from bot.catalog import ServiceEntry
+
+    t.slack.add_usergroup("S0ONCALL", "oncall", [DEFAULT_USER_ID])
+    catalog.services["checkout"] = ServiceEntry(
+        namespace="shop", deployment="checkout", allowed_groups=("S0ONCALL",)
+    )
+    message = await versions_message(t)
+    await t.sender.click(CHANNEL, message.ts, "rollback:to:2")
+    await t.slack.wait_for(lambda: t.slack.views())
+    assert t.slack.calls("usergroups.users.list")
+
+
+async def test_unknown_service_answers_only_the_asker(running_bot: BotUnderTest) -> None:
+    t = running_bot
+    await t.sender.slash_command("/rollback", "chekout")
+    call = await t.slack.wait_for(lambda: t.slack.calls("response_url"))
+    assert "did you mean 'checkout'?" in str(call[0].args)
+    assert call[0].args.get("response_type") == "ephemeral"
+    assert not t.slack.messages(CHANNEL)
+
+
+@pytest.mark.parametrize("forgery", ["forge_signature", "expired_timestamp"])
+async def test_forged_or_expired_requests_are_rejected(
+    running_bot: BotUnderTest, forgery: str
+) -> None:
+    t = running_bot
+    reply = await t.sender.slash_command(
+        "/rollback",
+        "checkout",
+        options=SendOptions(
+            forge_signature=forgery == "forge_signature",
+            expired_timestamp=forgery == "expired_timestamp",
+        ),
+    )
+    assert reply.status == 401
+    await asyncio.sleep(0.3)
+    assert not t.slack.messages(CHANNEL)
+    assert not t.slack.calls("response_url")
+
+
+async def test_a_stalled_rollout_ends_in_a_failure_message_with_next_steps(
+    running_bot: BotUnderTest, catalog: Any, demo_kubeconfig: Any, tmp_path: Any
+) -> None:
+    from bot.catalog import ServiceEntry
+    from tests.integration.conftest import Kubectl, find_kubectl
+    from tests.integration.kube_history import apply, manifest
+
+    kubectl = Kubectl(find_kubectl(), demo_kubeconfig, tmp_path / "cache")
+    for version in ("0.9.0-broken", "1.0.0"):
+        apply(kubectl, manifest("web", "shop", version, {}, "envoy:1", progressDeadlineSeconds=30))
+    kubectl("rollout", "status", "deployment/web", "-n", "shop", "--timeout=60s")
+    catalog.services["web"] = ServiceEntry(namespace="shop", deployment="web")
+    t = running_bot
+    message = await versions_message(t, "web")
+    await confirm(t, message, "rollback:to:1", reason=None)
+    await t.slack.wait_for(lambda: "failed after" in thread_text(t, message), timeout=20)
+    story = thread_text(t, message)
+    assert "exceeded its progress deadline" in story
+    assert "updated to 0.9.0-broken" in story
+    assert "kubectl -n shop describe deployment web" in story
+
+
+async def test_socket_mode_runs_the_same_conversation(
+    slack_api: Any,
+    slack_sender: Any,
+    demo_kubeconfig: Any,
+    catalog: Any,
+    demo_engine: RollbackEngine,
+) -> None:
+    from pydantic import SecretStr
+
+    from bot.app import build_bot
+    from bot.settings import Settings
+
+    settings = Settings(
+        kubeconfig=str(demo_kubeconfig),
+        slack_bot_token=SecretStr(slack_api.bot_token),
+        slack_app_token=SecretStr(slack_api.app_token),
+        slack_api_url=slack_api.api_url,
+        host="127.0.0.1",
+        port=0,
+    )
+    bot = build_bot(settings, catalog)
+    await bot.start()
+    socket = slack_api.socket_mode
+    try:
+        await socket.wait_connected()
+        ack = await socket.deliver_slash_command(
+            slack_sender.build_slash_command("/rollback", "checkout")
+        )
+        assert ack.envelope_id
+        message = await slack_api.wait_for(
+            lambda: next((m for m in slack_api.messages(CHANNEL) if m.buttons()), None)
+        )
+        await socket.deliver_interactive(
+            slack_sender.build_click(CHANNEL, message.ts, "rollback:to:2")
+        )
+        view = await slack_api.wait_for(
+            lambda: slack_api.views()[-1] if slack_api.views() else None
+        )
+        submission = slack_sender.build_view_submission(view["id"], {"reason": "via socket"})
+        await socket.deliver_interactive(submission)
+        # Slack redelivers an envelope it thinks was lost: the same submission must not start twice.
+        await socket.deliver("interactive", submission, retry_attempt=1, retry_reason="timeout")
+        await slack_api.wait_for(
+            lambda: (
+                "rolled back to *2.13.0*"
+                in "\n".join(m.all_text() for m in slack_api.thread(CHANNEL, message.ts))
+            ),
+            timeout=20,
+        )
+        started = [
+            m for m in slack_api.thread(CHANNEL, message.ts) if "started rolling" in m.all_text()
+        ]
+        assert len(started) == 1
+        assert (await demo_engine.status(CHECKOUT)).version == "2.13.0"
+    finally:
+        await bot.stop(grace=5)
