@@ -11,8 +11,6 @@ from pathlib import Path
 
 from bot.durations import parse_duration
 
-COMMANDS_NEEDING_CLUSTER = ("status", "history", "rollback")
-
 
 def _duration(text: str) -> float:
     try:
@@ -61,6 +59,14 @@ def build_parser() -> argparse.ArgumentParser:
         "--timeout", type=_duration, default=300.0, help="how long to wait for the rollout (5m)"
     )
 
+    sub.add_parser(
+        "serve",
+        parents=[common],
+        help="run the Slack bot (HTTP or Socket Mode), with an embedded cluster if none is set",
+        description="Run the bot. Settings come from the environment (see README); with no "
+        "Kubernetes configuration it starts the embedded simulated cluster with demo data.",
+    )
+
     p = sub.add_parser(
         "sandbox",
         help="run a simulated Kubernetes cluster with demo data and write its kubeconfig",
@@ -86,6 +92,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         code: int = run(args.host, args.port, args.kubeconfig_out, args.seed, args.speed)
         return code
+    if args.command == "serve":
+        from bot.serve_main import run_serve
+
+        return run_serve(args)
     from bot.cli_main import run_cli
 
     return asyncio.run(run_cli(args))

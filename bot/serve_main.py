@@ -1,0 +1,60 @@
+"""`rollback-bot serve`: settings → catalog → the bot, with embedded defaults for a laptop."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import os
+from pathlib import Path
+
+from bot.app import serve
+from bot.catalog import Catalog
+from bot.embedded import cluster_configured, demo_catalog, embedded_cluster
+from bot.logs import configure_logging
+from bot.rollback.errors import RollbackBotError
+from bot.settings import load_settings
+
+log = logging.getLogger(__name__)
+
+DEFAULT_SECRETS_DIR = Path("/var/run/secrets/rollback-bot")
+
+
+def run_serve(args: argparse.Namespace) -> int:
+    secrets_dir = Path(os.environ.get("ROLLBACK_BOT_SECRETS_DIR") or DEFAULT_SECRETS_DIR)
+    try:
+        settings = load_settings(
+            secrets_dir,
+            kubeconfig=args.kubeconfig,
+            kube_context=args.context,
+            config=args.config,
+            kube_request_timeout=args.request_timeout,
+        )
+    except ValueError as exc:  # pydantic's ValidationError names each bad setting
+        configure_logging("INFO")
+        log.error("cannot start: invalid settings: %s", exc)
+        return 1
+    configure_logging(settings.log_level)
+    try:
+        catalog = Catalog.load(settings.config) if settings.config else None
+    except RollbackBotError as exc:
+        log.error("cannot start: %s", exc)
+        return 1
+    with contextlib.ExitStack() as stack:
+        if not cluster_configured(settings.kubeconfig):
+            kubeconfig = stack.enter_context(embedded_cluster())
+            log.warning(
+                "no Kubernetes cluster is configured (KUBECONFIG, --kubeconfig or in-cluster): "
+                "using the embedded simulated cluster with demo data (%s)",
+                kubeconfig,
+            )
+            settings = settings.model_copy(update={"kubeconfig": str(kubeconfig)})
+            catalog = catalog or demo_catalog()
+        if catalog is None:
+            log.warning("no service catalog (ROLLBACK_BOT_CONFIG): only NAMESPACE/DEPLOYMENT works")
+            catalog = Catalog.empty()
+        try:
+            return asyncio.run(serve(settings, catalog))
+        except KeyboardInterrupt:
+            return 130
