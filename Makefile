@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 TOOLS  := .tools/bin
 export PATH := $(abspath $(TOOLS)):$(abspath $(BIN)):$(PATH)
 
-.PHONY: setup tools demo test lint typecheck unit bench clean
+.PHONY: setup tools run demo test lint typecheck bench clean
 
 $(BIN)/rollback-bot: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -16,11 +16,20 @@ $(BIN)/rollback-bot: pyproject.toml
 $(TOOLS)/kubectl: scripts/install-tools.sh
 	bash scripts/install-tools.sh $(TOOLS)
 
+# The real Prometheus Alertmanager (Debian's package) for the Alertmanager integration tests.
+ALERTMANAGER := /usr/bin/prometheus-alertmanager
+$(ALERTMANAGER):
+	bash scripts/install-alertmanager.sh
+
 setup: $(BIN)/rollback-bot $(TOOLS)/kubectl
 
-tools: $(TOOLS)/kubectl
+tools: $(TOOLS)/kubectl $(ALERTMANAGER)
 
-## The demo: a simulated cluster with checkout 2.14.0 (bad) on top of 2.13.0, rolled back by the CLI.
+## The bot, with the embedded simulated cluster and local Slack workspace when none is configured.
+run: setup
+	$(BIN)/rollback-bot serve
+
+## The CLI demo: a simulated cluster with checkout 2.14.0 (bad) on top of 2.13.0, rolled back by the CLI.
 demo: setup
 	bash scripts/demo.sh
 
@@ -33,11 +42,12 @@ typecheck: setup
 	$(BIN)/mypy
 
 ## The whole suite: lint, types, layer contracts, unit and integration tests (kubectl parity included).
-test: lint typecheck
+test: tools lint typecheck
 	$(BIN)/pytest -q
 
 bench: setup
 	$(BIN)/python benchmarks/bench_rollback.py
+	$(BIN)/python benchmarks/bench_slack.py
 
 clean:
 	rm -rf $(VENV) .tools .mypy_cache .pytest_cache .ruff_cache

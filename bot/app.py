@@ -5,9 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import signal
-import socket
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -29,7 +27,7 @@ from bot.engine import RollbackEngine
 from bot.kube.cluster import Cluster
 from bot.kube.clusters import ClusterRegistry
 from bot.rollback.errors import RollbackBotError
-from bot.runs import RolloutRunner
+from bot.runs import RolloutRunner, replica_id
 from bot.settings import Settings
 from bot.slack.directory import UserDirectory
 from handlers import actions, commands, dedupe, views
@@ -39,11 +37,6 @@ log = logging.getLogger(__name__)
 
 READY_CACHE_SECONDS = 10.0
 SHUTDOWN_GRACE_SECONDS = 90.0
-
-
-def replica_id() -> str:
-    """Who holds a rollback lock: the pod's name in a cluster, host and pid elsewhere."""
-    return os.environ.get("POD_NAME") or f"{socket.gethostname()}-{os.getpid()}"
 
 
 def settings_problems(settings: Settings) -> list[str]:
@@ -93,6 +86,7 @@ class Bot:
     runner: RolloutRunner
     registry: ClusterRegistry
     socket_mode: AsyncSocketModeHandler | None = None
+    contexts: tuple[str | None, ...] = (None,)
     _site_runner: web.AppRunner | None = None
 
     @property
@@ -102,6 +96,10 @@ class Bot:
         return int(address[1])
 
     async def start(self) -> None:
+        # Loading a kubeconfig and the client's API classes takes a noticeable fraction of a
+        # second: done now, in a thread, rather than on the loop at the first click.
+        for context in self.contexts:
+            await asyncio.to_thread(self.registry.get, context)
         self._site_runner = web.AppRunner(self.http, access_log=None)
         await self._site_runner.setup()
         await web.TCPSite(self._site_runner, self.settings.host, self.settings.port).start()
@@ -215,7 +213,15 @@ def build_bot(
         if settings.slack_app_token is not None
         else None
     )
-    return Bot(settings, app, bolt, runner, registry, socket_mode=handler)
+    return Bot(
+        settings,
+        app,
+        bolt,
+        runner,
+        registry,
+        socket_mode=handler,
+        contexts=tuple(sorted(contexts, key=str)),
+    )
 
 
 async def serve(settings: Settings, catalog: Catalog) -> int:

@@ -9,7 +9,6 @@ import getpass
 import json
 import os
 import sys
-import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -23,11 +22,11 @@ from bot.catalog import Catalog, ServiceRef
 from bot.durations import format_duration
 from bot.engine import RollbackEngine, Target
 from bot.kube.cluster import Cluster
-from bot.rollback.errors import RollbackRefused, RolloutFailed
-from bot.rollback.models import Deployment, History, Revision
+from bot.rollback.errors import RollbackRefused, RolloutFailed, RolloutTimedOut
+from bot.rollback.models import Deployment, History, Revision, RunInfo
 from bot.rollback.planning import RollbackCause, RollbackPlan
-from bot.rollback.progress import Phase
 from bot.rollback.progress import Progress as RolloutProgress
+from bot.runs import RollbackRequest, RolloutRunner
 
 EXIT_OK = 0
 EXIT_ERROR = 1
@@ -100,12 +99,12 @@ class Cli:
         self,
         catalog: Catalog,
         engine: RollbackEngine,
-        cluster_for: Any,
+        runner: RolloutRunner,
         console: Console | None = None,
     ) -> None:
         self._catalog = catalog
         self._engine = engine
-        self._cluster_for = cluster_for
+        self._runner = runner
         self.console = console or Console(highlight=False)
 
     def _target(self, service: str) -> tuple[ServiceRef, Target, Cluster]:
@@ -204,25 +203,43 @@ class Cli:
             ):
                 self.console.print("not rolled back")
                 return EXIT_REFUSED
-        started = time.monotonic()
-        applied = await self._engine.apply(target, plan, cause)
-        self.console.print(
-            f"rolling back {ref.name}: {applied.plan.from_version} → {applied.plan.target.version} "
-            f"(patch sent in {format_duration(applied.seconds_to_patch)})"
+        reporter = ConsoleReporter(self.console)
+        result = await self._runner.start(
+            RollbackRequest(
+                service=ref.name,
+                target=target,
+                target_replicaset=plan.target.replicaset,
+                target_revision=plan.target.number,
+                target_version=plan.target.version,
+                snapshot=plan.snapshot,
+                actor=cause.actor,
+                via="CLI",
+                reason=options.reason,
+            ),
+            reporter,
         )
-        if applied.plan.action == "skip":
-            self.console.print(applied.plan.summary)
+        if result.outcome == "skipped":
+            self.console.print(result.message)
             return EXIT_OK
-        last = await self._follow(target, options.timeout)
-        elapsed = format_duration(time.monotonic() - started)
-        if last is not None and last.phase is Phase.COMPLETE:
+        if result.completion is None:
+            who = ""
+            if result.run is not None:
+                run = result.run
+                who = f" ({run.actor} → {run.to_version} since {_iso(run.started_at)})"
+            raise RollbackRefused(f"not rolled back: {result.message}{who}")
+        with reporter:
+            outcome = await result.completion
+        elapsed = format_duration(outcome.elapsed)
+        if outcome.succeeded:
             self.console.print(
-                f"[green]rolled back[/] {ref.name} to {applied.plan.target.version} in {elapsed}"
+                f"[green]rolled back[/] {ref.name} to {plan.target.version} in {elapsed}"
             )
             return EXIT_OK
-        counts = f" ({last.counts})" if last else ""
-        message = last.message if last else "the rollout ended without a verdict"
-        raise RolloutFailed(f"rollout of {ref.name} failed after {elapsed}: {message}{counts}")
+        counts = f" ({outcome.last.counts})" if outcome.last else ""
+        message = f"rollout of {ref.name} failed after {elapsed}: {outcome.error}{counts}"
+        if outcome.timed_out:
+            raise RolloutTimedOut(message)
+        raise RolloutFailed(message)
 
     def _show_plan(self, ref: ServiceRef, server: str, plan: RollbackPlan) -> None:
         c = self.console
@@ -239,31 +256,53 @@ class Cli:
             for change in plan.changes:
                 c.print(f"    {change}", markup=False)
 
-    async def _follow(self, target: Target, within: float) -> RolloutProgress | None:
-        last: RolloutProgress | None = None
-        interactive = self.console.is_terminal
-        bar = Progress(
+
+class ConsoleReporter:
+    """The runner's story on a terminal: a live bar when interactive, lines otherwise."""
+
+    def __init__(self, console: Console) -> None:
+        self._console = console
+        self._interactive = console.is_terminal
+        self._bar = Progress(
             TextColumn("[bold]{task.description}"),
             BarColumn(),
             TextColumn("{task.fields[counts]}"),
             TimeElapsedColumn(),
-            console=self.console,
-            disable=not interactive,
+            console=console,
+            disable=not self._interactive,
         )
-        with bar:
-            task = bar.add_task("rollout", total=None, counts="")
-            async for progress in self._engine.follow(target, within=within):
-                if not interactive and (last is None or progress.message != last.message):
-                    self.console.print(f"  {progress.message} ({progress.counts})", markup=False)
-                last = progress
-                bar.update(
-                    task,
-                    total=max(progress.desired, 1) * 2,
-                    completed=min(progress.updated, progress.desired)
-                    + min(progress.available, progress.desired),
-                    counts=progress.counts,
-                )
-        return last
+        self._task = self._bar.add_task("rollout", total=None, counts="")
+        self._last: str | None = None
+
+    def __enter__(self) -> ConsoleReporter:
+        self._bar.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._bar.stop()
+
+    async def started(self, run: RunInfo, plan: RollbackPlan, reason: str | None) -> None:
+        self._console.print(
+            f"rolling back {run.service}: {plan.from_version} → {run.to_version} "
+            f"(revision {plan.from_revision or '?'} → {run.to_revision})"
+        )
+
+    async def progress(self, progress: RolloutProgress, elapsed: float) -> None:
+        if not self._interactive and progress.message != self._last:
+            self._console.print(f"  {progress.message} ({progress.counts})", markup=False)
+        self._last = progress.message
+        self._bar.update(
+            self._task,
+            total=max(progress.desired, 1) * 2,
+            completed=min(progress.updated, progress.desired)
+            + min(progress.available, progress.desired),
+            counts=progress.counts,
+        )
+
+    async def finished(
+        self, last: RolloutProgress | None, elapsed: float, error: str | None
+    ) -> None:
+        self._bar.stop()
 
 
 def _actor() -> str:

@@ -6,11 +6,13 @@ import argparse
 
 from rich.console import Console
 
+from bot.audit.trail import AuditTrail, JsonLogSink, KubernetesEventSink
 from bot.catalog import Catalog
 from bot.cli import Cli, RollbackOptions
 from bot.engine import RollbackEngine
 from bot.kube.clusters import ClusterRegistry
 from bot.rollback.errors import RollbackBotError
+from bot.runs import RolloutRunner, replica_id
 from bot.settings import load_settings
 
 
@@ -30,7 +32,15 @@ async def run_cli(args: argparse.Namespace) -> int:
             settings.kube_context,
             request_timeout=settings.kube_request_timeout,
         )
-        cli = Cli(catalog, RollbackEngine(registry.get), registry.get)
+        engine = RollbackEngine(registry.get)
+        audit = AuditTrail(
+            [JsonLogSink(), KubernetesEventSink(registry.get, f"cli@{replica_id()}")]
+        )
+        timeout = getattr(args, "timeout", 300.0)
+        runner = RolloutRunner(
+            engine, audit, replica_id=f"cli@{replica_id()}", rollout_timeout=timeout
+        )
+        cli = Cli(catalog, engine, runner)
         if args.command == "status":
             return await cli.status(args.service, args.output)
         if args.command == "history":

@@ -1,15 +1,20 @@
-"""Embedded defaults for `rollback-bot serve` on a machine with no cluster configured: the
-simulated cluster runs as a separate process (the bot only speaks HTTP to it), with demo data."""
+"""Embedded defaults for `rollback-bot serve` on a machine with nothing configured: the simulated
+cluster (demo data) and a local Slack workspace, each a separate process the bot only speaks
+HTTP to, exactly as it would to a real cluster and to Slack."""
 
 from __future__ import annotations
 
 import contextlib
+import json
 import os
+import secrets
 import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
@@ -17,6 +22,7 @@ import yaml
 from bot.catalog import Catalog, ServiceEntry
 
 START_TIMEOUT = 30.0
+LOCAL_SLACK_PORT = int(os.environ.get("ROLLBACK_BOT_LOCAL_SLACK_PORT", "3100"))
 
 
 def cluster_configured(kubeconfig: str | None) -> bool:
@@ -66,6 +72,59 @@ def embedded_cluster(speed: float = 2.0) -> Iterator[Path]:
                 process.wait(timeout=10)
             except subprocess.TimeoutExpired:
                 process.kill()
+
+
+@dataclass(frozen=True)
+class LocalSlack:
+    url: str
+    api_url: str
+    bot_token: str
+    signing_secret: str
+
+
+def slack_configured(bot_token: object, app_token: object, signing_secret: object) -> bool:
+    return any(v is not None for v in (bot_token, app_token, signing_secret))
+
+
+@contextlib.contextmanager
+def embedded_slack(bot_events_url: str, port: int = LOCAL_SLACK_PORT) -> Iterator[LocalSlack]:
+    """Run the local Slack workspace (a browser UI speaking Slack's protocols to the bot)."""
+    token = f"xoxb-local-{secrets.token_hex(8)}"
+    secret = secrets.token_hex(16)
+    url = f"http://127.0.0.1:{port}"
+    process = subprocess.Popen(
+        [
+            sys.executable, "-m", "bot.sandbox.slack", "--port", str(port),
+            "--bot-events-url", bot_events_url, "--signing-secret", secret, "--bot-token", token,
+        ],
+        stdout=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + START_TIMEOUT
+        while not _answers(f"{url}/api/auth.test", token):
+            if process.poll() is not None:
+                raise RuntimeError(f"the local Slack workspace exited at start (port {port} busy?)")
+            if time.monotonic() > deadline:
+                raise RuntimeError("the local Slack workspace did not start in time")
+            time.sleep(0.05)
+        yield LocalSlack(url, f"{url}/api/", token, secret)
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+
+
+def _answers(url: str, token: str) -> bool:
+    request = urllib.request.Request(  # noqa: S310 - a loopback http URL we built
+        url, headers={"Authorization": f"Bearer {token}"}
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=1) as response:  # noqa: S310 - loopback only
+            return bool(json.loads(response.read()).get("ok"))
+    except (OSError, ValueError):
+        return False
 
 
 def _readable(path: Path) -> bool:

@@ -10,6 +10,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
+import socket
 import time
 import uuid
 from collections.abc import Awaitable, Callable
@@ -20,7 +22,7 @@ from typing import Literal, Protocol
 from bot.audit.record import AuditRecord, Step
 from bot.audit.trail import AuditTrail
 from bot.engine import RollbackEngine, Target
-from bot.rollback.errors import RollbackBotError, RollbackRefused
+from bot.rollback.errors import RollbackBotError, RollbackRefused, RolloutTimedOut
 from bot.rollback.guards import Snapshot, staleness
 from bot.rollback.models import Deployment, RunInfo
 from bot.rollback.planning import RollbackCause, RollbackPlan, plan_rollback
@@ -30,6 +32,11 @@ log = logging.getLogger(__name__)
 
 LEASE_SECONDS = 30
 PROGRESS_AUDIT_EVERY = 0.5  # record a progress milestone at each half of the pods available
+
+
+def replica_id() -> str:
+    """Who holds a rollback lock: the pod's name in a cluster, host and pid elsewhere."""
+    return os.environ.get("POD_NAME") or f"{socket.gethostname()}-{os.getpid()}"
 
 
 class Reporter(Protocol):
@@ -58,11 +65,23 @@ class RollbackRequest:
 
 
 @dataclass(frozen=True)
+class RunOutcome:
+    """How a started rollback ended."""
+
+    succeeded: bool
+    timed_out: bool
+    error: str | None
+    last: Progress | None
+    elapsed: float
+
+
+@dataclass(frozen=True)
 class StartResult:
     outcome: Literal["started", "running", "stale", "refused", "skipped"]
     message: str
     run: RunInfo | None = None
     plan: RollbackPlan | None = None
+    completion: asyncio.Future[RunOutcome] | None = None
 
 
 @dataclass
@@ -70,6 +89,9 @@ class _Active:
     run: RunInfo
     task: asyncio.Task[None] | None = None
     done: asyncio.Event = field(default_factory=asyncio.Event)
+    outcome: asyncio.Future[RunOutcome] = field(
+        default_factory=lambda: asyncio.get_running_loop().create_future()
+    )
 
 
 class RolloutRunner:
@@ -183,7 +205,9 @@ class RolloutRunner:
             self._run(request, reporter, plan, cause, run, rollback_id, deployment, slot),
             name=f"rollback {target}",
         )
-        return StartResult("started", f"rolling back to {plan.target.version}", run, plan)
+        return StartResult(
+            "started", f"rolling back to {plan.target.version}", run, plan, slot.outcome
+        )
 
     def _record_factory(
         self, request: RollbackRequest, deployment: Deployment
@@ -233,6 +257,7 @@ class RolloutRunner:
         started = self._clock()
         last: Progress | None = None
         error: str | None = None
+        timed_out = False
         renewer = asyncio.create_task(self._renew(target))
         try:
             applied = await self._engine.apply(target, plan, cause)
@@ -256,6 +281,8 @@ class RolloutRunner:
                         deployment,
                     )
                     next_milestone += PROGRESS_AUDIT_EVERY
+        except RolloutTimedOut as exc:
+            error, timed_out = str(exc), True
         except RollbackBotError as exc:
             error = str(exc)
         except Exception as exc:  # reported to the thread, never silent
@@ -275,14 +302,19 @@ class RolloutRunner:
                 rollback_id=rollback_id,
             )
             await self._audit.record(outcome, deployment)
-            await _quietly(
-                reporter.finished(last, elapsed, None if succeeded else error), "report outcome"
-            )
             with contextlib.suppress(RollbackBotError):
                 await self._engine.cluster(target).release_lock(
                     target.namespace, target.name, self._me
                 )
+            # Released before the outcome is told, so what is rendered then shows no run.
             self._release_slot(target, slot)
+            await _quietly(
+                reporter.finished(last, elapsed, None if succeeded else error), "report outcome"
+            )
+            if not slot.outcome.done():
+                slot.outcome.set_result(
+                    RunOutcome(succeeded, timed_out, None if succeeded else error, last, elapsed)
+                )
 
     async def _renew(self, target: Target) -> None:
         cluster = self._engine.cluster(target)

@@ -9,9 +9,17 @@ import logging
 import os
 from pathlib import Path
 
+from pydantic import SecretStr
+
 from bot.app import serve
 from bot.catalog import Catalog
-from bot.embedded import cluster_configured, demo_catalog, embedded_cluster
+from bot.embedded import (
+    cluster_configured,
+    demo_catalog,
+    embedded_cluster,
+    embedded_slack,
+    slack_configured,
+)
 from bot.logs import configure_logging
 from bot.rollback.errors import RollbackBotError
 from bot.settings import load_settings
@@ -51,6 +59,26 @@ def run_serve(args: argparse.Namespace) -> int:
             )
             settings = settings.model_copy(update={"kubeconfig": str(kubeconfig)})
             catalog = catalog or demo_catalog()
+        if not slack_configured(
+            settings.slack_bot_token, settings.slack_app_token, settings.slack_signing_secret
+        ):
+            host = "127.0.0.1" if settings.host in ("0.0.0.0", "::") else settings.host  # noqa: S104
+            local = stack.enter_context(
+                embedded_slack(f"http://{host}:{settings.port}/slack/events")
+            )
+            settings = settings.model_copy(
+                update={
+                    "slack_bot_token": SecretStr(local.bot_token),
+                    "slack_signing_secret": SecretStr(local.signing_secret),
+                    "slack_api_url": local.api_url,
+                }
+            )
+            log.warning(
+                "no Slack app is configured (SLACK_BOT_TOKEN, SLACK_SIGNING_SECRET): "
+                "using the local Slack workspace — open %s and type /rollback checkout",
+                local.url,
+            )
+            print(f"\n  Open {local.url} and type: /rollback checkout\n", flush=True)
         if catalog is None:
             log.warning("no service catalog (ROLLBACK_BOT_CONFIG): only NAMESPACE/DEPLOYMENT works")
             catalog = Catalog.empty()

@@ -8,6 +8,7 @@ exactly as the API server stored it.
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import logging
 import os
@@ -37,6 +38,7 @@ IN_CLUSTER_HOST_ENV = "KUBERNETES_SERVICE_HOST"
 # resourceVersion, so a silently dead connection is noticed within this bound.
 WATCH_SECONDS = 30
 WATCH_RETRY_LIMIT = 8
+WORKER_THREADS = 16
 WATCH_BACKOFF_MAX = 5.0
 
 _TRANSPORT_ERRORS = (urllib3.exceptions.HTTPError, OSError)
@@ -77,6 +79,8 @@ def load_api_client(
     except OSError as exc:
         raise ConfigError(f"cannot read kubeconfig {candidates}: {exc.strerror}") from None
     configuration.retries = retries
+    # As many pooled connections as worker threads, so concurrent calls reuse them.
+    configuration.connection_pool_maxsize = WORKER_THREADS
     return client.ApiClient(configuration)
 
 
@@ -101,15 +105,31 @@ class KubernetesCluster:
         api_client: client.ApiClient,
         *,
         request_timeout: float = 10.0,
-        max_workers: int = 16,
+        max_workers: int = WORKER_THREADS,
     ) -> None:
         self._api_client = api_client
         self._apps = client.AppsV1Api(api_client)
-        self._core = client.CoreV1Api(api_client)
-        self._coordination = client.CoordinationV1Api(api_client)
         self._timeout = request_timeout
         # Watches hold a thread for their whole life: keep them off the loop's default executor.
         self._executor = ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="kube")
+
+    # Each API class imports all its models (a third of a second for core/v1): built when first
+    # used, so `status`, `history` and dry runs do not pay for events and leases.
+    @functools.cached_property
+    def _core(self) -> client.CoreV1Api:
+        return client.CoreV1Api(self._api_client)
+
+    @functools.cached_property
+    def _coordination(self) -> client.CoordinationV1Api:
+        return client.CoordinationV1Api(self._api_client)
+
+    def _lazy(self, api: str, method: str) -> Callable[..., Any]:
+        """A call that builds its API class in the worker thread, never on the event loop."""
+
+        def call(*args: Any, **kwargs: Any) -> Any:
+            return getattr(getattr(self, api), method)(*args, **kwargs)
+
+        return call
 
     @classmethod
     def from_kubeconfig(
@@ -244,12 +264,15 @@ class KubernetesCluster:
             }
             try:
                 current = await self._json(
-                    what, self._coordination.read_namespaced_lease, name, namespace
+                    what, self._lazy("_coordination", "read_namespaced_lease"), name, namespace
                 )
             except NotFound:
                 try:
                     await self._json(
-                        what, self._coordination.create_namespaced_lease, namespace, body
+                        what,
+                        self._lazy("_coordination", "create_namespaced_lease"),
+                        namespace,
+                        body,
                     )
                     return None
                 except Conflict:
@@ -260,7 +283,11 @@ class KubernetesCluster:
             body["metadata"]["resourceVersion"] = state.resource_version
             try:
                 await self._json(
-                    what, self._coordination.replace_namespaced_lease, name, namespace, body
+                    what,
+                    self._lazy("_coordination", "replace_namespaced_lease"),
+                    name,
+                    namespace,
+                    body,
                 )
                 return None
             except Conflict:
@@ -271,7 +298,7 @@ class KubernetesCluster:
         patch = {"spec": {"holderIdentity": me, "renewTime": micro_time(datetime.now(UTC))}}
         await self._json(
             f"renewing the lock of deployment {namespace}/{deployment}",
-            self._coordination.patch_namespaced_lease,
+            self._lazy("_coordination", "patch_namespaced_lease"),
             lease_name(deployment),
             namespace,
             patch,
@@ -281,13 +308,15 @@ class KubernetesCluster:
         name = lease_name(deployment)
         what = f"unlocking deployment {namespace}/{deployment}"
         current = lease_state(
-            await self._json(what, self._coordination.read_namespaced_lease, name, namespace)
+            await self._json(
+                what, self._lazy("_coordination", "read_namespaced_lease"), name, namespace
+            )
         )
         if current.holder != me:
             return
         await self._json(
             what,
-            self._coordination.patch_namespaced_lease,
+            self._lazy("_coordination", "patch_namespaced_lease"),
             name,
             namespace,
             {"spec": {"holderIdentity": None, "renewTime": None, "acquireTime": None}},
@@ -320,7 +349,7 @@ class KubernetesCluster:
         }
         await self._json(
             f"recording an event on deployment {deployment.namespace}/{deployment.name}",
-            self._core.create_namespaced_event,
+            self._lazy("_core", "create_namespaced_event"),
             deployment.namespace,
             body,
         )

@@ -13,6 +13,7 @@ from datetime import datetime
 from typing import Any, Literal
 
 from bot.rollback.errors import RollbackRefused
+from bot.rollback.guards import Snapshot
 from bot.rollback.models import (
     ANNOTATIONS_TO_SKIP,
     BOT_ANNOTATION_PREFIX,
@@ -48,6 +49,17 @@ class RollbackPlan:
     changes: tuple[TemplateChange, ...]
     patch: tuple[JsonDict, ...]
     resource_version: str
+    generation: int = 0
+
+    @property
+    def snapshot(self) -> Snapshot:
+        """What this plan was decided on, to refuse acting on it once the cluster moved."""
+        return Snapshot(
+            revision=self.from_revision,
+            generation=self.generation,
+            target_replicaset=self.target.replicaset,
+            target_revision=self.target.number,
+        )
 
     @property
     def summary(self) -> str:
@@ -168,6 +180,7 @@ def plan_rollback(
         changes=diff_templates(deployment.template, target.template),
         patch=(),
         resource_version=deployment.resource_version,
+        generation=deployment.generation,
     )
     if equal_ignore_hash(target.template, deployment.template):
         return plan

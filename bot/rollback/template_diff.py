@@ -83,9 +83,22 @@ def _diff(before: Any, after: Any, path: str, out: list[TemplateChange]) -> None
         before_by = {str(item[merge_key]): item for item in before or []}
         after_by = {str(item[merge_key]): item for item in after or []}
         for key in list(before_by) + [k for k in after_by if k not in before_by]:
-            _diff(before_by.get(key), after_by.get(key), f"{path}[{key}]", out)
+            _diff(
+                _without(before_by.get(key), merge_key),
+                _without(after_by.get(key), merge_key),
+                f"{path}[{key}]",
+                out,
+            )
         return
     out.append(TemplateChange(path=path, before=_render(before), after=_render(after)))
+
+
+def _without(item: dict[str, Any] | None, key: str) -> Any:
+    """A keyed element without its key; an env var's lone `value` stands for the element."""
+    if item is None:
+        return None
+    rest = {k: v for k, v in item.items() if k != key}
+    return rest["value"] if list(rest) == ["value"] else rest
 
 
 def _keyed(value: Any, key: str) -> bool:

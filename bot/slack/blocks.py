@@ -6,6 +6,7 @@ clipped here first, so a service with 30 revisions and 6 containers still render
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -81,6 +82,11 @@ def slack_date(when: datetime | None, fmt: str = "{date_short_pretty} {time}") -
     return f"<!date^{int(when.timestamp())}^{fmt}|{fallback}>"
 
 
+def who(actor: str) -> str:
+    """A Slack user id as a mention; anyone else (a CLI user name) as plain text."""
+    return f"<@{actor}>" if re.fullmatch(r"[UW][A-Z0-9]{2,}", actor) else escape(actor)
+
+
 def ago(when: datetime | None, now: datetime) -> str:
     if when is None:
         return "at an unknown time"
@@ -141,9 +147,7 @@ def _deployed_now(view: ServiceView) -> list[Block]:
 def _notes(revision: Revision, current: Revision | None, known_bad: dict[str, str]) -> list[str]:
     notes = []
     if revision.version in known_bad:
-        notes.append(
-            f":warning: known bad: rolled back from by {escape(known_bad[revision.version])}"
-        )
+        notes.append(f":warning: known bad: {who(known_bad[revision.version])} rolled back from it")
     if current is not None and revision.containers == current.containers:
         notes.append(":information_source: same images as now (only the pod config differs)")
     if current is not None and revision.version == current.version and not notes:
@@ -373,7 +377,7 @@ def confirm_modal(context: ConfirmContext, reason_required: bool) -> JsonDict:
         ),
         InputBlock(
             block_id=action_ids.REASON_BLOCK,
-            label=PlainTextObject(text="Reason" + ("" if reason_required else " (optional)")),
+            label=PlainTextObject(text="Reason"),  # Slack itself marks an optional input
             element=PlainTextInputElement(
                 action_id=action_ids.REASON_INPUT,
                 placeholder=PlainTextObject(text="e.g. 5xx spike after 2.14.0"),

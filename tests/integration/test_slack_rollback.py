@@ -91,6 +91,8 @@ async def test_command_click_confirm_rolls_back_with_the_story_in_the_thread(
     assert final is not None
     assert any("is rolling back to" in str(v.blocks) for v in final.versions)
     assert "*Deployed now*\n2.13.0" in final.all_text()
+    assert "is rolling back" not in final.all_text()
+    assert f"known bad: <@{DEFAULT_USER_ID}> rolled back from it" in final.all_text()
     # The refreshed buttons offer the versions before, not a second rollback of the same state.
     assert "Roll back to 2.13.0" not in str(final.buttons())
 

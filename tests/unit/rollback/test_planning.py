@@ -126,7 +126,7 @@ def test_changes_list_what_the_pod_template_loses_and_gains() -> None:
         "registry.example.com/shop/checkout:2.14.0",
         "registry.example.com/shop/checkout:2.13.0",
     )
-    assert changes["containers[checkout].env[FEATURE].value"] == ("on", "off")
+    assert changes["containers[checkout].env[FEATURE]"] == ("on", "off")
     assert changes["metadata.labels.app.kubernetes.io/version"] == ("2.14.0", "2.13.0")
     assert not any("pod-template-hash" in path for path in changes)
 
@@ -135,3 +135,14 @@ def test_equal_ignore_hash_ignores_only_the_hash_label() -> None:
     a = template("1.0.0", pod_hash="abc")
     assert equal_ignore_hash(a, template("1.0.0"))
     assert not equal_ignore_hash(a, template("1.0.1"))
+
+
+def test_an_added_or_removed_env_var_shows_its_value() -> None:
+    from bot.rollback.template_diff import diff_templates
+
+    before = template("1", env={"A": "1", "B": "x"})
+    after = template("1", env={"A": "1", "C": "y"})
+    assert [str(c) for c in diff_templates(before, after)] == [
+        "containers[checkout].env[B]: x → (removed)",
+        "containers[checkout].env[C]: (none) → y",
+    ]

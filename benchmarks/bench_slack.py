@@ -1,0 +1,204 @@
+"""Slack-side figures on this machine (not a test: it prints numbers, it asserts nothing).
+
+1. Ack latency of `/rollback checkout` under 50 concurrent signed commands (p50 / p99): the time
+   from sending the request to the bot's HTTP 200, which must stay under Slack's 3 s.
+2. Click → modal open, and confirm → patch: from the signed view_submission to the Deployment's
+   new generation on the simulated cluster (polled over HTTP every millisecond).
+
+The bot runs as `rollback-bot serve` in its own process, the simulated cluster in another.
+
+Run: `make bench` (or .venv/bin/python benchmarks/bench_slack.py [--rounds N]).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+
+from bot.sandbox.slack.requests import DEFAULT_CHANNEL_ID, SlackRequestSender
+from bot.sandbox.slack.web_api import FakeSlackWebApi
+
+SECRET = "bench-signing-secret"
+
+
+def pct(samples: list[float], q: float) -> float:
+    ordered = sorted(samples)
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))] * 1000
+
+
+async def generation(session: aiohttp.ClientSession, cluster_url: str) -> int:
+    url = f"{cluster_url}/apis/apps/v1/namespaces/shop/deployments/checkout"
+    async with session.get(url) as response:
+        return int((await response.json())["metadata"]["generation"])
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+async def wait_file(path: Path) -> None:
+    for _ in range(600):
+        if path.exists() and path.stat().st_size > 0:
+            return
+        await asyncio.sleep(0.05)
+    raise RuntimeError(f"{path} never appeared")
+
+
+async def wait_ready(session: aiohttp.ClientSession, url: str) -> None:
+    for _ in range(600):
+        try:
+            async with session.get(url) as response:
+                if response.status == 200:
+                    return
+        except aiohttp.ClientError:
+            pass
+        await asyncio.sleep(0.05)
+    raise RuntimeError(f"{url} never became ready")
+
+
+async def main_async(rounds: int, concurrency: int) -> None:
+    # The cluster, the bot and Slack each in their own process, as in production: none of them
+    # steals the bot's interpreter lock, so the figures are the bot's.
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        kubeconfig, catalog = work / "kubeconfig", work / "catalog.yaml"
+        catalog.write_text("services:\n  checkout: {namespace: shop, deployment: checkout}\n")
+        cluster_port, bot_port = free_port(), free_port()
+        sandbox = subprocess.Popen(
+            [sys.executable, "-m", "bot", "sandbox", "--port", str(cluster_port),
+             "--speed", "100", "--kubeconfig-out", str(kubeconfig)],
+            stdout=subprocess.DEVNULL,
+        )  # fmt: skip
+        bot: subprocess.Popen[bytes] | None = None
+        try:
+            await wait_file(kubeconfig)
+            async with FakeSlackWebApi() as slack, aiohttp.ClientSession() as session:
+                bot = subprocess.Popen(
+                    [sys.executable, "-m", "bot", "serve"],
+                    env={
+                        **os.environ,
+                        "KUBECONFIG": str(kubeconfig),
+                        "ROLLBACK_BOT_CONFIG": str(catalog),
+                        "SLACK_BOT_TOKEN": slack.bot_token,
+                        "SLACK_SIGNING_SECRET": SECRET,
+                        "ROLLBACK_BOT_SLACK_API_URL": slack.api_url,
+                        "ROLLBACK_BOT_HOST": "127.0.0.1",
+                        "ROLLBACK_BOT_PORT": str(bot_port),
+                        "ROLLBACK_BOT_LOG_LEVEL": "WARNING",
+                    },
+                )
+                await wait_ready(session, f"http://127.0.0.1:{bot_port}/readyz")
+                await measure(
+                    slack,
+                    session,
+                    f"http://127.0.0.1:{cluster_port}",
+                    f"http://127.0.0.1:{bot_port}/slack/events",
+                    rounds,
+                    concurrency,
+                )
+        finally:
+            for process in (bot, sandbox):
+                if process is not None:
+                    process.terminate()
+                    process.wait(timeout=30)
+
+
+async def measure(
+    slack: FakeSlackWebApi,
+    session: aiohttp.ClientSession,
+    cluster_url: str,
+    events_url: str,
+    rounds: int,
+    concurrency: int,
+) -> None:
+    async with SlackRequestSender(SECRET, events_url=events_url, slack=slack) as sender:
+        await sender.slash_command("/rollback", "help")  # warm: Bolt's first auth.test
+        acks: list[float] = []
+        for _ in range(rounds):
+
+            async def one() -> float:
+                start = time.perf_counter()
+                reply = await sender.slash_command("/rollback", "checkout")
+                assert reply.status == 200
+                return time.perf_counter() - start
+
+            acks += await asyncio.gather(*(one() for _ in range(concurrency)))
+            await slack.wait_for(
+                lambda: (
+                    len([m for m in slack.messages(DEFAULT_CHANNEL_ID) if m.buttons()]) >= len(acks)
+                ),
+                timeout=60,
+            )
+        print(f"ack of /rollback checkout, {concurrency} concurrent x {rounds} rounds:")
+        print(
+            f"  p50 {pct(acks, 0.5):7.1f} ms   p99 {pct(acks, 0.99):7.1f} ms   "
+            f"max {max(acks) * 1000:7.1f} ms"
+        )
+
+        modal: list[float] = []
+        to_patch: list[float] = []
+        for _ in range(rounds):
+            before = len(slack.messages(DEFAULT_CHANNEL_ID))
+            await sender.slash_command("/rollback", "checkout")
+            message: Any = await slack.wait_for(
+                lambda: (
+                    slack.messages(DEFAULT_CHANNEL_ID)[-1]
+                    if len(slack.messages(DEFAULT_CHANNEL_ID)) > before
+                    else None
+                )
+            )
+            action = message.buttons()[0]["action_id"]
+            views = len(slack.views())
+            start = time.perf_counter()
+            await sender.click(DEFAULT_CHANNEL_ID, message.ts, action)
+            view: Any = await slack.wait_for(
+                lambda: slack.views()[-1] if len(slack.views()) > views else None,
+                interval=0.001,
+            )
+            modal.append(time.perf_counter() - start)
+            gen = await generation(session, cluster_url)
+            start = time.perf_counter()
+            await sender.submit_view(view["id"], {"reason": "bench"})
+            while await generation(session, cluster_url) == gen:
+                await asyncio.sleep(0.001)
+            to_patch.append(time.perf_counter() - start)
+            await slack.wait_for(
+                lambda: any(
+                    "rolled back to" in m.all_text()
+                    for m in slack.thread(DEFAULT_CHANNEL_ID, message.ts)
+                ),
+                timeout=60,
+            )
+        print(
+            f"click → modal open (views.open), median of {rounds}: "
+            f"{statistics.median(modal) * 1000:7.1f} ms"
+        )
+        print(
+            f"confirm → patch on the cluster,  median of {rounds}: "
+            f"{statistics.median(to_patch) * 1000:7.1f} ms (max {max(to_patch) * 1000:.1f} ms)"
+        )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--concurrency", type=int, default=50)
+    args = parser.parse_args()
+    asyncio.run(main_async(args.rounds, args.concurrency))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,109 @@
+"""The resource types the sandbox serves, as discovery describes them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+ALL_VERBS = ("create", "delete", "deletecollection", "get", "list", "patch", "update", "watch")
+
+
+@dataclass(frozen=True)
+class ResourceType:
+    group: str
+    version: str
+    plural: str
+    singular: str
+    kind: str
+    namespaced: bool
+    short_names: tuple[str, ...] = ()
+    categories: tuple[str, ...] = ()
+    subresources: tuple[str, ...] = ()
+    # field selector labels the real apiserver accepts beyond metadata.name/namespace
+    field_labels: tuple[str, ...] = ()
+    # whether spec changes bump metadata.generation (workload strategies do)
+    tracks_generation: bool = False
+    # whether a DELETE answers with the object (pods) rather than a Success Status
+    returns_deleted: bool = False
+    verbs: tuple[str, ...] = field(default=ALL_VERBS)
+
+    @property
+    def api_version(self) -> str:
+        return f"{self.group}/{self.version}" if self.group else self.version
+
+    @property
+    def key(self) -> str:
+        """Storage key: resources are shared across versions in a real server; here one each."""
+        return f"{self.plural}.{self.group}" if self.group else self.plural
+
+    @property
+    def list_kind(self) -> str:
+        return f"{self.kind}List"
+
+
+DEPLOYMENTS = ResourceType(
+    "apps", "v1", "deployments", "deployment", "Deployment", True,
+    short_names=("deploy",), categories=("all",), subresources=("scale", "status"),
+    tracks_generation=True,
+)  # fmt: skip
+REPLICASETS = ResourceType(
+    "apps", "v1", "replicasets", "replicaset", "ReplicaSet", True,
+    short_names=("rs",), categories=("all",), subresources=("scale", "status"),
+    tracks_generation=True,
+)  # fmt: skip
+PODS = ResourceType(
+    "", "v1", "pods", "pod", "Pod", True,
+    short_names=("po",), categories=("all",), subresources=("status",),
+    field_labels=("spec.nodeName", "spec.restartPolicy", "spec.schedulerName",
+                  "spec.serviceAccountName", "status.phase", "status.podIP",
+                  "status.nominatedNodeName"),
+    returns_deleted=True,
+)  # fmt: skip
+NAMESPACES = ResourceType(
+    "", "v1", "namespaces", "namespace", "Namespace", False,
+    short_names=("ns",), subresources=("status",), field_labels=("status.phase",),
+    returns_deleted=True,
+    verbs=("create", "delete", "get", "list", "patch", "update", "watch"),
+)  # fmt: skip
+SERVICES = ResourceType(
+    "", "v1", "services", "service", "Service", True,
+    short_names=("svc",), categories=("all",), subresources=("status",),
+    returns_deleted=True,
+)  # fmt: skip
+EVENTS = ResourceType(
+    "", "v1", "events", "event", "Event", True,
+    short_names=("ev",),
+    field_labels=("involvedObject.kind", "involvedObject.namespace", "involvedObject.name",
+                  "involvedObject.uid", "involvedObject.apiVersion",
+                  "involvedObject.resourceVersion", "involvedObject.fieldPath", "reason",
+                  "reportingComponent", "source", "type"),
+)  # fmt: skip
+CONFIGMAPS = ResourceType("", "v1", "configmaps", "configmap", "ConfigMap", True, ("cm",))
+LEASES = ResourceType("coordination.k8s.io", "v1", "leases", "lease", "Lease", True)
+
+ALL: tuple[ResourceType, ...] = (
+    NAMESPACES, PODS, SERVICES, EVENTS, CONFIGMAPS, DEPLOYMENTS, REPLICASETS, LEASES,
+)  # fmt: skip
+
+SUBRESOURCE_VERBS = ("get", "patch", "update")
+
+
+def group_versions() -> dict[str, list[ResourceType]]:
+    """apiVersion -> its resources, in a stable order."""
+    out: dict[str, list[ResourceType]] = {}
+    for rt in ALL:
+        out.setdefault(rt.api_version, []).append(rt)
+    return out
+
+
+def lookup(group: str, version: str, plural: str) -> ResourceType | None:
+    for rt in ALL:
+        if rt.group == group and rt.version == version and rt.plural == plural:
+            return rt
+    return None
+
+
+def by_kind(api_version: str, kind: str) -> ResourceType | None:
+    for rt in ALL:
+        if rt.api_version == api_version and rt.kind == kind:
+            return rt
+    return None
