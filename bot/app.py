@@ -9,6 +9,7 @@ import signal
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 
 from aiohttp import web
@@ -21,17 +22,26 @@ from slack_sdk.http_retry.builtin_async_handlers import (
 )
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot.alert_offers import AlertOffers
+from bot.alerts.mapping import compile_patterns
 from bot.audit.trail import AuditTrail, JsonLogSink, KubernetesEventSink
-from bot.catalog import Catalog
+from bot.catalog import Catalog, ServiceRef
 from bot.engine import RollbackEngine
+from bot.kube.alert_messages import (
+    AlertMessageIndex,
+    AlertMessageStore,
+    service_account_namespace,
+)
 from bot.kube.cluster import Cluster
 from bot.kube.clusters import ClusterRegistry
 from bot.rollback.errors import RollbackBotError
 from bot.runs import RolloutRunner, replica_id
 from bot.settings import Settings
+from bot.slack.blocks import ServiceView
 from bot.slack.directory import UserDirectory
-from handlers import actions, commands, dedupe, views
+from handlers import actions, alertmanager, commands, dedupe, events, views
 from handlers.deps import Deps
+from handlers.views_of import service_view
 
 log = logging.getLogger(__name__)
 
@@ -86,6 +96,7 @@ class Bot:
     runner: RolloutRunner
     registry: ClusterRegistry
     socket_mode: AsyncSocketModeHandler | None = None
+    alert_index: AlertMessageIndex | None = None
     contexts: tuple[str | None, ...] = (None,)
     _site_runner: web.AppRunner | None = None
 
@@ -114,6 +125,8 @@ class Bot:
         if self._site_runner is not None:
             await self._site_runner.cleanup()
         await self.registry.close()
+        if self.alert_index is not None:
+            await self.alert_index.close()
 
 
 def build_bot(
@@ -121,6 +134,7 @@ def build_bot(
     catalog: Catalog,
     *,
     cluster_factory: Callable[[str | None, str | None, float], Cluster] | None = None,
+    alert_index: AlertMessageIndex | None = None,
 ) -> Bot:
     """Wire the bot. Raises RollbackBotError naming what is wrong in the settings."""
     problems = settings_problems(settings)
@@ -176,6 +190,26 @@ def build_bot(
     actions.register(bolt, deps)
     views.register(bolt, deps)
 
+    async def view_of(ref: ServiceRef, asked_by: str) -> ServiceView:
+        return await service_view(deps, ref, asked_by)
+
+    index = alert_index or AlertMessageStore.from_kubeconfig(
+        settings.kubeconfig,
+        settings.kube_context,
+        settings.namespace or service_account_namespace() or "default",
+        request_timeout=settings.kube_request_timeout,
+    )
+    offers = AlertOffers(
+        catalog,
+        index,
+        client,
+        view_of,
+        default_channel=settings.default_channel,
+        window=timedelta(minutes=settings.deploy_window_minutes),
+        patterns=compile_patterns(settings.alert_patterns),
+    )
+    events.register(bolt, offers)
+
     async def slack_auth() -> None:
         await client.auth_test()
 
@@ -203,7 +237,8 @@ def build_bot(
             status=200 if ready else 503,
         )
 
-    app = web.Application(client_max_size=1024 * 1024)
+    app = web.Application(client_max_size=alertmanager.MAX_BODY_BYTES + 1024)
+    alertmanager.register(app, offers, settings.alertmanager_token)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
     if not socket_mode:
@@ -220,6 +255,7 @@ def build_bot(
         runner,
         registry,
         socket_mode=handler,
+        alert_index=index,
         contexts=tuple(sorted(contexts, key=str)),
     )
 

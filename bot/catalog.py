@@ -14,6 +14,7 @@ from typing import Annotated
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 
+from bot.alerts.mapping import AlertMatch
 from bot.rollback.errors import ConfigError, UnknownService
 
 DNS_LABEL = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
@@ -42,6 +43,9 @@ class ServiceEntry(BaseModel):
     )
     reason_required: bool = False
     history_limit: int = Field(default=5, ge=1, le=20)
+    alerts: AlertMatch = Field(
+        default_factory=AlertMatch, description="the label names its alerts are matched by"
+    )
 
     @property
     def restricted(self) -> bool:

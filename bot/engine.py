@@ -127,7 +127,8 @@ class RollbackEngine:
                 if remaining is not None and remaining <= 0:
                     raise RolloutTimedOut(f"rollout of {target} did not finish within {within:g}s")
                 try:
-                    deployment = await asyncio.wait_for(anext(stream), remaining)
+                    async with asyncio.timeout(remaining):
+                        deployment = await anext(stream)
                 except TimeoutError:
                     continue
                 except StopAsyncIteration:

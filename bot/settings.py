@@ -62,6 +62,24 @@ class Settings(BaseSettings):
         pattern=r"^/[a-z0-9_-]{1,31}$",
         validation_alias=AliasChoices("ROLLBACK_BOT_SLASH_COMMAND", "slash_command"),
     )
+    namespace: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("ROLLBACK_BOT_NAMESPACE", "namespace"),
+        description="the bot's own namespace: where its alert message index (a ConfigMap) lives",
+    )
+    alert_patterns: list[str] = Field(
+        default_factory=list,
+        validation_alias=AliasChoices("ROLLBACK_BOT_ALERT_PATTERNS", "alert_patterns"),
+        description="JSON list of regexes finding the service in Alertmanager's Slack messages",
+    )
+    deploy_window_minutes: float = Field(
+        default=60.0,
+        gt=0,
+        validation_alias=AliasChoices(
+            "ROLLBACK_BOT_DEPLOY_WINDOW_MINUTES", "deploy_window_minutes"
+        ),
+        description="a deploy this long before an alert started is its likely cause",
+    )
     log_level: str = Field(
         default="INFO", validation_alias=AliasChoices("ROLLBACK_BOT_LOG_LEVEL", "log_level")
     )

@@ -585,9 +585,8 @@ class Api:
                     next_bookmark = now + interval
                 wait = min(deadline, next_bookmark if bookmarks else deadline) - now
                 try:
-                    event_or_none = await asyncio.wait_for(
-                        watcher.queue.get(), timeout=max(wait, 0.0)
-                    )
+                    async with asyncio.timeout(max(wait, 0.0)):  # not wait_for: see server._run
+                        event_or_none = await watcher.queue.get()
                 except TimeoutError:
                     continue
                 if event_or_none is None:

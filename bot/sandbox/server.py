@@ -95,8 +95,9 @@ class Sandbox:
     async def stop(self) -> None:
         if self._task is not None:
             self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            with contextlib.suppress(asyncio.CancelledError, TimeoutError):
+                async with asyncio.timeout(5):
+                    await self._task
             self._task = None
         self.store.drop_watchers()
         if self._runner is not None:
@@ -141,5 +142,8 @@ class Sandbox:
             delay = (
                 _MAX_SLEEP if due is None else min(_MAX_SLEEP, self.clock.real_seconds(due) + 0.001)
             )
+            # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow the cancellation that
+            # stop() sends, and this loop would then never end.
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(wake.wait(), timeout=max(delay, 0.001))
+                async with asyncio.timeout(max(delay, 0.001)):
+                    await wake.wait()

@@ -13,14 +13,14 @@ from typing import Any
 import pytest
 from kubernetes.client.exceptions import ApiException
 
-from bot.kube.alert_messages import (
+from bot.kube.alert_index import (
     DEFAULT_NAME,
     POSTING_TTL,
     AlertMessageIndex,
-    AlertMessageStore,
     ClaimOutcome,
     entry_key,
 )
+from bot.kube.alert_messages import AlertMessageStore
 from bot.rollback.errors import ClusterError
 from bot.sandbox.threaded import SandboxThread
 

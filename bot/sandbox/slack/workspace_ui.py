@@ -480,7 +480,8 @@ class LocalWorkspace:
             if events_url == self.bot_events_url:  # not re-pointed meanwhile
                 self._bot_status = status
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._recheck.wait(), self._health_interval)
+                async with asyncio.timeout(self._health_interval):  # wait_for may eat a cancel
+                    await self._recheck.wait()
 
     # -- HTTP --------------------------------------------------------------------------------
 
@@ -513,7 +514,8 @@ class LocalWorkspace:
             if etag != since or time.monotonic() >= deadline or self._stopping.is_set():
                 break
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stopping.wait(), _POLL_TICK)
+                async with asyncio.timeout(_POLL_TICK):
+                    await self._stopping.wait()
         return web.json_response(
             {"etag": etag, "state": json.loads(body)}, headers={"Cache-Control": "no-store"}
         )

@@ -1,0 +1,74 @@
+"""`POST /alertmanager`: Alertmanager's webhook (format version 4), bearer-authenticated."""
+
+from __future__ import annotations
+
+import hmac
+import logging
+
+from aiohttp import web
+from pydantic import SecretStr
+from slack_sdk.errors import SlackApiError
+
+from bot.alert_offers import AlertBusy, AlertOffers
+from bot.alerts.alertmanager import BadWebhook, parse_webhook
+from bot.rollback.errors import RollbackBotError
+
+log = logging.getLogger(__name__)
+
+MAX_BODY_BYTES = 1024 * 1024
+
+
+def _error(status: int, message: str) -> web.Response:
+    return web.json_response({"status": "error", "error": message}, status=status)
+
+
+def register(
+    app: web.Application,
+    offers: AlertOffers,
+    token: SecretStr | None,
+    *,
+    max_bytes: int = MAX_BODY_BYTES,
+) -> None:
+    expected = f"Bearer {token.get_secret_value()}".encode() if token is not None else None
+
+    async def alertmanager(request: web.Request) -> web.Response:
+        if expected is None:
+            return _error(
+                503, "the Alertmanager webhook is off: set ROLLBACK_BOT_ALERTMANAGER_TOKEN"
+            )
+        given = request.headers.get("Authorization", "").encode()
+        if not hmac.compare_digest(given, expected):
+            return web.json_response(
+                {"status": "error", "error": "missing or wrong bearer token"},
+                status=401,
+                headers={"WWW-Authenticate": 'Bearer realm="rollback-bot"'},
+            )
+        if request.content_length is not None and request.content_length > max_bytes:
+            return _error(413, f"the body is over {max_bytes} bytes")
+        try:
+            body = await request.content.read(max_bytes + 1)
+            group = parse_webhook(body, max_bytes)
+        except BadWebhook as exc:
+            return _error(exc.status, exc.message)
+        try:
+            handled = await offers.handle(group)
+        except AlertBusy as exc:
+            return _error(503, str(exc))  # Alertmanager retries
+        except RollbackBotError as exc:
+            log.warning("alert group %s not handled: %s", group.group_key, exc)
+            return _error(503, str(exc))
+        except SlackApiError as exc:
+            error = exc.response.get("error", "unknown error")
+            log.warning("alert group %s not posted: Slack answered %s", group.group_key, error)
+            return _error(502, f"Slack refused the message: {error}")
+        return web.json_response(
+            {
+                "status": "ok",
+                "posted": handled.posted,
+                "updated": handled.updated,
+                "unmapped": handled.unmapped,
+                "noChannel": handled.no_channel,
+            }
+        )
+
+    app.router.add_post("/alertmanager", alertmanager)
