@@ -28,7 +28,6 @@ from kubernetes import client, config
 
 from bot.engine import RollbackEngine, Target
 from bot.kube.kubernetes_cluster import KubernetesCluster
-from bot.sandbox.threaded import SandboxThread
 
 REPO = Path(__file__).resolve().parents[1]
 CHECKOUT = Target("shop", "checkout")
@@ -152,30 +151,49 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=7)
     parser.add_argument("--replicasets", type=int, default=2000)
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as tmp, SandboxThread(seed="demo", speed=200) as sandbox:
-        kubeconfig = sandbox.write_kubeconfig(Path(tmp) / "kubeconfig", namespace="shop")
-        print(f"machine: {os.cpu_count()} cores; sandbox at {sandbox.url}")
-        patch_times = asyncio.run(plan_and_patch(kubeconfig, args.runs))
-        print(f"plan + patch (in-process)      {median_ms(patch_times)}")
-        figures = cli_vs_kubectl(kubeconfig, args.runs)
-        cli, kubectl = statistics.median(figures["cli"]), statistics.median(figures["kubectl"])
-        print(f"CLI rollback --yes (waits)     {median_ms(figures['cli'])}")
-        print(f"kubectl undo + rollout status  {median_ms(figures['kubectl'])}")
-        print(f"  ratio CLI / kubectl          {cli / kubectl:8.2f}")
-        dry, kdry = statistics.median(figures["cli-dry"]), statistics.median(figures["kubectl-dry"])
-        print(f"CLI rollback --dry-run         {median_ms(figures['cli-dry'])}")
-        print(f"kubectl undo --dry-run=server  {median_ms(figures['kubectl-dry'])}")
-        print(f"  ratio CLI / kubectl (dry)    {dry / kdry:8.2f}")
-        before = asyncio.run(list_revisions(kubeconfig, args.runs))
-        created = crowd_namespace(kubeconfig, args.replicasets)
-        after = asyncio.run(list_revisions(kubeconfig, args.runs))
-        print(f"list revisions, quiet ns       {median_ms(before)}")
-        print(
-            f"list revisions, +{args.replicasets} RSs     {median_ms(after)}"
-            f"   (created in {created:.1f} s)"
-        )
-        ratio = statistics.median(after) / statistics.median(before)
-        print(f"  ratio crowded / quiet        {ratio:8.2f}")
+    runs, replicasets = args.runs, args.replicasets
+    with tempfile.TemporaryDirectory() as tmp:
+        # The simulated cluster in its own process, as a real API server would be: it must not
+        # share this process's interpreter lock with the code being measured.
+        kubeconfig = Path(tmp) / "kubeconfig"
+        sandbox = subprocess.Popen(
+            [sys.executable, "-m", "bot", "sandbox", "--port", "0", "--speed", "200",
+             "--kubeconfig-out", str(kubeconfig)],
+            stdout=subprocess.DEVNULL,
+        )  # fmt: skip
+        try:
+            run_all(kubeconfig, runs, replicasets)
+        finally:
+            sandbox.terminate()
+            sandbox.wait(timeout=30)
+
+
+def run_all(kubeconfig: Path, runs: int, replicasets: int) -> None:
+    for _ in range(200):
+        if kubeconfig.exists() and kubeconfig.stat().st_size:
+            break
+        time.sleep(0.05)
+    print(f"machine: {os.cpu_count()} cores")
+    patch_times = asyncio.run(plan_and_patch(kubeconfig, runs))
+    print(f"plan + patch (in-process)      {median_ms(patch_times)}")
+    figures = cli_vs_kubectl(kubeconfig, runs)
+    cli, kubectl = statistics.median(figures["cli"]), statistics.median(figures["kubectl"])
+    print(f"CLI rollback --yes (waits)     {median_ms(figures['cli'])}")
+    print(f"kubectl undo + rollout status  {median_ms(figures['kubectl'])}")
+    print(f"  ratio CLI / kubectl          {cli / kubectl:8.2f}")
+    dry, kdry = statistics.median(figures["cli-dry"]), statistics.median(figures["kubectl-dry"])
+    print(f"CLI rollback --dry-run         {median_ms(figures['cli-dry'])}")
+    print(f"kubectl undo --dry-run=server  {median_ms(figures['kubectl-dry'])}")
+    print(f"  ratio CLI / kubectl (dry)    {dry / kdry:8.2f}")
+    before = asyncio.run(list_revisions(kubeconfig, runs))
+    created = crowd_namespace(kubeconfig, replicasets)
+    after = asyncio.run(list_revisions(kubeconfig, runs))
+    print(f"list revisions, quiet ns       {median_ms(before)}")
+    print(
+        f"list revisions, +{replicasets} RSs     {median_ms(after)}   (created in {created:.1f} s)"
+    )
+    ratio = statistics.median(after) / statistics.median(before)
+    print(f"  ratio crowded / quiet        {ratio:8.2f}")
 
 
 if __name__ == "__main__":

@@ -6,9 +6,8 @@ from __future__ import annotations
 
 import logging
 import re
-from collections import Counter
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
@@ -20,6 +19,7 @@ from bot.alerts.mapping import message_key, route_alerts, slack_alert, targets_f
 from bot.alerts.messages import AlertGroupView, alert_message, alert_reply, resolved_note, went_out
 from bot.catalog import Catalog, ServiceRef
 from bot.kube.alert_index import AlertMessageIndex, ClaimOutcome
+from bot.metrics import Metrics
 from bot.rollback.errors import RollbackBotError
 from bot.slack.blocks import Message, ServiceView
 
@@ -32,14 +32,6 @@ ViewOf = Callable[[ServiceRef, str], Awaitable[ServiceView]]
 
 class AlertBusy(Exception):
     """Another replica is posting this group's message: Alertmanager should retry (503)."""
-
-
-@dataclass
-class AlertCounts:
-    received: Counter[str] = field(default_factory=Counter)
-
-    def add(self, what: str, n: int = 1) -> None:
-        self.received[what] += n
 
 
 @dataclass(frozen=True)
@@ -62,7 +54,9 @@ class AlertOffers:
         window: timedelta,
         patterns: tuple[re.Pattern[str], ...] = (),
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
+        metrics: Metrics | None = None,
     ) -> None:
+        self._metrics = metrics
         self._catalog = catalog
         self._index = index
         self._client = client
@@ -71,17 +65,20 @@ class AlertOffers:
         self._window = window
         self._patterns = patterns
         self._now = now
-        self.counts = AlertCounts()
+
+    def _count(self, result: str, n: int = 1) -> None:
+        if self._metrics is not None and n:
+            self._metrics.alerts.labels(result).inc(n)
 
     # -- the webhook ---------------------------------------------------------------------
 
     async def handle(self, group: WebhookMessage) -> Handled:
         """Post or update one message per service the group's alerts are about."""
-        self.counts.add("received", len(group.alerts))
+        self._count("received", len(group.alerts))
         routing = route_alerts(group.alerts, targets_from_catalog(self._catalog.services))
         for alert, why in routing.unmapped:
             log.info("alert %s ignored: %s", alert.name, why.reason)
-        self.counts.add("ignored", len(routing.unmapped))
+        self._count("ignored", len(routing.unmapped))
         posted = updated = no_channel = 0
         for service, alerts in routing.by_service.items():
             ref = self._catalog.resolve(service)
@@ -94,7 +91,7 @@ class AlertOffers:
                 )
                 no_channel += 1
                 continue
-            self.counts.add("mapped", len(alerts))
+            self._count("mapped", len(alerts))
             if await self._offer(group, ref, alerts, channel):
                 posted += 1
             else:
@@ -173,9 +170,9 @@ class AlertOffers:
         if found is None:
             return False
         if found.service is None or found.status != "firing":
-            self.counts.add("ignored")
+            self._count("ignored")
             return False
-        self.counts.add("mapped")
+        self._count("mapped")
         channel, ts = str(event.get("channel")), str(event.get("ts"))
         key = f"slack-post:{channel}:{ts}"
         claim = await self._index.claim(key, channel)

@@ -34,6 +34,9 @@ from bot.kube.alert_messages import (
 )
 from bot.kube.cluster import Cluster
 from bot.kube.clusters import ClusterRegistry
+from bot.kube.kubernetes_cluster import KubernetesCluster
+from bot.metrics import CONTENT_TYPE as metrics_content_type
+from bot.metrics import Metrics
 from bot.rollback.errors import RollbackBotError
 from bot.runs import RolloutRunner, replica_id
 from bot.settings import Settings
@@ -141,24 +144,26 @@ def build_bot(
     if problems:
         raise RollbackBotError("cannot start: " + "; ".join(problems))
     assert settings.slack_bot_token is not None
-    registry = (
-        ClusterRegistry(
-            settings.kubeconfig,
-            settings.kube_context,
-            request_timeout=settings.kube_request_timeout,
-            factory=cluster_factory,
+    metrics = Metrics()
+
+    def count_error(kind: str) -> None:
+        metrics.kube_errors.labels(kind).inc()
+
+    def official_client(kubeconfig: str | None, context: str | None, timeout: float) -> Cluster:
+        return KubernetesCluster.from_kubeconfig(
+            kubeconfig, context, request_timeout=timeout, on_error=count_error
         )
-        if cluster_factory is not None
-        else ClusterRegistry(
-            settings.kubeconfig,
-            settings.kube_context,
-            request_timeout=settings.kube_request_timeout,
-        )
+
+    registry = ClusterRegistry(
+        settings.kubeconfig,
+        settings.kube_context,
+        request_timeout=settings.kube_request_timeout,
+        factory=cluster_factory or official_client,
     )
     engine = RollbackEngine(registry.get)
     me = replica_id()
     audit = AuditTrail([JsonLogSink(), KubernetesEventSink(registry.get, me)])
-    runner = RolloutRunner(engine, audit, replica_id=me)
+    runner = RolloutRunner(engine, audit, replica_id=me, metrics=metrics)
     client = AsyncWebClient(
         token=settings.slack_bot_token.get_secret_value(),
         base_url=settings.slack_api_url,
@@ -207,6 +212,7 @@ def build_bot(
         default_channel=settings.default_channel,
         window=timedelta(minutes=settings.deploy_window_minutes),
         patterns=compile_patterns(settings.alert_patterns),
+        metrics=metrics,
     )
     events.register(bolt, offers)
 
@@ -224,7 +230,17 @@ def build_bot(
     readiness = Readiness(checks)
 
     async def slack_events(request: web.Request) -> web.Response:
-        return await to_aiohttp_response(await bolt.async_dispatch(await to_bolt_request(request)))
+        started = time.perf_counter()
+        bolt_request = await to_bolt_request(request)
+        response = await to_aiohttp_response(await bolt.async_dispatch(bolt_request))
+        kind = _payload_type(bolt_request.body)
+        metrics.slack_ack_seconds.labels(kind).observe(time.perf_counter() - started)
+        return response
+
+    async def metrics_endpoint(_request: web.Request) -> web.Response:
+        return web.Response(
+            body=metrics.exposition(), headers={"Content-Type": metrics_content_type}
+        )
 
     async def healthz(_request: web.Request) -> web.Response:
         return web.json_response({"status": "ok"})
@@ -241,6 +257,7 @@ def build_bot(
     alertmanager.register(app, offers, settings.alertmanager_token)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
+    app.router.add_get("/metrics", metrics_endpoint)
     if not socket_mode:
         app.router.add_post("/slack/events", slack_events)
     handler = (
@@ -258,6 +275,13 @@ def build_bot(
         alert_index=index,
         contexts=tuple(sorted(contexts, key=str)),
     )
+
+
+def _payload_type(body: dict[str, Any]) -> str:
+    """slash_command, block_actions, view_submission, event_callback, … for the ack metric."""
+    if "command" in body:
+        return "slash_command"
+    return str(body.get("type") or "unknown")[:32]
 
 
 async def serve(settings: Settings, catalog: Catalog) -> int:

@@ -22,6 +22,7 @@ from typing import Literal, Protocol
 from bot.audit.record import AuditRecord, Step
 from bot.audit.trail import AuditTrail
 from bot.engine import RollbackEngine, Target
+from bot.metrics import Metrics
 from bot.rollback.errors import RollbackBotError, RollbackRefused, RolloutTimedOut
 from bot.rollback.guards import Snapshot, staleness
 from bot.rollback.models import Deployment, RunInfo
@@ -104,7 +105,9 @@ class RolloutRunner:
         rollout_timeout: float = 900.0,
         lease_seconds: int = LEASE_SECONDS,
         clock: Callable[[], float] = time.monotonic,
+        metrics: Metrics | None = None,
     ) -> None:
+        self._metrics = metrics
         self._engine = engine
         self._audit = audit
         self._me = replica_id
@@ -259,6 +262,8 @@ class RolloutRunner:
         error: str | None = None
         timed_out = False
         renewer = asyncio.create_task(self._renew(target))
+        if self._metrics is not None:
+            self._metrics.in_flight.inc()
         try:
             applied = await self._engine.apply(target, plan, cause)
             plan = applied.plan
@@ -292,6 +297,11 @@ class RolloutRunner:
             renewer.cancel()
             elapsed = self._clock() - started
             succeeded = error is None and last is not None and last.phase is Phase.COMPLETE
+            if self._metrics is not None:
+                self._metrics.in_flight.dec()
+                outcome_label = "succeeded" if succeeded else "timed_out" if timed_out else "failed"
+                self._metrics.rollbacks.labels(request.service, outcome_label).inc()
+                self._metrics.rollback_seconds.labels(request.service).observe(elapsed)
             if not succeeded and error is None:
                 error = last.message if last else "the rollout ended without a verdict"
             outcome = record(

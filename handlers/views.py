@@ -10,6 +10,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.audit.record import AuditRecord, Step
 from bot.rollback.errors import RollbackBotError
+from bot.rollback.models import RunInfo
 from bot.runs import RollbackRequest
 from bot.slack import action_ids, blocks
 from bot.slack.payloads import BadPayload, ConfirmContext
@@ -73,18 +74,30 @@ def register(app: AsyncApp, deps: Deps) -> None:
             button = context.button
             thread = context.thread_ts or context.message_ts
 
+            async def lock_original(run: RunInfo) -> None:
+                view_now = await service_view(deps, ref, user)
+                locked = blocks.locked_message(view_now, run)
+                await client.chat_update(
+                    channel=context.channel,
+                    ts=context.message_ts,
+                    text=locked.text,
+                    blocks=locked.blocks,
+                )
+
             async def after() -> None:
                 await refresh_message(
                     deps, client, context.channel, context.message_ts, ref.name, user
                 )
 
+            from_command = button.source == "command"
             reporter = ThreadReporter(
                 client,
                 channel=context.channel,
                 thread_ts=thread,
                 namespace=ref.namespace,
                 deployment=ref.deployment,
-                on_finished=after if button.source == "command" else None,
+                on_started=lock_original if from_command else None,
+                on_finished=after if from_command else None,
             )
             result = await deps.runner.start(
                 RollbackRequest(
@@ -102,23 +115,14 @@ def register(app: AsyncApp, deps: Deps) -> None:
                 ),
                 reporter,
             )
-            if result.outcome == "started" and result.run is not None:
-                if button.source == "command":
-                    view_now = await service_view(deps, ref, user)
-                    locked = blocks.locked_message(view_now, result.run)
-                    await client.chat_update(
-                        channel=context.channel,
-                        ts=context.message_ts,
-                        text=locked.text,
-                        blocks=locked.blocks,
-                    )
-            elif result.outcome == "running" and result.run is not None:
+            # "started": the rollback's own task tells the thread and locks the message.
+            if result.outcome == "running" and result.run is not None:
                 await tell(blocks.already_running_message(result.run))
             elif result.outcome == "stale":
                 await tell(blocks.stale_message(ref.name, result.message))
-                if button.source == "command":
+                if from_command:
                     await after()
-            else:
+            elif result.outcome != "started":
                 await tell(blocks.notice(f"Not rolled back: {result.message}", ":warning:"))
         except RollbackBotError as exc:
             await tell(blocks.notice(f"Not rolled back: {exc}", ":x:"))

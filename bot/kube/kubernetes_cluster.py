@@ -106,7 +106,9 @@ class KubernetesCluster:
         *,
         request_timeout: float = 10.0,
         max_workers: int = WORKER_THREADS,
+        on_error: Callable[[str], None] | None = None,
     ) -> None:
+        self._on_error = on_error
         self._api_client = api_client
         self._apps = client.AppsV1Api(api_client)
         self._timeout = request_timeout
@@ -133,9 +135,18 @@ class KubernetesCluster:
 
     @classmethod
     def from_kubeconfig(
-        cls, kubeconfig: str | None, context: str | None, *, request_timeout: float = 10.0
+        cls,
+        kubeconfig: str | None,
+        context: str | None,
+        *,
+        request_timeout: float = 10.0,
+        on_error: Callable[[str], None] | None = None,
     ) -> KubernetesCluster:
-        return cls(load_api_client(kubeconfig, context), request_timeout=request_timeout)
+        return cls(
+            load_api_client(kubeconfig, context),
+            request_timeout=request_timeout,
+            on_error=on_error,
+        )
 
     @property
     def server(self) -> str:
@@ -168,7 +179,12 @@ class KubernetesCluster:
         except _TRANSPORT_ERRORS as exc:
             raise self._transport_error(what, exc) from None
 
+    def _count(self, kind: str) -> None:
+        if self._on_error is not None:
+            self._on_error(kind)
+
     def _api_error(self, what: str, exc: ApiException) -> ClusterError:
+        self._count(str(exc.status))
         message = _status_message(exc)
         if exc.status == 404:
             return NotFound(f"{what}: not found ({message})")
@@ -187,7 +203,11 @@ class KubernetesCluster:
         )
 
     def _transport_error(self, what: str, exc: BaseException) -> ClusterError:
-        if isinstance(exc, urllib3.exceptions.TimeoutError) or "timed out" in str(exc).lower():
+        timed_out = (
+            isinstance(exc, urllib3.exceptions.TimeoutError) or "timed out" in str(exc).lower()
+        )
+        self._count("timeout" if timed_out else "unreachable")
+        if timed_out:
             return ClusterError(
                 f"{what}: the Kubernetes API at {self.server} did not answer within "
                 f"{self._timeout:g}s"

@@ -30,6 +30,7 @@ class ThreadReporter:
         thread_ts: str,
         namespace: str,
         deployment: str,
+        on_started: Callable[[RunInfo], Awaitable[None]] | None = None,
         on_finished: Callable[[], Awaitable[None]] | None = None,
         min_interval: float = MIN_EDIT_INTERVAL,
         clock: Callable[[], float] = time.monotonic,
@@ -39,6 +40,7 @@ class ThreadReporter:
         self._thread_ts = thread_ts
         self._namespace = namespace
         self._deployment = deployment
+        self._on_started = on_started
         self._on_finished = on_finished
         self._min_interval = min_interval
         self._clock = clock
@@ -61,6 +63,9 @@ class ThreadReporter:
     async def started(self, run: RunInfo, plan: RollbackPlan, reason: str | None) -> None:
         self._run = run
         await self._post(blocks.started_message(run, plan.from_revision, reason, self._namespace))
+        if self._on_started is not None:
+            # In the rollback's own task, so it always comes before on_finished's refresh.
+            await self._on_started(run)
 
     async def progress(self, progress: Progress, elapsed: float) -> None:
         self._pending = (progress, elapsed)

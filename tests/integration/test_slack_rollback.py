@@ -310,3 +310,42 @@ async def test_socket_mode_runs_the_same_conversation(
         assert (await demo_engine.status(CHECKOUT)).version == "2.13.0"
     finally:
         await bot.stop(grace=5)
+
+
+async def test_metrics_count_the_rollback_and_the_acks(running_bot: BotUnderTest) -> None:
+    import aiohttp
+
+    t = running_bot
+    message = await versions_message(t)
+    await confirm(t, message, "rollback:to:2", reason=None)
+    await t.slack.wait_for(lambda: "rolled back to" in thread_text(t, message), timeout=20)
+    async with (
+        aiohttp.ClientSession() as http,
+        http.get(f"http://127.0.0.1:{t.bot.port}/metrics") as response,
+    ):
+        assert response.status == 200
+        assert response.headers["Content-Type"].startswith("text/plain")
+        text = await response.text()
+    assert 'rollbackbot_rollbacks_total{outcome="succeeded",service="checkout"} 1.0' in text
+    assert 'rollbackbot_rollback_duration_seconds_count{service="checkout"} 1.0' in text
+    assert "rollbackbot_rollouts_in_flight 0.0" in text
+    assert 'rollbackbot_slack_ack_seconds_count{type="slash_command"} 1.0' in text
+    assert 'rollbackbot_slack_ack_seconds_count{type="view_submission"} 1.0' in text
+
+
+async def test_no_secret_reaches_a_log_line(
+    running_bot: BotUnderTest, slack_signing_secret: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    import logging
+
+    caplog.set_level(logging.DEBUG)
+    t = running_bot
+    message = await versions_message(t)
+    await confirm(t, message, "rollback:to:2", reason="check the logs")
+    await t.slack.wait_for(lambda: "rolled back to" in thread_text(t, message), timeout=20)
+    await t.sender.slash_command("/rollback", "nope")  # an error path too
+    await t.slack.wait_for(lambda: t.slack.calls("response_url"))
+    logged = "\n".join(f"{r.getMessage()} {r.args!r} {r.__dict__!r}" for r in caplog.records)
+    assert "rollback_bot.audit" in {r.name for r in caplog.records}
+    for secret in (t.slack.bot_token, slack_signing_secret):
+        assert secret not in logged
