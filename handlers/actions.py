@@ -8,7 +8,6 @@ from typing import Any
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.audit.record import AuditRecord, Step
 from bot.rollback.errors import RollbackBotError
 from bot.slack import action_ids, blocks
 from bot.slack.payloads import BadPayload, ConfirmContext, RollbackButton
@@ -39,25 +38,7 @@ async def deny(deps: Deps, respond: AsyncRespond, service: str, user: str, what:
             ":no_entry:",
         ),
     )
-    deployment = None
-    try:
-        deployment = await deps.engine.status(deps.target(ref))
-    except RollbackBotError:
-        log.warning("could not read %s to record a denied %s", ref.qualified, what)
-    await deps.audit.record(
-        AuditRecord(
-            step=Step.DENIED,
-            service=ref.name,
-            namespace=ref.namespace,
-            deployment=ref.deployment,
-            actor=user,
-            via="Slack",
-            at=deps.now(),
-            detail=what,
-            context=ref.context,
-        ),
-        deployment,
-    )
+    await deps.record_denied(ref, user, what)
 
 
 def register(app: AsyncApp, deps: Deps) -> None:

@@ -9,7 +9,7 @@ from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.audit.record import AuditRecord, Step
+from bot.audit.record import Step
 from bot.rollback.errors import RollbackBotError, UnknownService
 from bot.slack import blocks
 from handlers.deps import Deps
@@ -80,21 +80,14 @@ def register(app: AsyncApp, deps: Deps) -> None:
                 return
             await post_in_channel(client, respond, channel, blocks.versions_message(view))
             deployment = view.history.deployment
-            await deps.audit.record(
-                AuditRecord(
-                    step=Step.ASKED,
-                    service=ref.name,
-                    namespace=ref.namespace,
-                    deployment=ref.deployment,
-                    actor=user,
-                    via="Slack",
-                    at=deps.now(),
-                    from_version=deployment.version,
-                    from_revision=deployment.revision,
-                    channel=channel,
-                    context=ref.context,
-                ),
+            await deps.record(
+                Step.ASKED,
+                ref,
+                user,
                 deployment,
+                from_version=deployment.version,
+                from_revision=deployment.revision,
+                channel=channel,
             )
         except UnknownService as exc:
             await say_privately(respond, blocks.notice(str(exc), ":grey_question:"))

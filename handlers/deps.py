@@ -2,16 +2,23 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
+from bot.audit.record import AuditRecord, Step
 from bot.audit.trail import AuditTrail
 from bot.catalog import Catalog, ServiceRef
 from bot.engine import RollbackEngine, Target
+from bot.rollback.errors import RollbackBotError
 from bot.rollback.guards import AccessPolicy, may_roll_back
+from bot.rollback.models import Deployment
 from bot.runs import RolloutRunner
 from bot.slack.directory import UserDirectory
+
+log = logging.getLogger(__name__)
 
 
 def _now() -> datetime:
@@ -33,6 +40,39 @@ class Deps:
 
     def cluster_name(self, ref: ServiceRef) -> str:
         return ref.context or self.engine.cluster(self.target(ref)).server
+
+    async def record(
+        self,
+        step: Step,
+        ref: ServiceRef,
+        user: str,
+        deployment: Deployment | None = None,
+        **details: Any,
+    ) -> None:
+        """One step of the audit trail, by a Slack user about a catalog service."""
+        await self.audit.record(
+            AuditRecord(
+                step=step,
+                service=ref.name,
+                namespace=ref.namespace,
+                deployment=ref.deployment,
+                actor=user,
+                via="Slack",
+                at=self.now(),
+                context=ref.context,
+                **details,
+            ),
+            deployment,
+        )
+
+    async def record_denied(self, ref: ServiceRef, user: str, what: str) -> None:
+        """A refused click or confirmation, recorded on the Deployment too when it can be read."""
+        deployment = None
+        try:
+            deployment = await self.engine.status(self.target(ref))
+        except RollbackBotError:
+            log.warning("could not read %s to record a denied %s", ref.qualified, what)
+        await self.record(Step.DENIED, ref, user, deployment, detail=what)
 
     async def may_roll_back(self, ref: ServiceRef, user: str) -> bool:
         """Re-asked on every click and confirmation: group membership can change mid-incident."""

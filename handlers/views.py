@@ -8,7 +8,6 @@ from typing import Any
 from slack_bolt.async_app import AsyncAck, AsyncApp
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.audit.record import AuditRecord, Step
 from bot.rollback.errors import RollbackBotError
 from bot.rollback.models import RunInfo
 from bot.runs import RollbackRequest
@@ -57,19 +56,7 @@ def register(app: AsyncApp, deps: Deps) -> None:
         try:
             if not await deps.may_roll_back(ref, user):
                 await tell(blocks.notice(f"You may not roll back *{ref.name}*.", ":no_entry:"))
-                await deps.audit.record(
-                    AuditRecord(
-                        step=Step.DENIED,
-                        service=ref.name,
-                        namespace=ref.namespace,
-                        deployment=ref.deployment,
-                        actor=user,
-                        via="Slack",
-                        at=deps.now(),
-                        detail="confirmation",
-                        context=ref.context,
-                    )
-                )
+                await deps.record_denied(ref, user, "confirmation")
                 return
             button = context.button
             thread = context.thread_ts or context.message_ts

@@ -29,7 +29,6 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import urllib3
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
@@ -48,8 +47,9 @@ from bot.kube.alert_index import (
     _Index,
     service_account_namespace,
 )
+from bot.kube.errors import TRANSPORT_ERRORS, api_error, transport_error
 from bot.kube.kubernetes_cluster import load_api_client
-from bot.rollback.errors import ClusterError, Conflict, NotFound
+from bot.rollback.errors import ClusterError, NotFound
 from bot.rollback.models import JsonDict
 
 __all__ = [
@@ -61,17 +61,6 @@ __all__ = [
     "MemoryAlertMessageIndex",
     "service_account_namespace",
 ]
-
-_TRANSPORT_ERRORS = (urllib3.exceptions.HTTPError, OSError)
-
-
-def _status_message(exc: ApiException) -> str:
-    try:
-        body = json.loads(exc.body or "")
-        message = body.get("message") if isinstance(body, dict) else None
-    except (ValueError, TypeError):
-        message = None
-    return str(message or exc.reason or "no details")
 
 
 class AlertMessageStore(_Index):
@@ -165,32 +154,18 @@ class AlertMessageStore(_Index):
             return await loop.run_in_executor(self._executor, blocking)
         except ApiException as exc:
             raise self._api_error(what, exc) from None
-        except _TRANSPORT_ERRORS as exc:
+        except TRANSPORT_ERRORS as exc:
             raise self._transport_error(what, exc) from None
 
     def _api_error(self, what: str, exc: ApiException) -> ClusterError:
-        message = _status_message(exc)
-        server = self._api_client.configuration.host
-        if exc.status == 404:
-            return NotFound(f"{what}: not found ({message})")
-        if exc.status == 409:
-            return Conflict(f"{what}: conflict ({message})")
-        if exc.status in (401, 403):
-            return ClusterError(
-                f"{what}: the Kubernetes API at {server} refused us ({exc.status} {exc.reason}): "
-                f"{message}; the bot's role needs get, create and update on configmaps in "
-                f"namespace {self.namespace}"
-            )
-        if exc.status == 0:
-            return ClusterError(f"{what}: cannot talk to the Kubernetes API at {server}")
-        return ClusterError(
-            f"{what}: the Kubernetes API at {server} answered {exc.status} {exc.reason}: {message}"
+        return api_error(
+            what,
+            exc,
+            str(self._api_client.configuration.host),
+            forbidden_hint="the bot's role needs get, create and update on configmaps in "
+            f"namespace {self.namespace}",
         )
 
     def _transport_error(self, what: str, exc: BaseException) -> ClusterError:
-        server = self._api_client.configuration.host
-        if isinstance(exc, urllib3.exceptions.TimeoutError) or "timed out" in str(exc).lower():
-            return ClusterError(
-                f"{what}: the Kubernetes API at {server} did not answer within {self._timeout:g}s"
-            )
-        return ClusterError(f"{what}: cannot reach the Kubernetes API at {server}")
+        server = str(self._api_client.configuration.host)
+        return transport_error(what, exc, server, self._timeout)

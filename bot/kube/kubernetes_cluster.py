@@ -19,15 +19,16 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
-import urllib3
 from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 from kubernetes.config.config_exception import ConfigException
 
+from bot.kube.errors import TRANSPORT_ERRORS, api_error, is_timeout, transport_error
 from bot.kube.parsing import label_selector, parse_deployment, parse_history
 from bot.rollback.errors import ClusterError, ConfigError, Conflict, NotFound
-from bot.rollback.locks import is_free, lease_name, lease_state, micro_time, run_annotations
+from bot.rollback.locks import is_free, lease_name, lease_state, run_annotations
 from bot.rollback.models import Deployment, History, JsonDict, RunInfo
+from bot.rollback.times import micro_time
 
 log = logging.getLogger(__name__)
 
@@ -40,8 +41,6 @@ WATCH_SECONDS = 30
 WATCH_RETRY_LIMIT = 8
 WORKER_THREADS = 16
 WATCH_BACKOFF_MAX = 5.0
-
-_TRANSPORT_ERRORS = (urllib3.exceptions.HTTPError, OSError)
 
 
 def load_api_client(
@@ -86,15 +85,6 @@ def load_api_client(
 
 def _first_line(text: str) -> str:
     return text.strip().splitlines()[0] if text.strip() else "invalid configuration"
-
-
-def _status_message(exc: ApiException) -> str:
-    try:
-        body = json.loads(exc.body or "")
-        message = body.get("message") if isinstance(body, dict) else None
-    except (ValueError, TypeError):
-        message = None
-    return str(message or exc.reason or "no details")
 
 
 class KubernetesCluster:
@@ -176,7 +166,7 @@ class KubernetesCluster:
             return await self._run(blocking)
         except ApiException as exc:
             raise self._api_error(what, exc) from None
-        except _TRANSPORT_ERRORS as exc:
+        except TRANSPORT_ERRORS as exc:
             raise self._transport_error(what, exc) from None
 
     def _count(self, kind: str) -> None:
@@ -185,34 +175,11 @@ class KubernetesCluster:
 
     def _api_error(self, what: str, exc: ApiException) -> ClusterError:
         self._count(str(exc.status))
-        message = _status_message(exc)
-        if exc.status == 404:
-            return NotFound(f"{what}: not found ({message})")
-        if exc.status == 409:
-            return Conflict(f"{what}: conflict ({message})")
-        if exc.status in (401, 403):
-            return ClusterError(
-                f"{what}: the Kubernetes API at {self.server} refused us "
-                f"({exc.status} {exc.reason}): {message}"
-            )
-        if exc.status == 0:
-            return ClusterError(f"{what}: cannot talk to the Kubernetes API at {self.server}")
-        return ClusterError(
-            f"{what}: the Kubernetes API at {self.server} answered {exc.status} {exc.reason}: "
-            f"{message}"
-        )
+        return api_error(what, exc, self.server)
 
     def _transport_error(self, what: str, exc: BaseException) -> ClusterError:
-        timed_out = (
-            isinstance(exc, urllib3.exceptions.TimeoutError) or "timed out" in str(exc).lower()
-        )
-        self._count("timeout" if timed_out else "unreachable")
-        if timed_out:
-            return ClusterError(
-                f"{what}: the Kubernetes API at {self.server} did not answer within "
-                f"{self._timeout:g}s"
-            )
-        return ClusterError(f"{what}: cannot reach the Kubernetes API at {self.server}")
+        self._count("timeout" if is_timeout(exc) else "unreachable")
+        return transport_error(what, exc, self.server, self._timeout)
 
     # -- Cluster -------------------------------------------------------------------------
 
@@ -417,7 +384,7 @@ class KubernetesCluster:
                 if failures > WATCH_RETRY_LIMIT or exc.status in (401, 403, 404):
                     raise self._api_error(what, exc) from None
                 await asyncio.sleep(min(WATCH_BACKOFF_MAX, 0.1 * 2**failures))
-            except _TRANSPORT_ERRORS as exc:
+            except TRANSPORT_ERRORS as exc:
                 failures += 1
                 log.info(
                     "watch of %s/%s dropped (%s); resuming", namespace, name, type(exc).__name__

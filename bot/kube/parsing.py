@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import datetime
 from typing import Any
 
 from bot.rollback.models import (
@@ -17,16 +16,8 @@ from bot.rollback.models import (
     RolloutStatus,
 )
 from bot.rollback.planning import equal_ignore_hash
+from bot.rollback.times import parse_time
 from bot.rollback.versions import containers_of, version_of
-
-
-def parse_time(value: Any) -> datetime | None:
-    if not isinstance(value, str) or not value:
-        return None
-    try:
-        return datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None
 
 
 def parse_revision_number(annotations: dict[str, Any]) -> int | None:

@@ -12,6 +12,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from bot.rollback.models import BOT_ANNOTATION_PREFIX, RunInfo
+from bot.rollback.times import parse_time
 
 LEASE_PREFIX = "rollback-bot."
 
@@ -29,15 +30,6 @@ class LeaseState:
     duration_seconds: int
     run: RunInfo | None
     resource_version: str | None
-
-
-def parse_time(value: Any) -> datetime | None:
-    if not isinstance(value, str) or not value:
-        return None
-    try:
-        return datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None
 
 
 def lease_state(obj: dict[str, Any]) -> LeaseState:
@@ -82,8 +74,3 @@ def run_annotations(run: RunInfo) -> dict[str, str]:
         f"{BOT_ANNOTATION_PREFIX}to-revision": str(run.to_revision),
         f"{BOT_ANNOTATION_PREFIX}started-at": run.started_at.strftime("%Y-%m-%dT%H:%M:%SZ"),
     }
-
-
-def micro_time(when: datetime) -> str:
-    """Kubernetes MicroTime: RFC 3339 with microseconds."""
-    return when.strftime("%Y-%m-%dT%H:%M:%S.%fZ")

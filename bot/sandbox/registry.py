@@ -86,6 +86,12 @@ class Registry:
             and all(f.matches(o) for f in fields)
         ]
 
+    def view(self, rt: ResourceType, namespace: str | None) -> builtins.list[JsonDict]:
+        """The stored objects themselves, for controllers that only read them and copy before
+        writing: a namespace crowded with thousands of objects must not be deep-copied on every
+        pass."""
+        return self.store.objects(rt.key, namespace if rt.namespaced else None)
+
     def list_where(
         self, rt: ResourceType, namespace: str | None, keep: Callable[[JsonDict], bool]
     ) -> builtins.list[JsonDict]:

@@ -55,13 +55,13 @@ class ReplicaSetController:
     # ------------------------------------------------------------------ loop hooks
 
     def sync_all(self) -> None:
-        pods = self._r.list(PODS, None)
+        pods = self._r.view(PODS, None)
         live = {p["metadata"]["uid"] for p in pods}
         for uid in [u for u in self._born if u not in live]:
             self._forget(uid)
         for pod in pods:
             self._kubelet(pod)
-        for rs in self._r.list(RS, None):
+        for rs in self._r.view(RS, None):
             try:
                 self._sync(rs)
             except ApiError:
@@ -71,7 +71,7 @@ class ReplicaSetController:
         """Simulated seconds until a pod becomes ready or available."""
         now = self._clock.sim()
         soonest: float | None = None
-        for rs in self._r.list(RS, None):
+        for rs in self._r.view(RS, None):
             min_ready = rs["spec"].get("minReadySeconds", 0)
             for pod in self._owned(rs):
                 uid = pod["metadata"]["uid"]
@@ -92,7 +92,7 @@ class ReplicaSetController:
         uid = rs["metadata"]["uid"]
         return [
             p
-            for p in self._r.list(PODS, rs["metadata"]["namespace"])
+            for p in self._r.view(PODS, rs["metadata"]["namespace"])
             if (ro.controller_ref(p) or {}).get("uid") == uid
         ]
 
