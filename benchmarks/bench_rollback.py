@@ -24,6 +24,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import urllib3
 from kubernetes import client, config
 
 from bot.engine import RollbackEngine, Target
@@ -122,12 +123,16 @@ def crowd_namespace(kubeconfig: Path, count: int) -> float:
             },
         }
         # Raw JSON: the typed client would parse every answer into models for nothing.
-        response: Any = apps.create_namespaced_replica_set(
-            "shop",
-            body,  # type: ignore[arg-type]
-            _request_timeout=10,
-            _preload_content=False,
-        )
+        try:
+            response: Any = apps.create_namespaced_replica_set(
+                "shop",
+                body,  # type: ignore[arg-type]
+                _request_timeout=10,
+                _preload_content=False,
+            )
+        except urllib3.exceptions.ProtocolError as exc:
+            sys.exit(f"creating ReplicaSet {i} failed: {exc}")
+        response.read()  # all of it, so the pooled connection is clean for the next request
         response.release_conn()
     api.close()
     return time.perf_counter() - start
