@@ -19,7 +19,7 @@ from rich.prompt import Confirm
 from rich.table import Table
 
 from bot.catalog import Catalog, ServiceRef
-from bot.durations import format_duration
+from bot.durations import format_age, format_duration
 from bot.engine import RollbackEngine, Target
 from bot.kube.cluster import Cluster
 from bot.rollback.errors import RollbackRefused, RolloutFailed, RolloutTimedOut
@@ -47,7 +47,7 @@ class RollbackOptions:
 def _ago(when: datetime | None, now: datetime) -> str:
     if when is None:
         return "?"
-    return f"{format_duration(max(0.0, (now - when).total_seconds()))} ago"
+    return f"{format_age((now - when).total_seconds())} ago"
 
 
 def _iso(when: datetime | None) -> str | None:

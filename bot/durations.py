@@ -31,3 +31,16 @@ def format_duration(seconds: float) -> str:
     if minutes:
         return f"{minutes}m{secs:02d}s"
     return f"{secs}s"
+
+
+def format_age(seconds: float) -> str:
+    """How long ago, as people say it: "42s", "12m", "5h12m", "3 days". Pure."""
+    seconds = max(0.0, seconds)
+    if seconds < 60:
+        return f"{int(seconds)}s"
+    if seconds < 3600:
+        return f"{int(seconds // 60)}m"
+    if seconds < 48 * 3600:
+        hours, rest = divmod(int(seconds), 3600)
+        return f"{hours}h{rest // 60:02d}m"
+    return f"{int(seconds // 86400)} days"

@@ -27,7 +27,7 @@ from slack_sdk.models.blocks import (
 )
 from slack_sdk.models.views import View
 
-from bot.durations import format_duration
+from bot.durations import format_age, format_duration
 from bot.rollback.models import Container, Deployment, History, Revision, RunInfo
 from bot.rollback.planning import rolled_back_from
 from bot.rollback.progress import Phase, Progress
@@ -90,7 +90,7 @@ def who(actor: str) -> str:
 def ago(when: datetime | None, now: datetime) -> str:
     if when is None:
         return "at an unknown time"
-    return f"{format_duration(max(0.0, (now - when).total_seconds()))} ago"
+    return f"{format_age((now - when).total_seconds())} ago"
 
 
 def _render(blocks: Sequence[Block]) -> list[JsonDict]:

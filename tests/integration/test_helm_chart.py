@@ -89,6 +89,7 @@ def named_rules(role: Manifest) -> dict[tuple[str, str, tuple[str, ...]], set[st
         for r in role["rules"]
     }
 
+
 Manifest = dict[str, Any]
 
 

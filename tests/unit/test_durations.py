@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from bot.durations import format_duration, parse_duration
+from bot.durations import format_age, format_duration, parse_duration
 
 
 @pytest.mark.parametrize(
@@ -23,3 +23,10 @@ def test_parse_rejects(text: str) -> None:
 )
 def test_format(seconds: float, text: str) -> None:
     assert format_duration(seconds) == text
+
+
+@pytest.mark.parametrize(
+    ("seconds", "text"), [(42, "42s"), (720, "12m"), (18720, "5h12m"), (3 * 86400 + 5, "3 days")]
+)
+def test_format_age(seconds: float, text: str) -> None:
+    assert format_age(seconds) == text

@@ -1,0 +1,190 @@
+"""The Block Kit renderers: snapshots of each message, and Slack's limits at the extremes."""
+
+from __future__ import annotations
+
+import json
+import os
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bot.kube.parsing import parse_history
+from bot.rollback.models import History, RunInfo
+from bot.rollback.progress import Phase, Progress
+from bot.slack import blocks
+from bot.slack.payloads import ConfirmContext, RollbackButton
+from tests.builders import deployment, replicaset, template
+
+SNAPSHOTS = Path(__file__).parent / "snapshots"
+TAKEN = datetime(2026, 11, 27, 4, 30, tzinfo=UTC)
+RUN = RunInfo(
+    service="checkout",
+    actor="U0ONCALL01",
+    from_version="2.14.0",
+    to_version="2.13.0",
+    to_revision=2,
+    started_at=TAKEN,
+)
+
+
+def demo_history(*, revisions: int = 3, containers: int = 2, bad_note: bool = False) -> History:
+    rss = []
+    for n in range(1, revisions + 1):
+        tpl = template(f"2.{n}.0", sidecar=None)
+        tpl["spec"]["containers"] += [
+            {"name": f"sidecar-{i}", "image": f"registry.example.com/platform/sidecar-{i}:1.{n}"}
+            for i in range(containers - 1)
+        ]
+        notes = {"kubernetes.io/change-cause": f"deploy checkout 2.{n}.0 (pipeline #{4700 + n})"}
+        if bad_note and n == 1:
+            notes |= {
+                "rollback-bot.io/from-version": "2.2.0",
+                "rollback-bot.io/rolled-back-by": "U0ALICE1",
+            }
+        rss.append(
+            replicaset(
+                tpl,
+                revision=n,
+                pod_hash=f"h{n}",
+                created=f"2026-11-{10 + n % 17:02d}T10:00:00Z",
+                annotations=notes,
+                replicas=3 if n == revisions else 0,
+            )
+        )
+    current = rss[-1]["spec"]["template"]
+    dep = deployment(
+        current,
+        revision=revisions,
+        annotations={"kubernetes.io/change-cause": f"deploy checkout 2.{revisions}.0"},
+    )
+    return parse_history(dep, rss)
+
+
+def view(history: History, **extra: Any) -> blocks.ServiceView:
+    return blocks.ServiceView(
+        service="checkout",
+        namespace="shop",
+        cluster="https://k8s.prod.example.com",
+        history=history,
+        asked_by="U0ONCALL01",
+        taken_at=TAKEN,
+        **extra,
+    )
+
+
+def check_snapshot(name: str, rendered: Any) -> None:
+    """Compare with the stored snapshot; UPDATE_SNAPSHOTS=1 rewrites it (review the diff)."""
+    path = SNAPSHOTS / f"{name}.json"
+    text = json.dumps(rendered, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+    if os.environ.get("UPDATE_SNAPSHOTS") == "1" or not path.exists():
+        if os.environ.get("CI") and not path.exists():
+            pytest.fail(
+                f"snapshot {path.name} is missing: run with UPDATE_SNAPSHOTS=1 and commit it"
+            )
+        path.write_text(text)
+    assert text == path.read_text(), f"{name} changed: rerun with UPDATE_SNAPSHOTS=1 and review"
+
+
+def message_dict(message: blocks.Message) -> dict[str, Any]:
+    return {"text": message.text, "blocks": message.blocks}
+
+
+def test_versions_message_snapshot() -> None:
+    check_snapshot(
+        "versions", message_dict(blocks.versions_message(view(demo_history(bad_note=True))))
+    )
+
+
+def test_locked_message_snapshot_has_no_buttons() -> None:
+    message = blocks.locked_message(view(demo_history()), RUN)
+    check_snapshot("versions_locked", message_dict(message))
+    assert "button" not in json.dumps(message.blocks)
+    assert "is rolling back to *2.13.0*" in json.dumps(message.blocks)
+
+
+def test_status_and_history_snapshots() -> None:
+    check_snapshot("status", message_dict(blocks.status_message(view(demo_history()))))
+    check_snapshot("history", message_dict(blocks.history_message(view(demo_history()))))
+
+
+def test_confirm_modal_snapshot() -> None:
+    button = RollbackButton(
+        service="checkout",
+        target_revision=2,
+        target_replicaset="checkout-h2",
+        target_version="2.2.0",
+        from_version="2.3.0",
+        revision=3,
+        generation=5,
+    )
+    context = ConfirmContext(button=button, channel="C0INCIDENT", message_ts="1700000000.000100")
+    modal = blocks.confirm_modal(context, reason_required=True)
+    check_snapshot("confirm_modal", modal)
+    assert ConfirmContext.decode(modal["private_metadata"]) == context
+
+
+def test_thread_messages_snapshots() -> None:
+    progress = Progress(Phase.UPDATING, "Waiting for rollout", 3, 2, 3, 3, 4, 4)
+    done = Progress(
+        Phase.COMPLETE, 'deployment "checkout" successfully rolled out', 3, 3, 3, 3, 3, 4
+    )
+    stalled = Progress(Phase.FAILED, "exceeded its progress deadline", 3, 1, 3, 3, 4, 4)
+    check_snapshot(
+        "thread",
+        {
+            "started": message_dict(blocks.started_message(RUN, 3, "5xx spike", "shop")),
+            "progress": message_dict(blocks.progress_message(progress, 12.4, "2.13.0")),
+            "succeeded": message_dict(
+                blocks.outcome_message("checkout", "2.13.0", "shop", "checkout", done, 102)
+            ),
+            "failed": message_dict(
+                blocks.outcome_message("checkout", "2.13.0", "shop", "checkout", stalled, 620)
+            ),
+            "already_running": message_dict(blocks.already_running_message(RUN)),
+            "stale": message_dict(blocks.stale_message("checkout", "the deployment moved")),
+        },
+    )
+
+
+def test_thirty_revisions_of_six_containers_stay_inside_slacks_limits() -> None:
+    big = demo_history(revisions=30, containers=6)
+    message = blocks.versions_message(view(big, limit=20))
+    assert len(message.blocks) <= 50
+    for block in message.blocks:
+        text = (block.get("text") or {}).get("text", "")
+        assert len(text) <= 3000
+        accessory = block.get("accessory") or {}
+        if accessory:
+            assert len(accessory["text"]["text"]) <= 75
+            assert len(accessory["value"]) <= 2000
+            assert len(accessory["action_id"]) <= 255
+    # The history view lists them all without buttons, split across sections.
+    history = blocks.history_message(view(big))
+    assert len(history.blocks) <= 50
+    assert all(len(b["text"]["text"]) <= 3000 for b in history.blocks)
+    assert "older revisions not shown" in json.dumps(message.blocks)
+
+
+def test_long_versions_and_images_are_clipped_not_refused() -> None:
+    tpl = template("x" * 500, image="registry.example.com/" + "a" * 3000 + ":tag", sidecar=None)
+    rss = [
+        replicaset(tpl, revision=1, pod_hash="a", created="2026-11-20T10:00:00Z"),
+        replicaset(template("2"), revision=2, pod_hash="b", created="2026-11-21T10:00:00Z"),
+    ]
+    history = parse_history(deployment(template("2"), revision=2), rss)
+    message = blocks.versions_message(view(history))
+    button = next(b["accessory"] for b in message.blocks if b.get("accessory"))
+    assert len(button["text"]["text"]) == 75
+    assert button["text"]["text"].endswith("…")
+    assert RollbackButton.decode(button["value"]).target_replicaset == "checkout-a"
+
+
+def test_mrkdwn_in_names_is_escaped() -> None:
+    history = demo_history()
+    rendered = json.dumps(blocks.versions_message(view(history)).blocks)
+    evil = blocks.stale_message("<!channel> & co", "<@U1> did it")
+    assert "&lt;!channel&gt; &amp; co" in json.dumps(evil.blocks)
+    assert "<!channel>" not in json.dumps(evil.blocks)
+    assert rendered
