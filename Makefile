@@ -46,8 +46,9 @@ test: tools lint typecheck
 	$(BIN)/pytest -q
 
 bench: setup
-	$(BIN)/python benchmarks/bench_rollback.py
-	$(BIN)/python benchmarks/bench_slack.py
+	$(BIN)/python -m benchmarks.bench_rollback
+	$(BIN)/python -m benchmarks.bench_slack
+	$(BIN)/python -m benchmarks.bench_alerts
 
 clean:
 	rm -rf $(VENV) .tools .mypy_cache .pytest_cache .ruff_cache

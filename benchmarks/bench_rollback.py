@@ -6,7 +6,7 @@
 3. listing one Deployment's revisions in a namespace holding 2,000 ReplicaSets of others.
 
 Medians of several runs; the machine is shared and noisy, so compare ratios, not absolutes.
-Run: `make bench` (or .venv/bin/python benchmarks/bench_rollback.py [--runs N]).
+Run: `make bench` (or .venv/bin/python -m benchmarks.bench_rollback [--runs N]).
 """
 
 from __future__ import annotations

@@ -7,7 +7,7 @@
 
 The bot runs as `rollback-bot serve` in its own process, the simulated cluster in another.
 
-Run: `make bench` (or .venv/bin/python benchmarks/bench_slack.py [--rounds N]).
+Run: `make bench` (or .venv/bin/python -m benchmarks.bench_slack [--rounds N]).
 """
 
 from __future__ import annotations

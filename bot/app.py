@@ -23,7 +23,7 @@ from slack_sdk.http_retry.builtin_async_handlers import (
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.alert_offers import AlertOffers
-from bot.alerts.mapping import compile_patterns
+from bot.alerts.mapping import BadPattern, compile_patterns
 from bot.audit.trail import AuditTrail, JsonLogSink, KubernetesEventSink
 from bot.catalog import Catalog, ServiceRef
 from bot.engine import RollbackEngine
@@ -66,6 +66,10 @@ def settings_problems(settings: Settings) -> list[str]:
         and not settings.slack_app_token.get_secret_value().startswith("xapp-")
     ):
         problems.append("SLACK_APP_TOKEN must be an app-level token (xapp-…)")
+    try:
+        compile_patterns(settings.alert_patterns)
+    except BadPattern as exc:
+        problems.append(f"ROLLBACK_BOT_ALERT_PATTERNS: {exc}")
     return problems
 
 
@@ -102,6 +106,7 @@ class Bot:
     alert_index: AlertMessageIndex | None = None
     contexts: tuple[str | None, ...] = (None,)
     _site_runner: web.AppRunner | None = None
+    _cluster_check: asyncio.Task[None] | None = None
 
     @property
     def port(self) -> int:
@@ -114,6 +119,7 @@ class Bot:
         # second: done now, in a thread, rather than on the loop at the first click.
         for context in self.contexts:
             await asyncio.to_thread(self.registry.get, context)
+        self._cluster_check = asyncio.create_task(self._check_clusters())
         self._site_runner = web.AppRunner(self.http, access_log=None)
         await self._site_runner.setup()
         await web.TCPSite(self._site_runner, self.settings.host, self.settings.port).start()
@@ -121,7 +127,30 @@ class Bot:
             await self.socket_mode.connect_async()  # type: ignore[no-untyped-call]
         log.info("rollback-bot listening on %s:%s", self.settings.host, self.port)
 
+    async def _check_clusters(self) -> None:
+        """At start, say loudly which clusters do not answer yet, retrying with backoff (until
+        then /readyz says not ready); the bot keeps serving rather than crash-looping."""
+        pending = list(self.contexts)
+        delay = 1.0
+        while pending:
+            for context in list(pending):
+                name = context or "default"
+                try:
+                    version = await self.registry.get(context).ping()
+                except RollbackBotError as exc:
+                    log.warning(
+                        "cluster %s not reachable yet (retrying in %gs): %s", name, delay, exc
+                    )
+                    continue
+                log.info("cluster %s reachable (Kubernetes %s)", name, version)
+                pending.remove(context)
+            if pending:
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 60.0)
+
     async def stop(self, grace: float = SHUTDOWN_GRACE_SECONDS) -> None:
+        if self._cluster_check is not None:
+            self._cluster_check.cancel()
         if self.socket_mode is not None:
             await self.socket_mode.close_async()  # type: ignore[no-untyped-call]
         await self.runner.shutdown(grace)
@@ -291,7 +320,12 @@ async def serve(settings: Settings, catalog: Catalog) -> int:
     except RollbackBotError as exc:
         log.error("%s", exc)
         return 1
-    await bot.start()
+    try:
+        await bot.start()
+    except (RollbackBotError, OSError) as exc:
+        log.error("cannot start: %s", exc)
+        await bot.stop(grace=0)
+        return 1
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

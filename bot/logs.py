@@ -5,8 +5,13 @@ from __future__ import annotations
 import json
 import logging
 import sys
+from contextvars import ContextVar
 from datetime import UTC, datetime
 from typing import Any
+
+#: The Slack interaction (trigger_id, event_id) or webhook group being handled: set where a
+#: request enters, inherited by the tasks it starts (a rollback's too), written on every line.
+interaction_id: ContextVar[str | None] = ContextVar("interaction_id", default=None)
 
 _STANDARD = set(vars(logging.makeLogRecord({}))) | {"message", "asctime"}
 
@@ -20,6 +25,9 @@ class JsonFormatter(logging.Formatter):
             "message": record.getMessage(),
         }
         entry.update({k: v for k, v in vars(record).items() if k not in _STANDARD})
+        current = interaction_id.get()
+        if current is not None:
+            entry.setdefault("interaction", current)
         if record.exc_info:
             entry["exception"] = self.formatException(record.exc_info)
         return json.dumps(entry, default=str)

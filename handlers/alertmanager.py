@@ -11,6 +11,7 @@ from slack_sdk.errors import SlackApiError
 
 from bot.alert_offers import AlertBusy, AlertOffers
 from bot.alerts.alertmanager import BadWebhook, parse_webhook
+from bot.logs import interaction_id
 from bot.rollback.errors import RollbackBotError
 
 log = logging.getLogger(__name__)
@@ -50,6 +51,7 @@ def register(
             group = parse_webhook(body, max_bytes)
         except BadWebhook as exc:
             return _error(exc.status, exc.message)
+        interaction_id.set(f"alert-group:{group.group_key[:200]}")
         try:
             handled = await offers.handle(group)
         except AlertBusy as exc:

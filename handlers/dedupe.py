@@ -1,4 +1,5 @@
 """Slack retries and redeliveries start nothing twice: Bolt does not dedupe, this middleware does.
+It also names the interaction in every log line written while handling it.
 
 The key is the Events API `event_id` or the interaction's `trigger_id` (a retried delivery of the
 same command, click or submission carries the same one).
@@ -14,6 +15,8 @@ from typing import Any
 
 from slack_bolt.async_app import AsyncApp
 from slack_bolt.response import BoltResponse
+
+from bot.logs import interaction_id
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +56,8 @@ def register(app: AsyncApp, seen: SeenKeys) -> None:
         body: dict[str, Any], resp: BoltResponse, next_: Callable[[], Awaitable[None]]
     ) -> BoltResponse:
         key = delivery_key(body)
+        if key is not None:
+            interaction_id.set(key)
         if key is not None and not seen.first_time(key):
             log.info("ignoring a repeated Slack delivery (%s)", key)
             return BoltResponse(status=200, body="")  # acked, and no listener runs

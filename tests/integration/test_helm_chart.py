@@ -707,11 +707,14 @@ def test_the_bots_settings_read_the_rendered_environment_and_secret(
         if "value" in var:
             monkeypatch.setenv(var["name"], var["value"])
         else:
-            assert var["valueFrom"] == {"fieldRef": {"fieldPath": "metadata.namespace"}}
+            # Only the downward API: the pod's namespace and name, never a secret's value.
+            downward = {"ROLLBACK_BOT_NAMESPACE": "metadata.namespace", "POD_NAME": "metadata.name"}
+            assert var["valueFrom"] == {"fieldRef": {"fieldPath": downward[var["name"]]}}
             monkeypatch.setenv(var["name"], NAMESPACE)
 
     settings = load_settings(secrets_dir)
 
+    assert settings.namespace == NAMESPACE
     assert settings.config == Path("/etc/rollback-bot/catalog.yaml")
     assert settings.host == ALL_INTERFACES
     assert settings.port == 3000

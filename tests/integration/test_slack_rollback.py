@@ -349,3 +349,28 @@ async def test_no_secret_reaches_a_log_line(
     assert "rollback_bot.audit" in {r.name for r in caplog.records}
     for secret in (t.slack.bot_token, slack_signing_secret):
         assert secret not in logged
+
+
+async def test_a_required_reason_is_asked_for_in_the_modal(
+    running_bot: BotUnderTest, catalog: Any, demo_engine: RollbackEngine
+) -> None:
+    from bot.catalog import ServiceEntry
+
+    t = running_bot
+    catalog.services["checkout"] = ServiceEntry(
+        namespace="shop", deployment="checkout", reason_required=True
+    )
+    message = await versions_message(t)
+    await t.sender.click(CHANNEL, message.ts, "rollback:to:2")
+    view: Any = await t.slack.wait_for(lambda: t.slack.views()[-1] if t.slack.views() else None)
+    reply = await t.sender.submit_view(view["id"], {})
+    assert reply.status == 200
+    assert reply.json() == {
+        "response_action": "errors",
+        "errors": {"rollback:reason": "A reason is required to roll back checkout."},
+    }
+    await asyncio.sleep(0.3)
+    assert (await demo_engine.status(CHECKOUT)).version == "2.14.0"
+    reply = await t.sender.submit_view(view["id"], {"reason": "5xx"})
+    assert reply.status == 200
+    await t.slack.wait_for(lambda: "rolled back to" in thread_text(t, message), timeout=20)
