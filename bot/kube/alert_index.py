@@ -289,6 +289,7 @@ class _Index(ABC):
         self._keep_untouched = keep_untouched
         self._max_bytes = max_bytes
         self._attempts = attempts
+        self._mutating: asyncio.Lock | None = None  # made on first use, on the running loop
         self._clock = clock
 
     @property
@@ -460,7 +461,22 @@ class _Index(ABC):
         key: str | None,
         change: Callable[[dict[str, str]], tuple[dict[str, str] | None, T]],
     ) -> T:
-        """Read, decide, write back with the read resourceVersion; on 409 do it all again."""
+        """Read, decide, write back with the read resourceVersion; on 409 do it all again.
+
+        One change at a time within this process: concurrent deliveries here would only make
+        each other's writes conflict. Other replicas' writes still come back as 409s.
+        """
+        if self._mutating is None:
+            self._mutating = asyncio.Lock()
+        async with self._mutating:
+            return await self._mutate_once(what, key, change)
+
+    async def _mutate_once(
+        self,
+        what: str,
+        key: str | None,
+        change: Callable[[dict[str, str]], tuple[dict[str, str] | None, T]],
+    ) -> T:
         for attempt in range(self._attempts):
             obj = await self._read(what)
             data: dict[str, str] = dict((obj or {}).get("data") or {})
