@@ -277,7 +277,8 @@ class RolloutRunner:
                 await _quietly(
                     reporter.progress(progress, self._clock() - started), "report progress"
                 )
-                share = progress.available / max(progress.desired, 1)
+                # The new version's share: updated replicas (available ones include the old pods).
+                share = progress.updated / max(progress.desired, 1)
                 # Milestones short of done; the outcome itself is recorded below.
                 if next_milestone < 1 and share >= next_milestone and not progress.finished:
                     detail = progress.counts

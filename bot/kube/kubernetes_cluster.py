@@ -8,7 +8,6 @@ exactly as the API server stored it.
 from __future__ import annotations
 
 import asyncio
-import functools
 import json
 import logging
 import os
@@ -40,6 +39,8 @@ IN_CLUSTER_HOST_ENV = "KUBERNETES_SERVICE_HOST"
 WATCH_SECONDS = 30
 WATCH_RETRY_LIMIT = 8
 WORKER_THREADS = 16
+LEASES = "/apis/coordination.k8s.io/v1"
+MERGE_PATCH = "application/merge-patch+json"
 WATCH_BACKOFF_MAX = 5.0
 
 
@@ -105,24 +106,6 @@ class KubernetesCluster:
         # Watches hold a thread for their whole life: keep them off the loop's default executor.
         self._executor = ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="kube")
 
-    # Each API class imports all its models (a third of a second for core/v1): built when first
-    # used, so `status`, `history` and dry runs do not pay for events and leases.
-    @functools.cached_property
-    def _core(self) -> client.CoreV1Api:
-        return client.CoreV1Api(self._api_client)
-
-    @functools.cached_property
-    def _coordination(self) -> client.CoordinationV1Api:
-        return client.CoordinationV1Api(self._api_client)
-
-    def _lazy(self, api: str, method: str) -> Callable[..., Any]:
-        """A call that builds its API class in the worker thread, never on the event loop."""
-
-        def call(*args: Any, **kwargs: Any) -> Any:
-            return getattr(getattr(self, api), method)(*args, **kwargs)
-
-        return call
-
     @classmethod
     def from_kubeconfig(
         cls,
@@ -154,6 +137,8 @@ class KubernetesCluster:
     async def _json(
         self, what: str, call: Callable[..., Any], *args: Any, **kwargs: Any
     ) -> JsonDict:
+        """A typed API method of the official client, its answer read as raw JSON."""
+
         def blocking() -> JsonDict:
             response = call(*args, _preload_content=False, _request_timeout=self._timeout, **kwargs)
             try:
@@ -162,6 +147,46 @@ class KubernetesCluster:
             finally:
                 response.release_conn()
 
+        return await self._guarded(what, blocking)
+
+    async def _rest(
+        self,
+        what: str,
+        method: str,
+        path: str,
+        body: JsonDict | None = None,
+        *,
+        content_type: str = "application/json",
+    ) -> JsonDict:
+        """A request through the official client's ApiClient (its auth, TLS and pool) by path.
+
+        For Leases and Events: the client's typed API classes for them import every model of
+        their group, a third of a second that each CLI run and the first click would pay.
+        """
+
+        def blocking() -> JsonDict:
+            headers = {"Accept": "application/json"}
+            if body is not None:
+                headers["Content-Type"] = content_type
+            request = self._api_client.param_serialize(
+                method=method,
+                resource_path=path,
+                header_params=headers,
+                body=body,
+                auth_settings=["BearerToken"],
+            )
+            response = self._api_client.call_api(*request, _request_timeout=self._timeout)
+            raw: bytes = response.read()  # type: ignore[no-untyped-call]
+            if not 200 <= response.status <= 299:
+                raise ApiException.from_response(
+                    http_resp=response, body=raw.decode("utf-8", "replace"), data=None
+                )
+            data: JsonDict = json.loads(raw)
+            return data
+
+        return await self._guarded(what, blocking)
+
+    async def _guarded(self, what: str, blocking: Callable[[], JsonDict]) -> JsonDict:
         try:
             return await self._run(blocking)
         except ApiException as exc:
@@ -250,17 +275,12 @@ class KubernetesCluster:
                 },
             }
             try:
-                current = await self._json(
-                    what, self._lazy("_coordination", "read_namespaced_lease"), name, namespace
+                current = await self._rest(
+                    what, "GET", f"{LEASES}/namespaces/{namespace}/leases/{name}"
                 )
             except NotFound:
                 try:
-                    await self._json(
-                        what,
-                        self._lazy("_coordination", "create_namespaced_lease"),
-                        namespace,
-                        body,
-                    )
+                    await self._rest(what, "POST", f"{LEASES}/namespaces/{namespace}/leases", body)
                     return None
                 except Conflict:
                     continue
@@ -269,12 +289,8 @@ class KubernetesCluster:
                 return state.run or run
             body["metadata"]["resourceVersion"] = state.resource_version
             try:
-                await self._json(
-                    what,
-                    self._lazy("_coordination", "replace_namespaced_lease"),
-                    name,
-                    namespace,
-                    body,
+                await self._rest(
+                    what, "PUT", f"{LEASES}/namespaces/{namespace}/leases/{name}", body
                 )
                 return None
             except Conflict:
@@ -283,30 +299,28 @@ class KubernetesCluster:
 
     async def renew_lock(self, namespace: str, deployment: str, me: str) -> None:
         patch = {"spec": {"holderIdentity": me, "renewTime": micro_time(datetime.now(UTC))}}
-        await self._json(
+        await self._rest(
             f"renewing the lock of deployment {namespace}/{deployment}",
-            self._lazy("_coordination", "patch_namespaced_lease"),
-            lease_name(deployment),
-            namespace,
+            "PATCH",
+            f"{LEASES}/namespaces/{namespace}/leases/{lease_name(deployment)}",
             patch,
+            content_type=MERGE_PATCH,
         )
 
     async def release_lock(self, namespace: str, deployment: str, me: str) -> None:
         name = lease_name(deployment)
         what = f"unlocking deployment {namespace}/{deployment}"
         current = lease_state(
-            await self._json(
-                what, self._lazy("_coordination", "read_namespaced_lease"), name, namespace
-            )
+            await self._rest(what, "GET", f"{LEASES}/namespaces/{namespace}/leases/{name}")
         )
         if current.holder != me:
             return
-        await self._json(
+        await self._rest(
             what,
-            self._lazy("_coordination", "patch_namespaced_lease"),
-            name,
-            namespace,
+            "PATCH",
+            f"{LEASES}/namespaces/{namespace}/leases/{name}",
             {"spec": {"holderIdentity": None, "renewTime": None, "acquireTime": None}},
+            content_type=MERGE_PATCH,
         )
 
     async def record_event(
@@ -334,10 +348,10 @@ class KubernetesCluster:
             "lastTimestamp": now.strftime("%Y-%m-%dT%H:%M:%SZ"),
             "count": 1,
         }
-        await self._json(
+        await self._rest(
             f"recording an event on deployment {deployment.namespace}/{deployment.name}",
-            self._lazy("_core", "create_namespaced_event"),
-            deployment.namespace,
+            "POST",
+            f"/api/v1/namespaces/{deployment.namespace}/events",
             body,
         )
 

@@ -535,23 +535,39 @@ _CLIENT_GROUPS = {
 
 
 def test_the_roles_grant_every_call_of_the_bots_kubernetes_adapter() -> None:
-    """Read bot/kube/kubernetes_cluster.py for `self._<api>.<verb>_namespaced_<kind>` calls, and
-    the lazily built ones, `self._lazy("_<api>", "<verb>_namespaced_<kind>")` (all made in the
-    Deployment's namespace): a new call the chart does not grant fails here."""
+    """Read bot/kube/kubernetes_cluster.py for `self._<api>.<verb>_namespaced_<kind>` calls and
+    for requests by path, `self._rest(what, "VERB", f"{LEASES}/namespaces/{namespace}/leases…")`
+    (all in the Deployment's namespace): a new call the chart does not grant fails here."""
     source = (REPO / "bot" / "kube" / "kubernetes_cluster.py").read_text()
-    direct = r"self\._(apps|core|coordination|events)\.([a-z]+)_namespaced_(\w+)"
-    lazy = r'self\._lazy\("_(apps|core|coordination|events)", "([a-z]+)_namespaced_(\w+)"\)'
-    calls = set(re.findall(direct, source)) | set(re.findall(lazy, source))
-    assert calls, "no Kubernetes calls found: has the adapter moved?"
-    # The Lease lock and the Events are part of what must be granted, not only Deployments.
-    assert {api for api, _, _ in calls} >= {"apps", "core", "coordination"}
     granted = rules_of(one(render(MINIMAL), "Role", FULLNAME))
+    direct = r"self\._(apps|core|coordination|events)\.([a-z]+)_namespaced_(\w+)"
+    calls = set(re.findall(direct, source))
+    assert calls, "no Kubernetes calls found: has the adapter moved?"
     for api, method, kind in sorted(calls):
         resource = kind.replace("_", "") + "s"
         verb = _CLIENT_VERBS[method]
         assert verb in granted.get((_CLIENT_GROUPS[api], resource), set()), (
             f"the adapter calls {api}.{method}_namespaced_{kind}: grant {verb} on {resource}"
         )
+    prefixes = dict(re.findall(r'^([A-Z_]+) = "(/apis?/[^"]*)"', source, re.MULTILINE))
+    http_verbs = {"GET": "get", "POST": "create", "PUT": "update", "PATCH": "patch"}
+    by_path = re.findall(
+        r'self\._rest\(\s*[^,]+,\s*"(GET|POST|PUT|PATCH)",\s*f?"(\{(\w+)\}|/api/v1)'
+        r"/namespaces/\{[^}]+\}/(\w+)",
+        source,
+    )
+    found = set()
+    assert len(by_path) == source.count("self._rest("), "a request by path the test cannot read"
+    for method, start, prefix_name, resource in by_path:
+        path = prefixes[prefix_name] if prefix_name else start
+        group = "" if path == "/api/v1" else path.split("/")[2]
+        found.add((group, resource))
+        assert http_verbs[method] in granted.get((group, resource), set()), (
+            f"the adapter sends {method} {path}/…/{resource}: grant {http_verbs[method]}"
+        )
+    # The Lease lock and the Events are part of what must be granted, not only Deployments.
+    assert {("coordination.k8s.io", "leases"), ("", "events")} <= found
+    assert {m for m, _, _, r in by_path if r == "leases"} == {"GET", "POST", "PUT", "PATCH"}
     if "watch=True" in source:
         assert "watch" in granted[("apps", "deployments")]
 
