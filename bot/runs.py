@@ -63,6 +63,9 @@ class RollbackRequest:
     reason: str | None
     channel: str | None = None
     thread_ts: str | None = None
+    # How the Deployment's change-cause names the actor ("@alice"); `actor` stays the id that
+    # Slack mentions and the audit trail use.
+    actor_name: str | None = None
 
 
 @dataclass(frozen=True)
@@ -178,7 +181,10 @@ class RolloutRunner:
             await self._audit.record(record(Step.REFUSED, detail=message), deployment)
             return StartResult("stale", message)
         cause = RollbackCause(
-            actor=request.actor, via=request.via, reason=request.reason, at=datetime.now(UTC)
+            actor=request.actor_name or request.actor,
+            via=request.via,
+            reason=request.reason,
+            at=datetime.now(UTC),
         )
         try:
             plan = plan_rollback(history, chosen.number, cause)

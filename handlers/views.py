@@ -27,6 +27,12 @@ def submitted_reason(view: dict[str, Any]) -> str | None:
     return value.strip() or None if isinstance(value, str) else None
 
 
+def slack_name(user: dict[str, Any]) -> str | None:
+    """ "@alice" from an interaction's user object, for records people read outside Slack."""
+    name = user.get("username") or user.get("name")
+    return f"@{name}" if name else None
+
+
 def register(app: AsyncApp, deps: Deps) -> None:
     @app.view(action_ids.CONFIRM_VIEW)
     async def on_confirm(
@@ -95,6 +101,7 @@ def register(app: AsyncApp, deps: Deps) -> None:
                     target_version=button.target_version,
                     snapshot=button.snapshot,
                     actor=user,
+                    actor_name=slack_name(body["user"]),
                     via="Slack",
                     reason=reason,
                     channel=context.channel,
