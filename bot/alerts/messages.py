@@ -120,9 +120,8 @@ def previous_revision(history: History) -> Revision | None:
 
 
 def went_out(history: History) -> datetime | None:
-    """When the deployed revision went out: its ReplicaSet's creation time. Pure."""
-    current = history.current
-    return current.created_at if current is not None else history.deployment.created_at
+    """When the deployed revision went out (see `History.went_out`). Pure."""
+    return history.went_out
 
 
 def _render(blocks: Sequence[Block]) -> list[JsonDict]:

@@ -10,6 +10,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from bot.rollback.times import parse_time
+
 JsonDict = dict[str, Any]
 
 REVISION_ANNOTATION = "deployment.kubernetes.io/revision"
@@ -124,6 +126,18 @@ class History:
 
     def revision(self, number: int) -> Revision | None:
         return next((r for r in self.revisions if r.number == number), None)
+
+    @property
+    def went_out(self) -> datetime | None:
+        """When what runs now went out: its ReplicaSet's creation, or the bot's rollback to it
+        when later (a rollback reuses an old ReplicaSet, whose creation is days old)."""
+        current = self.current
+        created = current.created_at if current is not None else self.deployment.created_at
+        rolled_back = parse_time(
+            self.deployment.annotations.get(f"{BOT_ANNOTATION_PREFIX}rolled-back-at")
+        )
+        candidates = [t for t in (created, rolled_back) if t is not None]
+        return max(candidates) if candidates else None
 
 
 @dataclass(frozen=True)

@@ -123,8 +123,7 @@ def _health(deployment: Deployment) -> str:
 
 def _deployed_now(view: ServiceView) -> list[Block]:
     deployment = view.history.deployment
-    current = view.history.current
-    went_out = current.created_at if current else deployment.created_at
+    went_out = view.history.went_out
     cause = deployment.change_cause or "no change cause recorded"
     return [
         SectionBlock(

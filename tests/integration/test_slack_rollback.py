@@ -82,10 +82,15 @@ async def test_command_click_confirm_rolls_back_with_the_story_in_the_thread(
         "rolled back to revision 2 (2.13.0) by @oncall via Slack: 5xx spike after 2.14.0"
     )
 
-    # The original message was locked during the rollout, then shows the new state.
+    # The original message was locked during the rollout, then shows the new state: the edit
+    # that came after the outcome was posted.
+    outcome_at = next(
+        m.posted_at for m in t.slack.thread(CHANNEL, message.ts) if "rolled back to" in m.all_text()
+    )
+
     def refreshed() -> StoredMessage | None:
         now = t.slack.message(CHANNEL, message.ts)
-        return now if now is not None and "known bad" in now.all_text() else None
+        return now if now is not None and now.versions[-1].at >= outcome_at else None
 
     final = await t.slack.wait_for(refreshed)
     assert final is not None

@@ -49,3 +49,21 @@ def test_label_selector_renders_match_labels_and_expressions() -> None:
     assert label_selector(selector) == (
         "app=checkout,tier=web,track in (stable,canary),!legacy,zone notin (b),owner"
     )
+
+
+def test_went_out_is_the_rollback_time_when_an_old_replicaset_was_reused() -> None:
+    rss = [
+        replicaset(template("1"), revision=3, pod_hash="a", created="2026-11-20T10:00:00Z"),
+        replicaset(template("2"), revision=2, pod_hash="b", created="2026-11-21T10:00:00Z"),
+    ]
+    plain = parse_history(deployment(template("1"), revision=3), rss)
+    assert plain.went_out is not None
+    assert plain.went_out.isoformat() == "2026-11-20T10:00:00+00:00"
+    rolled = deployment(
+        template("1"),
+        revision=3,
+        annotations={"rollback-bot.io/rolled-back-at": "2026-11-27T04:00:00Z"},
+    )
+    went_out = parse_history(rolled, rss).went_out
+    assert went_out is not None
+    assert went_out.isoformat() == "2026-11-27T04:00:00+00:00"
