@@ -25,13 +25,17 @@ START_TIMEOUT = 30.0
 LOCAL_SLACK_PORT = int(os.environ.get("ROLLBACK_BOT_LOCAL_SLACK_PORT", "3100"))
 
 
+def in_cluster() -> bool:
+    return bool(os.environ.get("KUBERNETES_SERVICE_HOST"))
+
+
 def cluster_configured(kubeconfig: str | None) -> bool:
     """A kubeconfig given or at its default place, or running inside a cluster."""
     return bool(
         kubeconfig
         or os.environ.get("KUBECONFIG")
         or Path("~/.kube/config").expanduser().exists()
-        or os.environ.get("KUBERNETES_SERVICE_HOST")
+        or in_cluster()
     )
 
 

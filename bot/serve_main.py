@@ -18,6 +18,7 @@ from bot.embedded import (
     demo_catalog,
     embedded_cluster,
     embedded_slack,
+    in_cluster,
     slack_configured,
 )
 from bot.logs import configure_logging
@@ -59,7 +60,8 @@ def run_serve(args: argparse.Namespace) -> int:
             )
             settings = settings.model_copy(update={"kubeconfig": str(kubeconfig)})
             catalog = catalog or demo_catalog()
-        if not slack_configured(
+        # In a pod, missing Slack settings are a mistake to report, never a cue for the demo.
+        if not in_cluster() and not slack_configured(
             settings.slack_bot_token, settings.slack_app_token, settings.slack_signing_secret
         ):
             host = "127.0.0.1" if settings.host in ("0.0.0.0", "::") else settings.host  # noqa: S104

@@ -106,3 +106,12 @@ async def test_readiness_names_the_unreachable_cluster_and_liveness_stays_up(
         assert "cannot reach the Kubernetes API" in report["checks"]["cluster:default"]
     finally:
         await bot.stop(grace=1)
+
+
+def test_in_a_pod_missing_slack_settings_are_refused_not_replaced_by_the_demo(
+    tmp_path: Path,
+) -> None:
+    result = serve({"KUBERNETES_SERVICE_HOST": "10.0.0.1"}, tmp_path)
+    assert result.returncode == 1
+    assert "SLACK_BOT_TOKEN is not set" in result.stderr
+    assert "local Slack workspace" not in result.stderr
