@@ -14,24 +14,19 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import re
-import subprocess
-import sys
-import tempfile
 import time
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import aiohttp
 
-from benchmarks.bench_slack import free_port, pct, wait_file, wait_ready
+from benchmarks.bench_slack import pct
+from benchmarks.stack import running_stack
 from bot.sandbox.slack.requests import DEFAULT_CHANNEL_ID
 from bot.sandbox.slack.web_api import FakeSlackWebApi
 
 TOKEN = "bench-alertmanager-token"
 NAME = re.compile(r"HighErrorRate(\d+)\b")
-SECRET = "bench-signing-secret"
 
 
 def body(group: int, status: str = "firing") -> str:
@@ -112,64 +107,29 @@ def latencies(slack: FakeSlackWebApi, method: str, sent: dict[int, float]) -> li
 
 
 async def main_async(groups: int, concurrency: int) -> None:
-    with tempfile.TemporaryDirectory() as tmp:
-        work = Path(tmp)
-        kubeconfig, catalog = work / "kubeconfig", work / "catalog.yaml"
-        catalog.write_text("services:\n  checkout: {namespace: shop, deployment: checkout}\n")
-        bot_port = free_port()
-        sandbox = subprocess.Popen(
-            [sys.executable, "-m", "bot", "sandbox", "--port", "0", "--kubeconfig-out",
-             str(kubeconfig)],
-            stdout=subprocess.DEVNULL,
-        )  # fmt: skip
-        bot: subprocess.Popen[bytes] | None = None
-        try:
-            await wait_file(kubeconfig)
-            async with FakeSlackWebApi() as slack, aiohttp.ClientSession() as http:
-                bot = subprocess.Popen(
-                    [sys.executable, "-m", "bot", "serve"],
-                    env={
-                        **os.environ,
-                        "KUBECONFIG": str(kubeconfig),
-                        "ROLLBACK_BOT_CONFIG": str(catalog),
-                        "SLACK_BOT_TOKEN": slack.bot_token,
-                        "SLACK_SIGNING_SECRET": SECRET,
-                        "ROLLBACK_BOT_SLACK_API_URL": slack.api_url,
-                        "ROLLBACK_BOT_HOST": "127.0.0.1",
-                        "ROLLBACK_BOT_PORT": str(bot_port),
-                        "ROLLBACK_BOT_ALERTMANAGER_TOKEN": TOKEN,
-                        "ROLLBACK_BOT_DEFAULT_CHANNEL": DEFAULT_CHANNEL_ID,
-                        "ROLLBACK_BOT_NAMESPACE": "shop",
-                        "ROLLBACK_BOT_LOG_LEVEL": "WARNING",
-                    },
-                )
-                await wait_ready(http, f"http://127.0.0.1:{bot_port}/readyz")
-                url = f"http://127.0.0.1:{bot_port}/alertmanager"
-                wall, sent, failed = await deliver_all(http, url, groups, concurrency)
-                posted = latencies(slack, "chat.postMessage", sent)
-                print(
-                    f"first deliveries: {groups} groups, {concurrency} at a time, {failed} given up"
-                )
-                print(
-                    f"  throughput {groups / wall:7.1f} alerts/s   "
-                    f"to chat.postMessage p50 {pct(posted, 0.5):6.1f} ms  "
-                    f"p99 {pct(posted, 0.99):6.1f} ms"
-                )
-                wall, sent, failed = await deliver_all(http, url, groups, concurrency)
-                updated = latencies(slack, "chat.update", sent)
-                print(f"repeats (same groups): {failed} given up")
-                print(
-                    f"  throughput {groups / wall:7.1f} alerts/s   "
-                    f"to chat.update      p50 {pct(updated, 0.5):6.1f} ms  "
-                    f"p99 {pct(updated, 0.99):6.1f} ms"
-                )
-                messages = [m for m in slack.messages(DEFAULT_CHANNEL_ID)]
-                print(f"messages in the channel: {len(messages)} for {groups} groups")
-        finally:
-            for process in (bot, sandbox):
-                if process is not None:
-                    process.terminate()
-                    process.wait(timeout=30)
+    env = {
+        "ROLLBACK_BOT_ALERTMANAGER_TOKEN": TOKEN,
+        "ROLLBACK_BOT_DEFAULT_CHANNEL": DEFAULT_CHANNEL_ID,
+        "ROLLBACK_BOT_NAMESPACE": "shop",
+    }
+    async with running_stack(speed=1.0, env=env) as stack:
+        slack, url = stack.slack, f"{stack.bot_url}/alertmanager"
+        wall, sent, failed = await deliver_all(stack.http, url, groups, concurrency)
+        posted = latencies(slack, "chat.postMessage", sent)
+        print(f"first deliveries: {groups} groups, {concurrency} at a time, {failed} given up")
+        print(
+            f"  throughput {groups / wall:7.1f} alerts/s   "
+            f"to chat.postMessage p50 {pct(posted, 0.5):6.1f} ms  p99 {pct(posted, 0.99):6.1f} ms"
+        )
+        wall, sent, failed = await deliver_all(stack.http, url, groups, concurrency)
+        updated = latencies(slack, "chat.update", sent)
+        print(f"repeats (same groups): {failed} given up")
+        print(
+            f"  throughput {groups / wall:7.1f} alerts/s   "
+            f"to chat.update      p50 {pct(updated, 0.5):6.1f} ms  p99 {pct(updated, 0.99):6.1f} ms"
+        )
+        posted_count = len(slack.messages(DEFAULT_CHANNEL_ID))
+        print(f"messages in the channel: {posted_count} for {groups} groups")
 
 
 def main() -> None:

@@ -14,22 +14,15 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
-import socket
 import statistics
-import subprocess
-import sys
-import tempfile
 import time
-from pathlib import Path
 from typing import Any
 
 import aiohttp
 
+from benchmarks.stack import SIGNING_SECRET, running_stack
 from bot.sandbox.slack.requests import DEFAULT_CHANNEL_ID, SlackRequestSender
 from bot.sandbox.slack.web_api import FakeSlackWebApi
-
-SECRET = "bench-signing-secret"
 
 
 def pct(samples: list[float], q: float) -> float:
@@ -43,77 +36,16 @@ async def generation(session: aiohttp.ClientSession, cluster_url: str) -> int:
         return int((await response.json())["metadata"]["generation"])
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-async def wait_file(path: Path) -> None:
-    for _ in range(600):
-        if path.exists() and path.stat().st_size > 0:
-            return
-        await asyncio.sleep(0.05)
-    raise RuntimeError(f"{path} never appeared")
-
-
-async def wait_ready(session: aiohttp.ClientSession, url: str) -> None:
-    for _ in range(600):
-        try:
-            async with session.get(url) as response:
-                if response.status == 200:
-                    return
-        except aiohttp.ClientError:
-            pass
-        await asyncio.sleep(0.05)
-    raise RuntimeError(f"{url} never became ready")
-
-
 async def main_async(rounds: int, concurrency: int) -> None:
-    # The cluster, the bot and Slack each in their own process, as in production: none of them
-    # steals the bot's interpreter lock, so the figures are the bot's.
-    with tempfile.TemporaryDirectory() as tmp:
-        work = Path(tmp)
-        kubeconfig, catalog = work / "kubeconfig", work / "catalog.yaml"
-        catalog.write_text("services:\n  checkout: {namespace: shop, deployment: checkout}\n")
-        cluster_port, bot_port = free_port(), free_port()
-        sandbox = subprocess.Popen(
-            [sys.executable, "-m", "bot", "sandbox", "--port", str(cluster_port),
-             "--speed", "100", "--kubeconfig-out", str(kubeconfig)],
-            stdout=subprocess.DEVNULL,
-        )  # fmt: skip
-        bot: subprocess.Popen[bytes] | None = None
-        try:
-            await wait_file(kubeconfig)
-            async with FakeSlackWebApi() as slack, aiohttp.ClientSession() as session:
-                bot = subprocess.Popen(
-                    [sys.executable, "-m", "bot", "serve"],
-                    env={
-                        **os.environ,
-                        "KUBECONFIG": str(kubeconfig),
-                        "ROLLBACK_BOT_CONFIG": str(catalog),
-                        "SLACK_BOT_TOKEN": slack.bot_token,
-                        "SLACK_SIGNING_SECRET": SECRET,
-                        "ROLLBACK_BOT_SLACK_API_URL": slack.api_url,
-                        "ROLLBACK_BOT_HOST": "127.0.0.1",
-                        "ROLLBACK_BOT_PORT": str(bot_port),
-                        "ROLLBACK_BOT_LOG_LEVEL": "WARNING",
-                    },
-                )
-                await wait_ready(session, f"http://127.0.0.1:{bot_port}/readyz")
-                await measure(
-                    slack,
-                    session,
-                    f"http://127.0.0.1:{cluster_port}",
-                    f"http://127.0.0.1:{bot_port}/slack/events",
-                    rounds,
-                    concurrency,
-                )
-        finally:
-            for process in (bot, sandbox):
-                if process is not None:
-                    process.terminate()
-                    process.wait(timeout=30)
+    async with running_stack(speed=100) as stack:
+        await measure(
+            stack.slack,
+            stack.http,
+            stack.cluster_url,
+            f"{stack.bot_url}/slack/events",
+            rounds,
+            concurrency,
+        )
 
 
 async def measure(
@@ -124,7 +56,7 @@ async def measure(
     rounds: int,
     concurrency: int,
 ) -> None:
-    async with SlackRequestSender(SECRET, events_url=events_url, slack=slack) as sender:
+    async with SlackRequestSender(SIGNING_SECRET, events_url=events_url, slack=slack) as sender:
         await sender.slash_command("/rollback", "help")  # warm: Bolt's first auth.test
         acks: list[float] = []
         for _ in range(rounds):
