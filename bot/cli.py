@@ -28,11 +28,9 @@ from bot.rollback.planning import RollbackCause, RollbackPlan
 from bot.rollback.progress import Progress as RolloutProgress
 from bot.runs import RollbackRequest, RolloutRunner
 
+# Errors exit with their class's code (bot.rollback.errors); these are the plain outcomes.
 EXIT_OK = 0
-EXIT_ERROR = 1
 EXIT_REFUSED = RollbackRefused.exit_code
-EXIT_FAILED = RolloutFailed.exit_code
-EXIT_TIMED_OUT = 5
 
 
 @dataclass(frozen=True)

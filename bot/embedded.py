@@ -13,7 +13,7 @@ import sys
 import tempfile
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -50,32 +50,37 @@ def demo_catalog() -> Catalog:
 
 
 @contextlib.contextmanager
+def _process(argv: list[str], ready: Callable[[], bool], what: str) -> Iterator[None]:
+    """Run `argv` until the block ends; wait (bounded) until `ready()` before entering it."""
+    process = subprocess.Popen(argv, stdout=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + START_TIMEOUT
+        while not ready():
+            if process.poll() is not None:
+                raise RuntimeError(f"{what} exited at start")
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"{what} did not start in time")
+            time.sleep(0.05)
+        yield
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+
+
+@contextlib.contextmanager
 def embedded_cluster(speed: float = 2.0) -> Iterator[Path]:
     """Run `rollback-bot sandbox` (demo seed, a free port) and yield its kubeconfig path."""
     with tempfile.TemporaryDirectory(prefix="rollback-bot-") as tmp:
         kubeconfig = Path(tmp) / "sandbox.kubeconfig"
-        process = subprocess.Popen(
-            [
-                sys.executable, "-m", "bot", "sandbox", "--port", "0", "--seed", "demo",
-                "--speed", str(speed), "--kubeconfig-out", str(kubeconfig),
-            ],
-            stdout=subprocess.DEVNULL,
-        )  # fmt: skip
-        try:
-            deadline = time.monotonic() + START_TIMEOUT
-            while not _readable(kubeconfig):
-                if process.poll() is not None:
-                    raise RuntimeError("the embedded simulated cluster exited at start")
-                if time.monotonic() > deadline:
-                    raise RuntimeError("the embedded simulated cluster did not start in time")
-                time.sleep(0.05)
+        argv = [
+            sys.executable, "-m", "bot", "sandbox", "--port", "0", "--seed", "demo",
+            "--speed", str(speed), "--kubeconfig-out", str(kubeconfig),
+        ]  # fmt: skip
+        with _process(argv, lambda: _readable(kubeconfig), "the embedded simulated cluster"):
             yield kubeconfig
-        finally:
-            process.terminate()
-            try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                process.kill()
 
 
 @dataclass(frozen=True)
@@ -96,28 +101,13 @@ def embedded_slack(bot_events_url: str, port: int = LOCAL_SLACK_PORT) -> Iterato
     token = f"xoxb-local-{secrets.token_hex(8)}"
     secret = secrets.token_hex(16)
     url = f"http://127.0.0.1:{port}"
-    process = subprocess.Popen(
-        [
-            sys.executable, "-m", "bot.sandbox.slack", "--port", str(port),
-            "--bot-events-url", bot_events_url, "--signing-secret", secret, "--bot-token", token,
-        ],
-        stdout=subprocess.DEVNULL,
-    )  # fmt: skip
-    try:
-        deadline = time.monotonic() + START_TIMEOUT
-        while not _answers(f"{url}/api/auth.test", token):
-            if process.poll() is not None:
-                raise RuntimeError(f"the local Slack workspace exited at start (port {port} busy?)")
-            if time.monotonic() > deadline:
-                raise RuntimeError("the local Slack workspace did not start in time")
-            time.sleep(0.05)
+    argv = [
+        sys.executable, "-m", "bot.sandbox.slack", "--port", str(port),
+        "--bot-events-url", bot_events_url, "--signing-secret", secret, "--bot-token", token,
+    ]  # fmt: skip
+    what = f"the local Slack workspace (port {port} busy?)"
+    with _process(argv, lambda: _answers(f"{url}/api/auth.test", token), what):
         yield LocalSlack(url, f"{url}/api/", token, secret)
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
 
 
 def _answers(url: str, token: str) -> bool:

@@ -92,7 +92,6 @@ class StartResult:
 class _Active:
     run: RunInfo
     task: asyncio.Task[None] | None = None
-    done: asyncio.Event = field(default_factory=asyncio.Event)
     outcome: asyncio.Future[RunOutcome] = field(
         default_factory=lambda: asyncio.get_running_loop().create_future()
     )
@@ -123,11 +122,6 @@ class RolloutRunner:
         active = self._active.get(target)
         return active.run if active else None
 
-    async def wait_idle(self, target: Target) -> None:
-        active = self._active.get(target)
-        if active is not None:
-            await active.done.wait()
-
     async def start(self, request: RollbackRequest, reporter: Reporter) -> StartResult:
         target = request.target
         if target in self._active:
@@ -157,7 +151,6 @@ class RolloutRunner:
     def _release_slot(self, target: Target, slot: _Active) -> None:
         if self._active.get(target) is slot:
             del self._active[target]
-        slot.done.set()
 
     async def _prepare(
         self, request: RollbackRequest, reporter: Reporter, slot: _Active

@@ -79,20 +79,3 @@ def register(app: AsyncApp, deps: Deps) -> None:
             await say_privately(
                 respond, blocks.notice("Something went wrong on my side; it is logged.", ":x:")
             )
-
-    @app.action(action_ids.REFRESH_BUTTON)
-    async def on_refresh(
-        ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient, respond: AsyncRespond
-    ) -> None:
-        await ack()
-        try:
-            await refresh_message(
-                deps,
-                client,
-                body["channel"]["id"],
-                body["message"]["ts"],
-                body["actions"][0]["value"],
-                body["user"]["id"],
-            )
-        except RollbackBotError as exc:
-            await say_privately(respond, blocks.notice(str(exc), ":x:"))

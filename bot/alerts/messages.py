@@ -47,6 +47,7 @@ from bot.slack.blocks import (
     escape,
     rollback_button,
     running_text,
+    section_message,
     slack_date,
 )
 
@@ -324,10 +325,7 @@ def resolved_note(view: AlertGroupView) -> Message:
         f":white_check_mark: *{escape(clip(view.alert_name, 300))}* on "
         f"*{escape(clip(view.service, 200))}* resolved {slack_date(view.ended_at)}{after}."
     )
-    return Message(
-        text=f"{view.alert_name} on {view.service} resolved{after}",
-        blocks=_render([SectionBlock(text=MarkdownTextObject(text=clip(body, SECTION_TEXT)))]),
-    )
+    return section_message(f"{view.alert_name} on {view.service} resolved{after}", body)
 
 
 def alert_reply(sv: ServiceView, title: str, advice: Advice | None) -> Message:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import re
 
 ROLLBACK_BUTTON = "rollback:to"  # one per target revision; block_ids keep them unique
-REFRESH_BUTTON = "rollback:refresh"
 CONFIRM_VIEW = "rollback:confirm"
 REASON_BLOCK = "rollback:reason"
 REASON_INPUT = "reason"

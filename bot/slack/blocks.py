@@ -13,7 +13,6 @@ from datetime import datetime
 from typing import Any
 
 from slack_sdk.models.blocks import (
-    ActionsBlock,
     Block,
     ButtonElement,
     ContextBlock,
@@ -331,12 +330,17 @@ def help_message(command: str, services: Sequence[tuple[str, str, bool]]) -> Mes
     return Message(text=f"How to use {command}", blocks=_render(blocks))
 
 
+def section_message(text: str, body: str) -> Message:
+    """A message of one mrkdwn section (clipped to Slack's limit) and its fallback text."""
+    return Message(
+        text=clip(text, SECTION_TEXT),
+        blocks=_render([SectionBlock(text=MarkdownTextObject(text=clip(body, SECTION_TEXT)))]),
+    )
+
+
 def notice(text: str, emoji: str = ":information_source:") -> Message:
     """A one-section message: errors, refusals, denials."""
-    body = clip(f"{emoji} {text}", SECTION_TEXT)
-    return Message(
-        text=clip(text, 3000), blocks=_render([SectionBlock(text=MarkdownTextObject(text=body))])
-    )
+    return section_message(text, f"{emoji} {text}")
 
 
 def stale_message(service: str, reason: str) -> Message:
@@ -344,10 +348,7 @@ def stale_message(service: str, reason: str) -> Message:
         f":warning: Not rolled back: this message about *{escape(service)}* is out of date — "
         f"{escape(reason)}. Here is a fresh view:"
     )
-    return Message(
-        text=f"Not rolled back: {reason}",
-        blocks=_render([SectionBlock(text=MarkdownTextObject(text=clip(body, SECTION_TEXT)))]),
-    )
+    return section_message(f"Not rolled back: {reason}", body)
 
 
 def already_running_message(run: RunInfo) -> Message:
@@ -409,10 +410,7 @@ def started_message(
         f"{from_revision or '?'}) to *{escape(run.to_version)}* (revision {run.to_revision})."
         f"{why}"
     )
-    return Message(
-        text=f"{run.service}: rolling back to {run.to_version}",
-        blocks=_render([SectionBlock(text=MarkdownTextObject(text=clip(body, SECTION_TEXT)))]),
-    )
+    return section_message(f"{run.service}: rolling back to {run.to_version}", body)
 
 
 def progress_message(progress: Progress, elapsed: float, to_version: str) -> Message:
@@ -458,10 +456,7 @@ def outcome_message(
             f":white_check_mark: *{escape(service)}* rolled back to *{escape(to_version)}* in "
             f"{took} ({last.ready}/{last.desired} ready)."
         )
-        return Message(
-            text=f"{service} rolled back to {to_version} in {took}",
-            blocks=_render([SectionBlock(text=MarkdownTextObject(text=body))]),
-        )
+        return section_message(f"{service} rolled back to {to_version} in {took}", body)
     counts = (
         f" ({last.updated}/{last.desired} updated to {escape(to_version)}, {last.ready} pods ready)"
         if last
@@ -477,19 +472,6 @@ def outcome_message(
         f":x: Rollback of *{escape(service)}* to *{escape(to_version)}* failed after {took}: "
         f"{escape(clip(cause, 1500))}{counts}.\n{next_steps}"
     )
-    return Message(
-        text=f"Rollback of {service} to {to_version} failed: {clip(cause, 200)}",
-        blocks=_render([SectionBlock(text=MarkdownTextObject(text=clip(body, SECTION_TEXT)))]),
-    )
-
-
-def refresh_actions(service: str) -> ActionsBlock:
-    return ActionsBlock(
-        elements=[
-            ButtonElement(
-                text=PlainTextObject(text="Refresh"),
-                action_id=action_ids.REFRESH_BUTTON,
-                value=clip(service, 2000),
-            )
-        ]
+    return section_message(
+        f"Rollback of {service} to {to_version} failed: {clip(cause, 200)}", body
     )
