@@ -7,10 +7,12 @@ export PATH := $(abspath $(TOOLS)):$(abspath $(BIN)):$(PATH)
 
 .PHONY: setup tools run demo test lint typecheck bench clean
 
-$(BIN)/rollback-bot: pyproject.toml
+# The product and, beside it, its simulated world (sandbox/: the Kubernetes API stand-in and the
+# local Slack workspace), which `make run` and the tests use and the product's wheel never holds.
+$(BIN)/rollback-bot: pyproject.toml sandbox/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev]'
+	$(BIN)/pip install --quiet -e '.[dev]' -e ./sandbox
 	touch $@
 
 $(TOOLS)/kubectl: scripts/install-tools.sh
@@ -34,8 +36,8 @@ demo: setup
 	bash scripts/demo.sh
 
 lint: setup
-	$(BIN)/ruff check bot handlers tests benchmarks
-	$(BIN)/ruff format --check bot handlers tests benchmarks
+	$(BIN)/ruff check bot handlers sandbox tests benchmarks
+	$(BIN)/ruff format --check bot handlers sandbox tests benchmarks
 	$(BIN)/lint-imports
 
 typecheck: setup

@@ -22,8 +22,8 @@ import aiohttp
 
 from benchmarks.bench_slack import pct
 from benchmarks.stack import running_stack
-from bot.sandbox.slack.requests import DEFAULT_CHANNEL_ID
-from bot.sandbox.slack.web_api import FakeSlackWebApi
+from rollback_sandbox.slack.requests import DEFAULT_CHANNEL_ID
+from rollback_sandbox.slack.web_api import FakeSlackWebApi
 
 TOKEN = "bench-alertmanager-token"
 NAME = re.compile(r"HighErrorRate(\d+)\b")

@@ -21,8 +21,8 @@ from typing import Any
 import aiohttp
 
 from benchmarks.stack import SIGNING_SECRET, running_stack
-from bot.sandbox.slack.requests import DEFAULT_CHANNEL_ID, SlackRequestSender
-from bot.sandbox.slack.web_api import FakeSlackWebApi
+from rollback_sandbox.slack.requests import DEFAULT_CHANNEL_ID, SlackRequestSender
+from rollback_sandbox.slack.web_api import FakeSlackWebApi
 
 
 def pct(samples: list[float], q: float) -> float:

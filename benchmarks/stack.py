@@ -17,7 +17,7 @@ from pathlib import Path
 
 import aiohttp
 
-from bot.sandbox.slack.web_api import FakeSlackWebApi
+from rollback_sandbox.slack.web_api import FakeSlackWebApi
 
 SIGNING_SECRET = "bench-signing-secret"
 CATALOG = "services:\n  checkout: {namespace: shop, deployment: checkout}\n"

@@ -1,4 +1,4 @@
-"""`rollback-bot`: serve the bot, run the simulated cluster, or roll back from a terminal."""
+"""`rollback-bot`: serve the bot, or look and roll back from a terminal."""
 
 from __future__ import annotations
 
@@ -67,31 +67,12 @@ def build_parser() -> argparse.ArgumentParser:
         "Kubernetes configuration it starts the embedded simulated cluster with demo data.",
     )
 
-    p = sub.add_parser(
-        "sandbox",
-        help="run a simulated Kubernetes cluster with demo data and write its kubeconfig",
-    )
-    p.add_argument("--host", default="127.0.0.1")
-    p.add_argument("--port", type=int, default=6443)
-    p.add_argument(
-        "--kubeconfig-out", type=Path, default=Path("sandbox.kubeconfig"), metavar="PATH"
-    )
-    p.add_argument("--seed", choices=("demo", "empty"), default="demo")
-    p.add_argument(
-        "--speed", type=float, default=1.0, help="simulated seconds per real second (1.0)"
-    )
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    if args.command == "sandbox":
-        # The simulated cluster is a separate server; only this command loads it.
-        from bot.sandbox.main import run
-
-        code: int = run(args.host, args.port, args.kubeconfig_out, args.seed, args.speed)
-        return code
     if args.command == "serve":
         from bot.serve_main import run_serve
 

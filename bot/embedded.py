@@ -76,7 +76,7 @@ def embedded_cluster(speed: float = 2.0) -> Iterator[Path]:
     with tempfile.TemporaryDirectory(prefix="rollback-bot-") as tmp:
         kubeconfig = Path(tmp) / "sandbox.kubeconfig"
         argv = [
-            sys.executable, "-m", "bot", "sandbox", "--port", "0", "--seed", "demo",
+            sys.executable, "-m", "rollback_sandbox.cluster", "--port", "0", "--seed", "demo",
             "--speed", str(speed), "--kubeconfig-out", str(kubeconfig),
         ]  # fmt: skip
         with _process(argv, lambda: _readable(kubeconfig), "the embedded simulated cluster"):
@@ -102,7 +102,7 @@ def embedded_slack(bot_events_url: str, port: int = LOCAL_SLACK_PORT) -> Iterato
     secret = secrets.token_hex(16)
     url = f"http://127.0.0.1:{port}"
     argv = [
-        sys.executable, "-m", "bot.sandbox.slack", "--port", str(port),
+        sys.executable, "-m", "rollback_sandbox.slack", "--port", str(port),
         "--bot-events-url", bot_events_url, "--signing-secret", secret, "--bot-token", token,
     ]  # fmt: skip
     what = f"the local Slack workspace (port {port} busy?)"

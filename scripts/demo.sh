@@ -4,7 +4,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bin=.venv/bin
 work=$(mktemp -d)
-"$bin/rollback-bot" sandbox --port 0 --speed 4 --kubeconfig-out "$work/kubeconfig" >"$work/sandbox.log" &
+"$bin/rollback-sandbox" --port 0 --speed 4 --kubeconfig-out "$work/kubeconfig" >"$work/sandbox.log" &
 sandbox=$!
 trap 'kill "$sandbox" 2>/dev/null || true; rm -rf "$work"' EXIT
 for _ in $(seq 100); do [ -s "$work/kubeconfig" ] && break; sleep 0.1; done

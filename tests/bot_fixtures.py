@@ -14,10 +14,10 @@ from bot.app import Bot, build_bot
 from bot.catalog import Catalog, ServiceEntry
 from bot.engine import RollbackEngine, Target
 from bot.kube.kubernetes_cluster import KubernetesCluster
-from bot.sandbox.threaded import SandboxThread
+from rollback_sandbox.cluster.threaded import SandboxThread
 from bot.settings import Settings
-from tests.fakes.slack_requests import SlackRequestSender
-from tests.fakes.slack_web_api import FakeSlackWebApi
+from rollback_sandbox.slack.requests import SlackRequestSender
+from rollback_sandbox.slack.web_api import FakeSlackWebApi
 
 # Simulated seconds per real second: pods become ready in a fraction of a second.
 DEMO_SPEED = 40.0

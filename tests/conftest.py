@@ -2,4 +2,4 @@
 
 from __future__ import annotations
 
-pytest_plugins = ["tests.fakes.fixtures", "tests.bot_fixtures"]
+pytest_plugins = ["tests.slack_fixtures", "tests.cluster_fixtures", "tests.bot_fixtures"]

@@ -22,7 +22,7 @@ from bot.kube.alert_index import (
 )
 from bot.kube.alert_messages import AlertMessageStore
 from bot.rollback.errors import ClusterError
-from bot.sandbox.threaded import SandboxThread
+from rollback_sandbox.cluster.threaded import SandboxThread
 
 GROUP = '{}:{alertname="HighErrorRate", service="checkout"}'
 NAMESPACE = "default"

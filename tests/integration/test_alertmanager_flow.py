@@ -21,8 +21,8 @@ from bot.app import Bot, build_bot
 from bot.catalog import Catalog
 from bot.engine import RollbackEngine
 from tests.bot_fixtures import CHECKOUT, bot_settings
-from tests.fakes.slack_requests import DEFAULT_CHANNEL_ID, SlackRequestSender
-from tests.fakes.slack_web_api import FakeSlackWebApi, StoredMessage
+from rollback_sandbox.slack.requests import DEFAULT_CHANNEL_ID, SlackRequestSender
+from rollback_sandbox.slack.web_api import FakeSlackWebApi, StoredMessage
 from tests.integration.alertmanager import (
     AlertmanagerConfig,
     alert,
@@ -244,7 +244,7 @@ async def test_unmapped_alerts_are_counted_and_ignored(
 async def test_alertmanagers_own_slack_post_gets_the_offer_in_its_thread_once(
     alert_bot: Bot, slack_api: FakeSlackWebApi, slack_sender: SlackRequestSender
 ) -> None:
-    from tests.fakes.slack_requests import alertmanager_attachment
+    from rollback_sandbox.slack.requests import alertmanager_attachment
 
     attachment = alertmanager_attachment(
         group_labels={"alertname": "HighErrorRate"},

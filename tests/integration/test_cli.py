@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from bot.sandbox.threaded import SandboxThread
-from tests.integration.conftest import Kubectl, find_kubectl
+from rollback_sandbox.cluster.threaded import SandboxThread
+from tests.cluster_fixtures import Kubectl, find_kubectl
 
 CATALOG = "services:\n  checkout: {namespace: shop, deployment: checkout}\n"
 

@@ -15,7 +15,7 @@ from bot.kube.kubernetes_cluster import KubernetesCluster
 from bot.rollback.errors import ClusterError, RolloutTimedOut
 from bot.rollback.planning import RollbackCause
 from bot.rollback.progress import Phase, Progress
-from bot.sandbox.threaded import SandboxThread
+from rollback_sandbox.cluster.threaded import SandboxThread
 from tests.integration.kube_history import (
     VERSIONS,
     Kubectl,
@@ -178,7 +178,7 @@ async def test_an_unreachable_api_is_one_clear_sentence(tmp_path: Path) -> None:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]  # closed again when the block ends: nothing listens there
-    from bot.sandbox.kubeconfig import write_kubeconfig
+    from rollback_sandbox.cluster.kubeconfig import write_kubeconfig
 
     kubeconfig = write_kubeconfig(tmp_path / "down", f"http://127.0.0.1:{port}")
     cluster = KubernetesCluster.from_kubeconfig(str(kubeconfig), None, request_timeout=2)

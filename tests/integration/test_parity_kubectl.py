@@ -26,7 +26,7 @@ from bot.rollback.models import (
     LAST_APPLIED_ANNOTATION,
 )
 from bot.rollback.planning import RollbackCause
-from bot.sandbox.threaded import SandboxThread
+from rollback_sandbox.cluster.threaded import SandboxThread
 from tests.integration.kube_history import Kubectl, build_history, get
 
 pytestmark = pytest.mark.kubectl

@@ -15,9 +15,9 @@ from pydantic import SecretStr
 
 from bot.app import build_bot
 from bot.catalog import Catalog
-from bot.sandbox.kubeconfig import write_kubeconfig
+from rollback_sandbox.cluster.kubeconfig import write_kubeconfig
 from bot.settings import Settings
-from tests.fakes.slack_web_api import FakeSlackWebApi
+from rollback_sandbox.slack.web_api import FakeSlackWebApi
 
 
 def serve(env: dict[str, str], tmp_path: Path) -> subprocess.CompletedProcess[str]:

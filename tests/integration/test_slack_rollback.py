@@ -10,10 +10,10 @@ import pytest
 
 from bot.engine import RollbackEngine
 from bot.rollback.models import CHANGE_CAUSE_ANNOTATION
-from bot.sandbox.threaded import SandboxThread
+from rollback_sandbox.cluster.threaded import SandboxThread
 from tests.bot_fixtures import CHECKOUT, BotUnderTest
-from tests.fakes.slack_requests import DEFAULT_CHANNEL_ID, DEFAULT_USER_ID, SendOptions
-from tests.fakes.slack_web_api import StoredMessage
+from rollback_sandbox.slack.requests import DEFAULT_CHANNEL_ID, DEFAULT_USER_ID, SendOptions
+from rollback_sandbox.slack.web_api import StoredMessage
 
 CHANNEL = DEFAULT_CHANNEL_ID
 
@@ -241,7 +241,7 @@ async def test_a_stalled_rollout_ends_in_a_failure_message_with_next_steps(
     running_bot: BotUnderTest, catalog: Any, demo_kubeconfig: Any, tmp_path: Any
 ) -> None:
     from bot.catalog import ServiceEntry
-    from tests.integration.conftest import Kubectl, find_kubectl
+    from tests.cluster_fixtures import Kubectl, find_kubectl
     from tests.integration.kube_history import apply, manifest
 
     kubectl = Kubectl(find_kubectl(), demo_kubeconfig, tmp_path / "cache")

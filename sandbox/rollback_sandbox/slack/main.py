@@ -1,0 +1,148 @@
+"""`rollback-bot`'s embedded Slack: serve the local workspace until Ctrl-C or SIGTERM.
+
+`run(...)` blocks (for a CLI subcommand); `serve(...)` is the same on a running loop (for an
+orchestrating script that also starts the sandbox cluster and the bot); `main()` is
+`python -m rollback_sandbox.slack`. The bot talks to it when started with `bot_environment(...)`:
+
+    SLACK_BOT_TOKEN=<bot_token> SLACK_SIGNING_SECRET=<signing_secret> \\
+    ROLLBACK_BOT_SLACK_API_URL=http://127.0.0.1:<port>/api/ \\
+    ROLLBACK_BOT_HOST=127.0.0.1 ROLLBACK_BOT_PORT=3000 rollback-bot serve
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import shlex
+import signal
+import sys
+from collections.abc import Callable, Sequence
+
+from rollback_sandbox.slack.web_api import DEFAULT_BOT_TOKEN
+from rollback_sandbox.slack.workspace_ui import LocalWorkspace, bot_environment_for
+
+__all__ = [
+    "DEFAULT_BOT_EVENTS_URL",
+    "DEFAULT_PORT",
+    "LOCAL_BOT_TOKEN",
+    "LOCAL_SIGNING_SECRET",
+    "bot_environment",
+    "main",
+    "run",
+    "serve",
+]
+
+DEFAULT_PORT = 3100
+#: Where `rollback-bot serve` listens by default (ROLLBACK_BOT_PORT 3000).
+DEFAULT_BOT_EVENTS_URL = "http://127.0.0.1:3000/slack/events"
+#: The credentials of the local workspace: made up, they open nothing but this stand-in.
+LOCAL_BOT_TOKEN = DEFAULT_BOT_TOKEN
+LOCAL_SIGNING_SECRET = "local-workspace-signing-secret-0001"  # noqa: S105
+
+
+def bot_environment(
+    port: int,
+    *,
+    host: str = "127.0.0.1",
+    bot_events_url: str = DEFAULT_BOT_EVENTS_URL,
+    signing_secret: str = LOCAL_SIGNING_SECRET,
+    bot_token: str = LOCAL_BOT_TOKEN,
+) -> dict[str, str]:
+    """The environment `rollback-bot serve` needs to use the workspace at `host:port`."""
+    return bot_environment_for(
+        api_url=f"http://{host}:{port}/api/",
+        bot_events_url=bot_events_url,
+        signing_secret=signing_secret,
+        bot_token=bot_token,
+    )
+
+
+def describe(workspace: LocalWorkspace) -> str:
+    """What to print once the workspace is up: where to open it, how the bot connects."""
+    return "\n".join(
+        [
+            f"Local Slack workspace: open {workspace.url} in a browser",
+            f"  channel #incidents; commands, clicks and submissions go to "
+            f"{workspace.bot_events_url}",
+            "  start the bot for it with:",
+            f"  {workspace.bot_command()}",
+        ]
+    )
+
+
+async def serve(
+    host: str,
+    port: int,
+    bot_events_url: str,
+    signing_secret: str,
+    bot_token: str,
+    *,
+    stop: asyncio.Event | None = None,
+    on_ready: Callable[[LocalWorkspace], None] | None = None,
+) -> int:
+    """Serve the workspace until `stop` is set (default: Ctrl-C or SIGTERM); 1 if it cannot
+    listen. `on_ready` gets the started workspace (its `url`, `api_url`, `bot_environment()`);
+    without it, `describe(...)` is printed."""
+    workspace = LocalWorkspace(
+        bot_events_url=bot_events_url, signing_secret=signing_secret, bot_token=bot_token
+    )
+    try:
+        await workspace.start(host, port)
+    except OSError as exc:
+        print(f"local Slack workspace: cannot listen on {host}:{port}: {exc}", file=sys.stderr)
+        return 1
+    try:
+        if on_ready is not None:
+            on_ready(workspace)
+        else:
+            print(describe(workspace), flush=True)
+            print("Press Ctrl-C to stop.", flush=True)
+        if stop is None:
+            stop = asyncio.Event()
+            loop = asyncio.get_running_loop()
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                with contextlib.suppress(NotImplementedError):  # needs a Unix event loop
+                    loop.add_signal_handler(sig, stop.set)
+        await stop.wait()
+    finally:
+        await workspace.stop()
+    return 0
+
+
+def run(host: str, port: int, bot_events_url: str, signing_secret: str, bot_token: str) -> int:
+    """Start the local workspace, print the URL to open, serve until Ctrl-C or SIGTERM."""
+    try:
+        return asyncio.run(serve(host, port, bot_events_url, signing_secret, bot_token))
+    except KeyboardInterrupt:
+        return 130
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="rollback-sandbox-slack",
+        description="A local Slack workspace in the browser for rollback-bot (no real Slack).",
+    )
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=DEFAULT_PORT)
+    parser.add_argument("--bot-events-url", default=DEFAULT_BOT_EVENTS_URL, metavar="URL")
+    parser.add_argument("--signing-secret", default=LOCAL_SIGNING_SECRET)
+    parser.add_argument("--bot-token", default=LOCAL_BOT_TOKEN)
+    parser.add_argument(
+        "--print-env",
+        action="store_true",
+        help="print `export` lines for the bot's environment and exit (for shell scripts)",
+    )
+    args = parser.parse_args(argv)
+    if args.print_env:
+        env = bot_environment(
+            args.port,
+            host=args.host,
+            bot_events_url=args.bot_events_url,
+            signing_secret=args.signing_secret,
+            bot_token=args.bot_token,
+        )
+        for name, value in env.items():
+            print(f"export {name}={shlex.quote(value)}")
+        return 0
+    return run(args.host, args.port, args.bot_events_url, args.signing_secret, args.bot_token)
