@@ -27,8 +27,8 @@ from typing import Any
 import urllib3
 from kubernetes import client, config
 
-from bot.engine import RollbackEngine, Target
-from bot.kube.kubernetes_cluster import KubernetesCluster
+from bot.usecases.rollback.engine import RollbackEngine, Target
+from bot.adapters.kube.deployments import KubernetesCluster
 
 REPO = Path(__file__).resolve().parents[1]
 CHECKOUT = Target("shop", "checkout")

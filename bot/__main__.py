@@ -9,7 +9,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from bot.durations import parse_duration
+from bot.domain.times import parse_duration
 
 
 def _duration(text: str) -> float:
@@ -74,10 +74,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     if args.command == "serve":
-        from bot.serve_main import run_serve
+        from bot.entry.serve.main import run_serve
 
         return run_serve(args)
-    from bot.cli_main import run_cli
+    from bot.entry.cli.main import run_cli
 
     return asyncio.run(run_cli(args))
 

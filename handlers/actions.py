@@ -8,12 +8,12 @@ from typing import Any
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.rollback.errors import RollbackBotError
-from bot.slack import action_ids, blocks
-from bot.slack.payloads import BadPayload, ConfirmContext, RollbackButton
+from bot.domain.errors import RollbackBotError
+from bot.adapters.slack import action_ids, blocks
+from bot.adapters.slack.payloads import BadPayload, ConfirmContext, RollbackButton
 from handlers.commands import say_privately
 from handlers.deps import Deps
-from handlers.views_of import service_view
+from bot.usecases.rollback.views import service_view
 
 log = logging.getLogger(__name__)
 

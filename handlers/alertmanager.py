@@ -9,10 +9,10 @@ from aiohttp import web
 from pydantic import SecretStr
 from slack_sdk.errors import SlackApiError
 
-from bot.alert_offers import AlertBusy, AlertOffers
-from bot.alerts.alertmanager import BadWebhook, parse_webhook
-from bot.logs import interaction_id
-from bot.rollback.errors import RollbackBotError
+from bot.usecases.alerts.offers import AlertBusy, AlertOffers
+from bot.domain.alerts.webhook import BadWebhook, parse_webhook
+from bot.observability.logs import interaction_id
+from bot.domain.errors import RollbackBotError
 
 log = logging.getLogger(__name__)
 

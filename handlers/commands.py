@@ -9,11 +9,11 @@ from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.audit.record import Step
-from bot.rollback.errors import RollbackBotError, UnknownService
-from bot.slack import blocks
+from bot.domain.audit import Step
+from bot.domain.errors import RollbackBotError, UnknownService
+from bot.adapters.slack import blocks
 from handlers.deps import Deps
-from handlers.views_of import service_view
+from bot.usecases.rollback.views import service_view
 
 log = logging.getLogger(__name__)
 

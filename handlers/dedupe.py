@@ -16,7 +16,7 @@ from typing import Any
 from slack_bolt.async_app import AsyncApp
 from slack_bolt.response import BoltResponse
 
-from bot.logs import interaction_id
+from bot.observability.logs import interaction_id
 
 log = logging.getLogger(__name__)
 

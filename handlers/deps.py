@@ -1,4 +1,4 @@
-"""What the Slack handlers need, built once by the composition root (`bot.app`)."""
+"""What the Slack handlers need, built once by the composition root (`bot.entry.serve.wiring`)."""
 
 from __future__ import annotations
 
@@ -8,15 +8,15 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from bot.audit.record import AuditRecord, Step
-from bot.audit.trail import AuditTrail
-from bot.catalog import Catalog, ServiceRef
-from bot.engine import RollbackEngine, Target
-from bot.rollback.errors import RollbackBotError
-from bot.rollback.guards import AccessPolicy, may_roll_back
-from bot.rollback.models import Deployment
-from bot.runs import RolloutRunner
-from bot.slack.directory import UserDirectory
+from bot.domain.audit import AuditRecord, Step
+from bot.usecases.audit import AuditTrail
+from bot.config.catalog import Catalog, ServiceRef
+from bot.usecases.rollback.engine import RollbackEngine, Target
+from bot.domain.errors import RollbackBotError
+from bot.domain.rollback.guards import AccessPolicy, may_roll_back
+from bot.domain.rollback.models import Deployment
+from bot.usecases.rollback.runner import RolloutRunner
+from bot.adapters.slack.directory import UserDirectory
 
 log = logging.getLogger(__name__)
 

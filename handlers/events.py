@@ -8,8 +8,8 @@ from typing import Any
 
 from slack_bolt.async_app import AsyncApp
 
-from bot.alert_offers import AlertOffers
-from bot.rollback.errors import RollbackBotError
+from bot.usecases.alerts.offers import AlertOffers
+from bot.domain.errors import RollbackBotError
 
 log = logging.getLogger(__name__)
 

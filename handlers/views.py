@@ -8,15 +8,15 @@ from typing import Any
 from slack_bolt.async_app import AsyncAck, AsyncApp
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.rollback.errors import RollbackBotError
-from bot.rollback.models import RunInfo
-from bot.runs import RollbackRequest
-from bot.slack import action_ids, blocks
-from bot.slack.payloads import BadPayload, ConfirmContext
-from bot.slack.reporter import ThreadReporter
+from bot.domain.errors import RollbackBotError
+from bot.domain.rollback.models import RunInfo
+from bot.usecases.rollback.runner import RollbackRequest
+from bot.adapters.slack import action_ids, blocks
+from bot.adapters.slack.payloads import BadPayload, ConfirmContext
+from bot.adapters.slack.reporter import ThreadReporter
 from handlers.actions import refresh_message
 from handlers.deps import Deps
-from handlers.views_of import service_view
+from bot.usecases.rollback.views import service_view
 
 log = logging.getLogger(__name__)
 

@@ -10,12 +10,12 @@ from pathlib import Path
 import pytest
 from pydantic import SecretStr
 
-from bot.app import Bot, build_bot
-from bot.catalog import Catalog, ServiceEntry
-from bot.engine import RollbackEngine, Target
-from bot.kube.kubernetes_cluster import KubernetesCluster
+from bot.entry.serve.wiring import Bot, build_bot
+from bot.config.catalog import Catalog, ServiceEntry
+from bot.usecases.rollback.engine import RollbackEngine, Target
+from bot.adapters.kube.deployments import KubernetesCluster
 from rollback_sandbox.cluster.threaded import SandboxThread
-from bot.settings import Settings
+from bot.config.settings import Settings
 from rollback_sandbox.slack.requests import SlackRequestSender
 from rollback_sandbox.slack.web_api import FakeSlackWebApi
 

@@ -13,15 +13,15 @@ from typing import Any
 import pytest
 from kubernetes.client.exceptions import ApiException
 
-from bot.kube.alert_index import (
+from bot.usecases.alerts.index import (
     DEFAULT_NAME,
     POSTING_TTL,
     AlertMessageIndex,
     ClaimOutcome,
     entry_key,
 )
-from bot.kube.alert_messages import AlertMessageStore
-from bot.rollback.errors import ClusterError
+from bot.adapters.kube.configmaps import AlertMessageStore
+from bot.domain.errors import ClusterError
 from rollback_sandbox.cluster.threaded import SandboxThread
 
 GROUP = '{}:{alertname="HighErrorRate", service="checkout"}'
@@ -73,7 +73,7 @@ def configmap(sandbox: SandboxThread, tmp_path: Path) -> dict[str, Any]:
     """The ConfigMap as the API serves it, read with a separate client."""
     from kubernetes import client
 
-    from bot.kube.kubernetes_cluster import load_api_client
+    from bot.adapters.kube.deployments import load_api_client
 
     api: Any = load_api_client(str(sandbox.write_kubeconfig(tmp_path / "reader", NAMESPACE)), None)
     try:

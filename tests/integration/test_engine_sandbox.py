@@ -10,11 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from bot.engine import RollbackEngine, Target
-from bot.kube.kubernetes_cluster import KubernetesCluster
-from bot.rollback.errors import ClusterError, RolloutTimedOut
-from bot.rollback.planning import RollbackCause
-from bot.rollback.progress import Phase, Progress
+from bot.usecases.rollback.engine import RollbackEngine, Target
+from bot.adapters.kube.deployments import KubernetesCluster
+from bot.domain.errors import ClusterError, RolloutTimedOut
+from bot.domain.rollback.planning import RollbackCause
+from bot.domain.rollback.progress import Phase, Progress
 from rollback_sandbox.cluster.threaded import SandboxThread
 from tests.integration.kube_history import (
     VERSIONS,

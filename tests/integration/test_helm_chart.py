@@ -40,8 +40,8 @@ import kubernetes_validate  # type: ignore[import-untyped]
 import pytest
 import yaml
 
-from bot.catalog import Catalog
-from bot.settings import load_settings
+from bot.config.catalog import Catalog
+from bot.config.settings import load_settings
 from tests.integration.kube_history import Kubectl
 
 REPO = Path(__file__).resolve().parents[2]

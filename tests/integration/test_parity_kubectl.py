@@ -17,15 +17,15 @@ from typing import Any
 
 import pytest
 
-from bot.engine import RollbackEngine, Target
-from bot.kube.kubernetes_cluster import KubernetesCluster
-from bot.rollback.errors import RollbackRefused
-from bot.rollback.models import (
+from bot.usecases.rollback.engine import RollbackEngine, Target
+from bot.adapters.kube.deployments import KubernetesCluster
+from bot.domain.errors import RollbackRefused
+from bot.domain.rollback.models import (
     BOT_ANNOTATION_PREFIX,
     CHANGE_CAUSE_ANNOTATION,
     LAST_APPLIED_ANNOTATION,
 )
-from bot.rollback.planning import RollbackCause
+from bot.domain.rollback.planning import RollbackCause
 from rollback_sandbox.cluster.threaded import SandboxThread
 from tests.integration.kube_history import Kubectl, build_history, get
 

@@ -13,10 +13,10 @@ from pathlib import Path
 import aiohttp
 from pydantic import SecretStr
 
-from bot.app import build_bot
-from bot.catalog import Catalog
+from bot.entry.serve.wiring import build_bot
+from bot.config.catalog import Catalog
 from rollback_sandbox.cluster.kubeconfig import write_kubeconfig
-from bot.settings import Settings
+from bot.config.settings import Settings
 from rollback_sandbox.slack.web_api import FakeSlackWebApi
 
 

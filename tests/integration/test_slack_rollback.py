@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from bot.engine import RollbackEngine
-from bot.rollback.models import CHANGE_CAUSE_ANNOTATION
+from bot.usecases.rollback.engine import RollbackEngine
+from bot.domain.rollback.models import CHANGE_CAUSE_ANNOTATION
 from rollback_sandbox.cluster.threaded import SandboxThread
 from tests.bot_fixtures import CHECKOUT, BotUnderTest
 from rollback_sandbox.slack.requests import DEFAULT_CHANNEL_ID, DEFAULT_USER_ID, SendOptions
@@ -179,7 +179,7 @@ async def test_an_unauthorized_user_is_denied_and_recorded(
     running_bot: BotUnderTest, catalog: Any
 ) -> None:
     t = running_bot
-    from bot.catalog import ServiceEntry
+    from bot.config.catalog import ServiceEntry
 
     catalog.services["checkout"] = ServiceEntry(
         namespace="shop", deployment="checkout", allowed_users=("U0SOMEONE",)
@@ -197,7 +197,7 @@ async def test_an_unauthorized_user_is_denied_and_recorded(
 
 async def test_group_members_are_allowed(running_bot: BotUnderTest, catalog: Any) -> None:
     t = running_bot
-    from bot.catalog import ServiceEntry
+    from bot.config.catalog import ServiceEntry
 
     t.slack.add_usergroup("S0ONCALL", "oncall", [DEFAULT_USER_ID])
     catalog.services["checkout"] = ServiceEntry(
@@ -240,7 +240,7 @@ async def test_forged_or_expired_requests_are_rejected(
 async def test_a_stalled_rollout_ends_in_a_failure_message_with_next_steps(
     running_bot: BotUnderTest, catalog: Any, demo_kubeconfig: Any, tmp_path: Any
 ) -> None:
-    from bot.catalog import ServiceEntry
+    from bot.config.catalog import ServiceEntry
     from tests.cluster_fixtures import Kubectl, find_kubectl
     from tests.integration.kube_history import apply, manifest
 
@@ -268,8 +268,8 @@ async def test_socket_mode_runs_the_same_conversation(
 ) -> None:
     from pydantic import SecretStr
 
-    from bot.app import build_bot
-    from bot.settings import Settings
+    from bot.entry.serve.wiring import build_bot
+    from bot.config.settings import Settings
 
     settings = Settings(
         kubeconfig=str(demo_kubeconfig),
@@ -359,7 +359,7 @@ async def test_no_secret_reaches_a_log_line(
 async def test_a_required_reason_is_asked_for_in_the_modal(
     running_bot: BotUnderTest, catalog: Any, demo_engine: RollbackEngine
 ) -> None:
-    from bot.catalog import ServiceEntry
+    from bot.config.catalog import ServiceEntry
 
     t = running_bot
     catalog.services["checkout"] = ServiceEntry(

@@ -4,8 +4,8 @@ from pathlib import Path
 
 import pytest
 
-from bot.catalog import Catalog
-from bot.rollback.errors import ConfigError, UnknownService
+from bot.config.catalog import Catalog
+from bot.domain.errors import ConfigError, UnknownService
 
 
 def write(tmp_path: Path, text: str) -> Path:

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from bot.durations import format_age, format_duration, parse_duration
+from bot.domain.times import format_age, format_duration, parse_duration
 
 
 @pytest.mark.parametrize(

@@ -3,7 +3,7 @@ from __future__ import annotations
 import json
 import logging
 
-from bot.logs import JsonFormatter, interaction_id
+from bot.observability.logs import JsonFormatter, interaction_id
 
 
 def format_line(message: str, *args: object, **extra: object) -> dict[str, object]:

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.settings import load_settings
+from bot.config.settings import load_settings
 
 
 def test_environment_names_of_the_contract(monkeypatch: pytest.MonkeyPatch) -> None:

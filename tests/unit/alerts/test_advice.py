@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from bot.alerts.advice import DEFAULT_SKEW, DEFAULT_WINDOW, Verdict, advise, span
+from bot.domain.alerts.advice import DEFAULT_SKEW, DEFAULT_WINDOW, Verdict, advise, span
 
 STARTED = datetime(2026, 11, 27, 4, 0, tzinfo=UTC)
 

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from bot.alerts.alertmanager import (
+from bot.domain.alerts.webhook import (
     DEFAULT_MAX_BYTES,
     BadWebhook,
     WebhookMessage,

@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from bot.alerts.alertmanager import parse_webhook
-from bot.alerts.mapping import (
+from bot.domain.alerts.webhook import parse_webhook
+from bot.domain.alerts.mapping import (
     AlertMatch,
     BadPattern,
     Mapped,

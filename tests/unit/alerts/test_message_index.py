@@ -7,7 +7,7 @@ import json
 import re
 from datetime import UTC, datetime, timedelta
 
-from bot.kube.alert_index import (
+from bot.usecases.alerts.index import (
     KEY_PREFIX,
     POSTING_TTL,
     AlertMessageEntry,

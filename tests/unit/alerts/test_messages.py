@@ -7,9 +7,9 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from bot.alerts.advice import advise
-from bot.alerts.alertmanager import WebhookMessage, parse_webhook
-from bot.alerts.messages import (
+from bot.domain.alerts.advice import advise
+from bot.domain.alerts.webhook import WebhookMessage, parse_webhook
+from bot.adapters.slack.alert_blocks import (
     MAX_ALERTS_LISTED,
     AlertGroupView,
     alert_message,
@@ -18,10 +18,10 @@ from bot.alerts.messages import (
     resolved_note,
     went_out,
 )
-from bot.kube.parsing import parse_history
-from bot.rollback.models import History, RunInfo
-from bot.slack.blocks import Message, ServiceView
-from bot.slack.payloads import RollbackButton
+from bot.adapters.kube.parsing import parse_history
+from bot.domain.rollback.models import History, RunInfo
+from bot.adapters.slack.blocks import Message, ServiceView
+from bot.adapters.slack.payloads import RollbackButton
 from tests.builders import deployment, replicaset, template
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "alertmanager"

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from bot.kube.parsing import label_selector, parse_history
+from bot.adapters.kube.parsing import label_selector, parse_history
 from tests.builders import deployment, replicaset, template
 
 

@@ -2,9 +2,9 @@ from __future__ import annotations
 
 import dataclasses
 
-from bot.kube.parsing import parse_history
-from bot.rollback.guards import AccessPolicy, Snapshot, may_roll_back, staleness
-from bot.rollback.models import History
+from bot.adapters.kube.parsing import parse_history
+from bot.domain.rollback.guards import AccessPolicy, Snapshot, may_roll_back, staleness
+from bot.domain.rollback.models import History
 from tests.builders import deployment, replicaset, template
 
 

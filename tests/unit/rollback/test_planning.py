@@ -6,10 +6,10 @@ from datetime import UTC, datetime
 
 import pytest
 
-from bot.kube.parsing import parse_history
-from bot.rollback.errors import RollbackRefused
-from bot.rollback.models import History
-from bot.rollback.planning import RollbackCause, equal_ignore_hash, plan_rollback
+from bot.adapters.kube.parsing import parse_history
+from bot.domain.errors import RollbackRefused
+from bot.domain.rollback.models import History
+from bot.domain.rollback.planning import RollbackCause, equal_ignore_hash, plan_rollback
 from tests.builders import deployment, replicaset, template
 
 CAUSE = RollbackCause(
@@ -138,7 +138,7 @@ def test_equal_ignore_hash_ignores_only_the_hash_label() -> None:
 
 
 def test_an_added_or_removed_env_var_shows_its_value() -> None:
-    from bot.rollback.template_diff import diff_templates
+    from bot.domain.rollback.template_diff import diff_templates
 
     before = template("1", env={"A": "1", "B": "x"})
     after = template("1", env={"A": "1", "C": "y"})

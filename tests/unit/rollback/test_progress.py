@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from bot.kube.parsing import parse_deployment
-from bot.rollback.progress import Phase, rollout_progress
+from bot.adapters.kube.parsing import parse_deployment
+from bot.domain.rollback.progress import Phase, rollout_progress
 from tests.builders import deployment, template
 
 

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from bot.rollback.versions import image_reference_version, main_container, version_of
+from bot.domain.rollback.versions import image_reference_version, main_container, version_of
 from tests.builders import template
 
 

@@ -10,11 +10,11 @@ from typing import Any
 
 import pytest
 
-from bot.kube.parsing import parse_history
-from bot.rollback.models import History, RunInfo
-from bot.rollback.progress import Phase, Progress
-from bot.slack import blocks
-from bot.slack.payloads import ConfirmContext, RollbackButton
+from bot.adapters.kube.parsing import parse_history
+from bot.domain.rollback.models import History, RunInfo
+from bot.domain.rollback.progress import Phase, Progress
+from bot.adapters.slack import blocks
+from bot.adapters.slack.payloads import ConfirmContext, RollbackButton
 from tests.builders import deployment, replicaset, template
 
 SNAPSHOTS = Path(__file__).parent / "snapshots"

@@ -1,0 +1,144 @@
+"""The Kubernetes API's JSON turned into the domain's frozen values. Pure."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from bot.domain.rollback.models import (
+    CHANGE_CAUSE_ANNOTATION,
+    REVISION_ANNOTATION,
+    Condition,
+    Deployment,
+    History,
+    JsonDict,
+    Revision,
+    RolloutStatus,
+)
+from bot.domain.rollback.planning import equal_ignore_hash
+from bot.domain.times import parse_time
+from bot.domain.rollback.versions import containers_of, version_of
+
+
+def parse_revision_number(annotations: dict[str, Any]) -> int | None:
+    raw = annotations.get(REVISION_ANNOTATION)
+    try:
+        return int(raw) if raw is not None else None
+    except (TypeError, ValueError):
+        return None
+
+
+def _int(value: Any) -> int:
+    return int(value) if isinstance(value, int | float | str) and str(value).strip() else 0
+
+
+def parse_deployment(obj: JsonDict) -> Deployment:
+    metadata = obj.get("metadata") or {}
+    spec = obj.get("spec") or {}
+    status = obj.get("status") or {}
+    annotations = {str(k): str(v) for k, v in (metadata.get("annotations") or {}).items()}
+    template = spec.get("template") or {}
+    replicas = spec.get("replicas")
+    return Deployment(
+        namespace=str(metadata.get("namespace", "")),
+        name=str(metadata.get("name", "")),
+        uid=str(metadata.get("uid", "")),
+        resource_version=str(metadata.get("resourceVersion", "")),
+        generation=_int(metadata.get("generation")),
+        paused=bool(spec.get("paused", False)),
+        desired_replicas=int(replicas) if replicas is not None else None,
+        revision=parse_revision_number(annotations),
+        version=version_of(template),
+        containers=containers_of(template),
+        created_at=parse_time(metadata.get("creationTimestamp")),
+        status=RolloutStatus(
+            observed_generation=_int(status.get("observedGeneration")),
+            replicas=_int(status.get("replicas")),
+            updated_replicas=_int(status.get("updatedReplicas")),
+            ready_replicas=_int(status.get("readyReplicas")),
+            available_replicas=_int(status.get("availableReplicas")),
+            unavailable_replicas=_int(status.get("unavailableReplicas")),
+            conditions=tuple(
+                Condition(
+                    type=str(c.get("type", "")),
+                    status=str(c.get("status", "")),
+                    reason=str(c.get("reason", "")),
+                    message=str(c.get("message", "")),
+                    last_update=parse_time(c.get("lastUpdateTime")),
+                )
+                for c in status.get("conditions") or []
+            ),
+        ),
+        selector=spec.get("selector") or {},
+        template=template,
+        annotations=annotations,
+    )
+
+
+def is_owned_by(replicaset: JsonDict, deployment_uid: str) -> bool:
+    """kubectl's controller-reference check: the ReplicaSet's controller is this Deployment."""
+    for ref in (replicaset.get("metadata") or {}).get("ownerReferences") or []:
+        if ref.get("controller") and ref.get("uid") == deployment_uid:
+            return True
+    return False
+
+
+def parse_history(deployment_obj: JsonDict, replicasets: Iterable[JsonDict]) -> History:
+    """The Deployment's revisions from its ReplicaSets, newest first, the current one marked.
+
+    Only ReplicaSets the Deployment controls count (as kubectl's GetAllReplicaSets); the current
+    one is the oldest whose template equals the Deployment's (FindNewReplicaSet).
+    """
+    deployment = parse_deployment(deployment_obj)
+    owned = [rs for rs in replicasets if is_owned_by(rs, deployment.uid)]
+    owned.sort(key=lambda rs: (rs.get("metadata") or {}).get("creationTimestamp") or "")
+    current_name = next(
+        (
+            (rs.get("metadata") or {}).get("name")
+            for rs in owned
+            if equal_ignore_hash((rs.get("spec") or {}).get("template") or {}, deployment.template)
+        ),
+        None,
+    )
+    revisions: list[Revision] = []
+    for rs in owned:
+        metadata = rs.get("metadata") or {}
+        annotations = {str(k): str(v) for k, v in (metadata.get("annotations") or {}).items()}
+        number = parse_revision_number(annotations)
+        if number is None:
+            continue
+        template = (rs.get("spec") or {}).get("template") or {}
+        status = rs.get("status") or {}
+        revisions.append(
+            Revision(
+                number=number,
+                replicaset=str(metadata.get("name", "")),
+                version=version_of(template),
+                containers=containers_of(template),
+                change_cause=annotations.get(CHANGE_CAUSE_ANNOTATION),
+                created_at=parse_time(metadata.get("creationTimestamp")),
+                replicas=_int(status.get("replicas")),
+                ready_replicas=_int(status.get("readyReplicas")),
+                current=metadata.get("name") == current_name,
+                template=template,
+                annotations=annotations,
+            )
+        )
+    revisions.sort(key=lambda r: r.number, reverse=True)
+    return History(deployment=deployment, revisions=tuple(revisions))
+
+
+def label_selector(selector: JsonDict) -> str:
+    """A Deployment's LabelSelector as the `labelSelector` query string the API takes. Pure."""
+    parts = [f"{k}={v}" for k, v in sorted((selector.get("matchLabels") or {}).items())]
+    for expr in selector.get("matchExpressions") or []:
+        key, op, values = expr.get("key"), expr.get("operator"), expr.get("values") or []
+        if op == "In":
+            parts.append(f"{key} in ({','.join(values)})")
+        elif op == "NotIn":
+            parts.append(f"{key} notin ({','.join(values)})")
+        elif op == "Exists":
+            parts.append(str(key))
+        elif op == "DoesNotExist":
+            parts.append(f"!{key}")
+    return ",".join(parts)

@@ -1,0 +1,412 @@
+"""Block Kit renderers: pure functions from domain values to Slack messages and modals.
+
+Built with `slack_sdk.models.blocks` so Slack's limits are checked when rendered; long texts are
+clipped here first, so a service with 30 revisions and 6 containers still renders.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from slack_sdk.models.blocks import (
+    Block,
+    ButtonElement,
+    ContextBlock,
+    DividerBlock,
+    HeaderBlock,
+    InputBlock,
+    MarkdownTextObject,
+    PlainTextInputElement,
+    PlainTextObject,
+    SectionBlock,
+)
+from slack_sdk.models.views import View
+
+from bot.adapters.slack import action_ids
+from bot.adapters.slack.payloads import ConfirmContext, RollbackButton
+from bot.adapters.slack.render import (
+    NOTHING_TO_ROLL_BACK_TO,
+    SECTION_TEXT,
+    JsonDict,
+    Message,
+    clip,
+    escape,
+    render,
+    section_message,
+    slack_date,
+    text_section,
+    who,
+)
+from bot.domain.rollback.models import Container, Deployment, Revision, RunInfo
+from bot.domain.rollback.planning import rolled_back_from
+from bot.domain.rollback.progress import Phase, Progress
+from bot.domain.rollback.views import ServiceView
+from bot.domain.times import ago, format_duration
+
+BUTTON_TEXT = 75
+CONTEXT_TEXT = 2000
+MAX_REVISIONS_SHOWN = 20
+REASON_MAX = 500
+
+
+def _images(containers: Sequence[Container], limit: int = 900) -> str:
+    text = "\n".join(f"`{escape(c.name)}` {escape(c.image)}" for c in containers)
+    return clip(text, limit)
+
+
+def _health(deployment: Deployment) -> str:
+    status = deployment.status
+    desired = deployment.desired_replicas if deployment.desired_replicas is not None else 1
+    parts = [f"{status.ready_replicas}/{desired} ready"]
+    if status.updated_replicas != desired:
+        parts.append(f"{status.updated_replicas}/{desired} updated")
+    bad = [
+        f"{c.type}={c.status} ({c.reason})"
+        for c in status.conditions
+        if c.status != "True" or c.reason == "ProgressDeadlineExceeded"
+    ]
+    if deployment.paused:
+        parts.append("paused")
+    return ", ".join(parts + bad)
+
+
+def _deployed_now(view: ServiceView) -> list[Block]:
+    deployment = view.history.deployment
+    went_out = view.history.went_out
+    cause = deployment.change_cause or "no change cause recorded"
+    return [
+        SectionBlock(
+            fields=[
+                MarkdownTextObject(
+                    text=f"*Deployed now*\n{escape(clip(deployment.version, 200))} "
+                    f"(revision {deployment.revision or '?'})"
+                ),
+                MarkdownTextObject(
+                    text=f"*Went out*\n{slack_date(went_out)} ({ago(went_out, view.taken_at)})"
+                ),
+                MarkdownTextObject(text=f"*Health*\n{escape(_health(deployment))}"),
+                MarkdownTextObject(text=f"*Change cause*\n{escape(clip(cause, 1500))}"),
+            ]
+        ),
+        SectionBlock(text=MarkdownTextObject(text=_images(deployment.containers, 2900))),
+    ]
+
+
+def _notes(revision: Revision, current: Revision | None, known_bad: dict[str, str]) -> list[str]:
+    notes = []
+    if revision.version in known_bad:
+        notes.append(f":warning: known bad: {who(known_bad[revision.version])} rolled back from it")
+    if current is not None and revision.containers == current.containers:
+        notes.append(":information_source: same images as now (only the pod config differs)")
+    if current is not None and revision.version == current.version and not notes:
+        notes.append(":information_source: same version as now")
+    return notes
+
+
+def _revision_text(revision: Revision, view: ServiceView, notes: list[str]) -> str:
+    head = (
+        f"*{escape(clip(revision.version, 200))}* · revision {revision.number} · "
+        f"{slack_date(revision.created_at, '{date_short_pretty}')} "
+        f"({ago(revision.created_at, view.taken_at)})"
+    )
+    cause = f"\n_{escape(clip(revision.change_cause, 500))}_" if revision.change_cause else ""
+    images = _images(revision.containers, 1500)
+    extra = ("\n" + "\n".join(notes)) if notes else ""
+    return clip(f"{head}{cause}\n{images}{extra}", SECTION_TEXT)
+
+
+def rollback_button(
+    view: ServiceView, revision: Revision, source: str = "command"
+) -> ButtonElement:
+    deployment = view.history.deployment
+    value = RollbackButton(
+        service=view.service,
+        target_revision=revision.number,
+        target_replicaset=revision.replicaset,
+        target_version=clip(revision.version, 128),
+        from_version=clip(deployment.version, 128),
+        revision=deployment.revision,
+        generation=deployment.generation,
+        source=source,
+    )
+    return ButtonElement(
+        text=PlainTextObject(text=clip(f"Roll back to {revision.version}", BUTTON_TEXT)),
+        action_id=action_ids.rollback_button_id(revision.number),
+        value=value.encode(),
+        style="danger",
+    )
+
+
+def versions_message(view: ServiceView) -> Message:
+    """`/rollback SERVICE`: the deployed version, the previous ones, a button for each."""
+    history = view.history
+    deployment = history.deployment
+    current = history.current
+    known_bad = rolled_back_from(history)
+    previous = [r for r in history.revisions if not r.current][
+        : min(view.limit, MAX_REVISIONS_SHOWN)
+    ]
+    blocks: list[Block] = [
+        HeaderBlock(text=PlainTextObject(text=clip(f"Roll back {view.service}?", 150))),
+        ContextBlock(
+            elements=[
+                MarkdownTextObject(
+                    text=clip(
+                        f"`{escape(view.namespace)}/{escape(deployment.name)}` on "
+                        f"`{escape(view.cluster)}`",
+                        CONTEXT_TEXT,
+                    )
+                )
+            ]
+        ),
+        *_deployed_now(view),
+        DividerBlock(),
+    ]
+    if view.running is not None:
+        blocks.append(SectionBlock(text=MarkdownTextObject(text=running_text(view.running))))
+    if not previous:
+        blocks.append(text_section(NOTHING_TO_ROLL_BACK_TO))
+    for revision in previous:
+        notes = _notes(revision, current, known_bad)
+        blocks.append(
+            SectionBlock(
+                text=MarkdownTextObject(text=_revision_text(revision, view, notes)),
+                accessory=None if view.running else rollback_button(view, revision),
+            )
+        )
+    hidden = len([r for r in history.revisions if not r.current]) - len(previous)
+    more = f" · {hidden} older revisions not shown" if hidden > 0 else ""
+    blocks.append(
+        ContextBlock(
+            elements=[
+                MarkdownTextObject(
+                    text=f"Taken {slack_date(view.taken_at)} for <@{view.asked_by}>{more} · "
+                    "a click asks to confirm and re-checks the cluster first"
+                )
+            ]
+        )
+    )
+    text = f"{view.service}: {deployment.version} deployed; {len(previous)} earlier versions"
+    return Message(text=text, blocks=render(blocks))
+
+
+def running_text(run: RunInfo) -> str:
+    return (
+        f":rewind: <@{run.actor}> is rolling back to *{escape(run.to_version)}* "
+        f"(revision {run.to_revision}) since {slack_date(run.started_at, '{time}')}: "
+        "follow it in this thread"
+    )
+
+
+def locked_message(view: ServiceView, run: RunInfo) -> Message:
+    """The versions message once a rollback started: no buttons inviting a second one."""
+    return versions_message(view.with_run(run))
+
+
+def status_message(view: ServiceView) -> Message:
+    """`/rollback status SERVICE`: what runs now, without buttons."""
+    deployment = view.history.deployment
+    blocks: list[Block] = [
+        SectionBlock(
+            text=MarkdownTextObject(
+                text=f"*{escape(view.service)}* · `{escape(view.namespace)}/"
+                f"{escape(deployment.name)}` on `{escape(view.cluster)}`"
+            )
+        ),
+        *_deployed_now(view),
+    ]
+    return Message(
+        text=f"{view.service}: {deployment.version} (revision {deployment.revision})",
+        blocks=render(blocks),
+    )
+
+
+def history_message(view: ServiceView) -> Message:
+    """`/rollback history SERVICE`: every kept revision, newest first, without buttons."""
+    lines = []
+    for r in view.history.revisions[:MAX_REVISIONS_SHOWN]:
+        mark = " ← deployed now" if r.current else ""
+        cause = f" — {escape(clip(r.change_cause, 200))}" if r.change_cause else ""
+        lines.append(
+            f"`{r.number:>3}` *{escape(clip(r.version, 100))}* "
+            f"{slack_date(r.created_at, '{date_short_pretty}')}{cause}{mark}"
+        )
+    blocks: list[Block] = [
+        SectionBlock(
+            text=MarkdownTextObject(
+                text=f"*{escape(view.service)}* revisions (`{escape(view.namespace)}/"
+                f"{escape(view.history.deployment.name)}`)"
+            )
+        )
+    ]
+    chunk: list[str] = []
+    for line in lines:
+        if sum(len(x) + 1 for x in chunk) + len(line) > SECTION_TEXT - 10:
+            blocks.append(SectionBlock(text=MarkdownTextObject(text="\n".join(chunk))))
+            chunk = []
+        chunk.append(line)
+    if chunk:
+        blocks.append(SectionBlock(text=MarkdownTextObject(text="\n".join(chunk))))
+    return Message(text=f"{view.service}: {len(lines)} revisions", blocks=render(blocks))
+
+
+def help_message(command: str, services: Sequence[tuple[str, str, bool]]) -> Message:
+    """Usage, and the services with whether this user may roll each back."""
+    usage = (
+        f"*{command} SERVICE* — the deployed version and earlier ones, with rollback buttons\n"
+        f"*{command} status SERVICE* — what runs now\n"
+        f"*{command} history SERVICE* — every kept revision\n"
+        f"*{command} help* — this message\n"
+        "SERVICE is a catalog name or `namespace/deployment`."
+    )
+    if services:
+        listed = "\n".join(
+            f"• *{escape(name)}* `{escape(where)}`" + ("" if allowed else " (view only for you)")
+            for name, where, allowed in services[:40]
+        )
+    else:
+        listed = "No services are in the catalog; use `namespace/deployment`."
+    blocks: list[Block] = [
+        SectionBlock(text=MarkdownTextObject(text=usage)),
+        SectionBlock(text=MarkdownTextObject(text=clip(f"*Services*\n{listed}", SECTION_TEXT))),
+    ]
+    return Message(text=f"How to use {command}", blocks=render(blocks))
+
+
+def notice(text: str, emoji: str = ":information_source:") -> Message:
+    """A one-section message: errors, refusals, denials."""
+    return section_message(text, f"{emoji} {text}")
+
+
+def stale_message(service: str, reason: str) -> Message:
+    body = (
+        f":warning: Not rolled back: this message about *{escape(service)}* is out of date — "
+        f"{escape(reason)}. Here is a fresh view:"
+    )
+    return section_message(f"Not rolled back: {reason}", body)
+
+
+def already_running_message(run: RunInfo) -> Message:
+    return notice(
+        f"<@{run.actor}> is already rolling *{escape(run.service)}* back from "
+        f"{escape(run.from_version)} to *{escape(run.to_version)}* since "
+        f"{slack_date(run.started_at, '{time}')}; nothing else was started.",
+        ":hourglass_flowing_sand:",
+    )
+
+
+def confirm_modal(context: ConfirmContext, reason_required: bool) -> JsonDict:
+    """The confirmation: one submit rolls back; the reason goes to the record."""
+    button = context.button
+    blocks: list[Block] = [
+        SectionBlock(
+            text=MarkdownTextObject(
+                text=clip(
+                    f"Roll *{escape(button.service)}* back from *{escape(button.from_version)}* "
+                    f"(revision {button.revision or '?'}) to *{escape(button.target_version)}* "
+                    f"(revision {button.target_revision})?\nThe whole channel will see it in "
+                    "the thread; the cluster is checked again before anything changes.",
+                    SECTION_TEXT,
+                )
+            )
+        ),
+        InputBlock(
+            block_id=action_ids.REASON_BLOCK,
+            label=PlainTextObject(text="Reason"),  # Slack itself marks an optional input
+            element=PlainTextInputElement(
+                action_id=action_ids.REASON_INPUT,
+                placeholder=PlainTextObject(text="e.g. 5xx spike after 2.14.0"),
+                max_length=REASON_MAX,
+                multiline=False,
+            ),
+            optional=not reason_required,
+        ),
+    ]
+    view = View(
+        type="modal",
+        callback_id=action_ids.CONFIRM_VIEW,
+        title=PlainTextObject(text="Confirm rollback"),
+        submit=PlainTextObject(text="Roll back"),
+        close=PlainTextObject(text="Cancel"),
+        private_metadata=context.encode(),
+        blocks=blocks,
+    )
+    rendered: JsonDict = view.to_dict()
+    return rendered
+
+
+def started_message(
+    run: RunInfo, from_revision: int | None, reason: str | None, namespace: str
+) -> Message:
+    why = f"\n>{escape(clip(reason, REASON_MAX))}" if reason else ""
+    body = (
+        f":rewind: <@{run.actor}> started rolling *{escape(run.service)}* "
+        f"(`{escape(namespace)}`) back from *{escape(run.from_version)}* (revision "
+        f"{from_revision or '?'}) to *{escape(run.to_version)}* (revision {run.to_revision})."
+        f"{why}"
+    )
+    return section_message(f"{run.service}: rolling back to {run.to_version}", body)
+
+
+def progress_message(progress: Progress, elapsed: float, to_version: str) -> Message:
+    bar = _bar(progress)
+    body = (
+        f":hourglass_flowing_sand: Rolling out *{escape(to_version)}* {bar}\n"
+        f"{progress.updated}/{progress.desired} updated · {progress.ready}/{progress.desired} "
+        f"ready · {progress.available}/{progress.desired} available · "
+        f"{format_duration(elapsed)}"
+    )
+    return Message(
+        text=f"Rolling out {to_version}: {progress.counts}",
+        blocks=render(
+            [
+                SectionBlock(text=MarkdownTextObject(text=body)),
+                ContextBlock(
+                    elements=[MarkdownTextObject(text=escape(clip(progress.message, 1000)))]
+                ),
+            ]
+        ),
+    )
+
+
+def _bar(progress: Progress, width: int = 10) -> str:
+    desired = max(progress.desired, 1)
+    done = round(width * min(progress.available, desired) / desired)
+    return "▰" * done + "▱" * (width - done)
+
+
+def outcome_message(
+    service: str,
+    to_version: str,
+    namespace: str,
+    deployment: str,
+    last: Progress | None,
+    elapsed: float,
+    error: str | None = None,
+) -> Message:
+    """The last word in the thread: done, failed (with what to do next), or could not finish."""
+    took = format_duration(elapsed)
+    if last is not None and last.phase is Phase.COMPLETE and error is None:
+        body = (
+            f":white_check_mark: *{escape(service)}* rolled back to *{escape(to_version)}* in "
+            f"{took} ({last.ready}/{last.desired} ready)."
+        )
+        return section_message(f"{service} rolled back to {to_version} in {took}", body)
+    counts = (
+        f" ({last.updated}/{last.desired} updated to {escape(to_version)}, {last.ready} pods ready)"
+        if last
+        else ""
+    )
+    cause = error or (last.message if last else "the rollout ended without a verdict")
+    next_steps = (
+        f"Next: look at the pods (`kubectl -n {namespace} get pods`, "
+        f"`kubectl -n {namespace} describe deployment {deployment}`), then roll forward or to "
+        "another version with `/rollback` again."
+    )
+    body = (
+        f":x: Rollback of *{escape(service)}* to *{escape(to_version)}* failed after {took}: "
+        f"{escape(clip(cause, 1500))}{counts}.\n{next_steps}"
+    )
+    return section_message(
+        f"Rollback of {service} to {to_version} failed: {clip(cause, 200)}", body
+    )

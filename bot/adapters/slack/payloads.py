@@ -1,0 +1,73 @@
+"""What a button and a confirmation modal carry between renders and clicks: small, versioned
+models, so a click can be checked against the cluster as it is now."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from bot.domain.rollback.guards import Snapshot
+
+
+class BadPayload(ValueError):
+    """A button value or modal metadata that is not ours (or from an older, unknown format)."""
+
+
+class RollbackButton(BaseModel):
+    """A "Roll back to X" button: the service, its target, and the state the message showed."""
+
+    model_config = ConfigDict(frozen=True, populate_by_name=True, extra="forbid")
+
+    service: str = Field(validation_alias="s", serialization_alias="s", max_length=300)
+    target_revision: int = Field(validation_alias="t", serialization_alias="t", ge=1)
+    target_replicaset: str = Field(validation_alias="rs", serialization_alias="rs", max_length=253)
+    target_version: str = Field(validation_alias="v", serialization_alias="v", max_length=128)
+    from_version: str = Field(validation_alias="fv", serialization_alias="fv", max_length=128)
+    revision: int | None = Field(validation_alias="r", serialization_alias="r")
+    generation: int = Field(validation_alias="g", serialization_alias="g", ge=0)
+    source: str = Field(
+        default="command", validation_alias="src", serialization_alias="src", max_length=16
+    )
+
+    def encode(self) -> str:
+        return self.model_dump_json(by_alias=True, exclude_defaults=False)
+
+    @classmethod
+    def decode(cls, raw: str) -> RollbackButton:
+        try:
+            return cls.model_validate_json(raw)
+        except ValidationError:
+            raise BadPayload("this button was not made by this version of rollback-bot") from None
+
+    @property
+    def snapshot(self) -> Snapshot:
+        return Snapshot(
+            revision=self.revision,
+            generation=self.generation,
+            target_replicaset=self.target_replicaset,
+            target_revision=self.target_revision,
+        )
+
+
+class ConfirmContext(BaseModel):
+    """The confirmation modal's private_metadata: the click and where its message lives."""
+
+    model_config = ConfigDict(frozen=True, populate_by_name=True, extra="forbid")
+
+    button: RollbackButton = Field(validation_alias="b", serialization_alias="b")
+    channel: str = Field(validation_alias="c", serialization_alias="c", max_length=32)
+    message_ts: str = Field(validation_alias="m", serialization_alias="m", max_length=32)
+    thread_ts: str | None = Field(
+        default=None, validation_alias="th", serialization_alias="th", max_length=32
+    )
+
+    def encode(self) -> str:
+        return self.model_dump_json(by_alias=True)
+
+    @classmethod
+    def decode(cls, raw: str) -> ConfirmContext:
+        try:
+            return cls.model_validate_json(raw)
+        except ValidationError:
+            raise BadPayload(
+                "this confirmation was not made by this version of rollback-bot"
+            ) from None

@@ -1,0 +1,68 @@
+"""The Slack-facing basics every renderer shares: a message's fallback text and blocks, the one
+check of Slack's limits, clipping, mrkdwn escaping and dates. Pure."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from slack_sdk.models.blocks import Block, MarkdownTextObject, SectionBlock
+
+MAX_BLOCKS = 50
+SECTION_TEXT = 3000
+JsonDict = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Message:
+    """A message's fallback text (notifications, screen readers) and its blocks."""
+
+    text: str
+    blocks: list[JsonDict]
+
+
+def clip(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def escape(text: str) -> str:
+    """Slack mrkdwn escaping of the three control characters."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def slack_date(when: datetime | None, fmt: str = "{date_short_pretty} {time}") -> str:
+    """A date each reader sees in their own time zone, with a UTC fallback."""
+    if when is None:
+        return "unknown time"
+    fallback = when.strftime("%Y-%m-%d %H:%M UTC")
+    return f"<!date^{int(when.timestamp())}^{fmt}|{fallback}>"
+
+
+def who(actor: str) -> str:
+    """A Slack user id as a mention; anyone else (a CLI user name) as plain text."""
+    return f"<@{actor}>" if re.fullmatch(r"[UW][A-Z0-9]{2,}", actor) else escape(actor)
+
+
+def render(blocks: Sequence[Block]) -> list[JsonDict]:
+    """The blocks as Slack's JSON, each checked against Slack's limits (`to_dict` validates),
+    and the message against its 50 blocks."""
+    rendered = [b.to_dict() for b in blocks]
+    if len(rendered) > MAX_BLOCKS:
+        raise ValueError(f"{len(rendered)} blocks: over Slack's {MAX_BLOCKS}")
+    return rendered
+
+
+def text_section(text: str) -> SectionBlock:
+    """One mrkdwn section, clipped to Slack's limit."""
+    return SectionBlock(text=MarkdownTextObject(text=clip(text, SECTION_TEXT)))
+
+
+NOTHING_TO_ROLL_BACK_TO = "No previous revision is kept: there is nothing to roll back to."
+
+
+def section_message(text: str, body: str) -> Message:
+    """A message of one mrkdwn section (clipped to Slack's limit) and its fallback text."""
+    return Message(text=clip(text, SECTION_TEXT), blocks=render([text_section(body)]))

@@ -1,0 +1,118 @@
+"""The rollback's story in the Slack thread: who started it, one progress message kept up to
+date (edits throttled to Slack's rate limits), and the outcome."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable
+
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.adapters.slack import blocks
+from bot.domain.rollback.models import RunInfo
+from bot.domain.rollback.planning import RollbackPlan
+from bot.domain.rollback.progress import Progress
+
+log = logging.getLogger(__name__)
+
+# chat.update is Tier 3 (~50/min) and chat.postMessage ~1/s per channel: one edit a second at most.
+MIN_EDIT_INTERVAL = 1.0
+
+
+class ThreadReporter:
+    def __init__(
+        self,
+        client: AsyncWebClient,
+        *,
+        channel: str,
+        thread_ts: str,
+        namespace: str,
+        deployment: str,
+        on_started: Callable[[RunInfo], Awaitable[None]] | None = None,
+        on_finished: Callable[[], Awaitable[None]] | None = None,
+        min_interval: float = MIN_EDIT_INTERVAL,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._client = client
+        self._channel = channel
+        self._thread_ts = thread_ts
+        self._namespace = namespace
+        self._deployment = deployment
+        self._on_started = on_started
+        self._on_finished = on_finished
+        self._min_interval = min_interval
+        self._clock = clock
+        self._run: RunInfo | None = None
+        self._progress_ts: str | None = None
+        self._last_edit = float("-inf")
+        self._pending: tuple[Progress, float] | None = None
+        self._flush_task: asyncio.Task[None] | None = None
+        self._lock = asyncio.Lock()
+
+    async def _post(self, message: blocks.Message) -> str:
+        response = await self._client.chat_postMessage(
+            channel=self._channel,
+            thread_ts=self._thread_ts,
+            text=message.text,
+            blocks=message.blocks,
+        )
+        return str(response["ts"])
+
+    async def started(self, run: RunInfo, plan: RollbackPlan, reason: str | None) -> None:
+        self._run = run
+        await self._post(blocks.started_message(run, plan.from_revision, reason, self._namespace))
+        if self._on_started is not None:
+            # In the rollback's own task, so it always comes before on_finished's refresh.
+            await self._on_started(run)
+
+    async def progress(self, progress: Progress, elapsed: float) -> None:
+        self._pending = (progress, elapsed)
+        wait = self._last_edit + self._min_interval - self._clock()
+        if wait <= 0:
+            await self._flush()
+        elif self._flush_task is None or self._flush_task.done():
+            self._flush_task = asyncio.create_task(self._flush_later(wait))
+
+    async def _flush_later(self, delay: float) -> None:
+        await asyncio.sleep(delay)
+        await self._flush()
+
+    async def _flush(self) -> None:
+        async with self._lock:
+            if self._pending is None or self._run is None:
+                return
+            progress, elapsed = self._pending
+            self._pending = None
+            message = blocks.progress_message(progress, elapsed, self._run.to_version)
+            self._last_edit = self._clock()
+            if self._progress_ts is None:
+                self._progress_ts = await self._post(message)
+            else:
+                await self._client.chat_update(
+                    channel=self._channel,
+                    ts=self._progress_ts,
+                    text=message.text,
+                    blocks=message.blocks,
+                )
+
+    async def finished(self, last: Progress | None, elapsed: float, error: str | None) -> None:
+        if self._flush_task is not None:
+            self._flush_task.cancel()
+        if last is not None and self._run is not None:
+            # The progress message ends showing the final counts, not the last throttled ones.
+            self._pending = (last, elapsed)
+            try:
+                await self._flush()
+            except Exception:
+                log.exception("could not update the progress message")
+        to_version = self._run.to_version if self._run else "?"
+        service = self._run.service if self._run else self._deployment
+        await self._post(
+            blocks.outcome_message(
+                service, to_version, self._namespace, self._deployment, last, elapsed, error
+            )
+        )
+        if self._on_finished is not None:
+            await self._on_finished()

@@ -1,0 +1,168 @@
+"""The service catalog: which Deployment, in which namespace and cluster, a service name means.
+
+A YAML file (ROLLBACK_BOT_CONFIG). Errors name the file, the key and what is wrong.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
+
+from bot.domain.alerts.mapping import AlertMatch
+from bot.domain.errors import ConfigError, UnknownService
+from bot.domain.rollback.models import Target
+
+DEFAULT_HISTORY_LIMIT = 5
+DNS_LABEL = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
+DNS_SUBDOMAIN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
+
+Namespace = Annotated[str, StringConstraints(pattern=DNS_LABEL, max_length=63)]
+DeploymentName = Annotated[str, StringConstraints(pattern=DNS_SUBDOMAIN, max_length=253)]
+
+
+SlackUserId = Annotated[str, StringConstraints(pattern=r"^[UW][A-Z0-9]{2,}$")]
+SlackGroupId = Annotated[str, StringConstraints(pattern=r"^S[A-Z0-9]{2,}$")]
+
+
+class ServiceEntry(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    namespace: Namespace
+    deployment: DeploymentName
+    context: str | None = Field(default=None, description="kubeconfig context of its cluster")
+    channel: str | None = Field(default=None, description="Slack channel id for its alerts")
+    allowed_users: tuple[SlackUserId, ...] = Field(
+        default=(), description="Slack user ids who may roll it back"
+    )
+    allowed_groups: tuple[SlackGroupId, ...] = Field(
+        default=(), description="Slack user group ids whose members may roll it back"
+    )
+    reason_required: bool = False
+    history_limit: int = Field(default=DEFAULT_HISTORY_LIMIT, ge=1, le=20)
+    alerts: AlertMatch = Field(
+        default_factory=AlertMatch, description="the label names its alerts are matched by"
+    )
+
+    @property
+    def restricted(self) -> bool:
+        """No users and no groups configured means anyone in the workspace may roll back."""
+        return bool(self.allowed_users or self.allowed_groups)
+
+
+class CatalogFile(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    services: dict[str, ServiceEntry] = Field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ServiceRef:
+    """A resolved SERVICE argument, with its catalog entry's policy."""
+
+    name: str
+    namespace: str
+    deployment: str
+    context: str | None
+    entry: ServiceEntry | None = None
+
+    @property
+    def qualified(self) -> str:
+        return f"{self.namespace}/{self.deployment}"
+
+    @property
+    def target(self) -> Target:
+        return Target(self.namespace, self.deployment, self.context)
+
+    @property
+    def history_limit(self) -> int:
+        return self.entry.history_limit if self.entry else DEFAULT_HISTORY_LIMIT
+
+    @property
+    def reason_required(self) -> bool:
+        return bool(self.entry and self.entry.reason_required)
+
+
+@dataclass(frozen=True)
+class Catalog:
+    services: dict[str, ServiceEntry]
+    source: str | None = None
+
+    @classmethod
+    def empty(cls) -> Catalog:
+        return cls(services={})
+
+    @classmethod
+    def load(cls, path: Path) -> Catalog:
+        try:
+            text = path.read_text(encoding="utf-8")
+        except OSError as exc:
+            raise ConfigError(f"service catalog {path}: cannot read it ({exc.strerror})") from None
+        try:
+            raw = yaml.safe_load(text)
+        except yaml.YAMLError as exc:
+            mark = getattr(exc, "problem_mark", None)
+            where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+            problem = getattr(exc, "problem", None) or "invalid YAML"
+            raise ConfigError(f"service catalog {path}: {problem}{where}") from None
+        if raw is None:
+            raw = {}
+        try:
+            parsed = CatalogFile.model_validate(raw)
+        except ValidationError as exc:
+            raise ConfigError(f"service catalog {path}: {_describe(exc)}") from None
+        return cls(services=dict(parsed.services), source=str(path))
+
+    def resolve(self, argument: str) -> ServiceRef:
+        """A catalog name, or NAMESPACE/DEPLOYMENT (which need not be in the catalog)."""
+        if argument in self.services:
+            entry = self.services[argument]
+            return ServiceRef(argument, entry.namespace, entry.deployment, entry.context, entry)
+        namespace, slash, deployment = argument.partition("/")
+        if slash:
+            if not re.match(DNS_LABEL, namespace) or not re.match(DNS_SUBDOMAIN, deployment):
+                raise ConfigError(
+                    f"{argument!r} is not NAMESPACE/DEPLOYMENT: both must be lowercase "
+                    "Kubernetes names"
+                )
+            for name, entry in self.services.items():
+                if (entry.namespace, entry.deployment) == (namespace, deployment):
+                    return ServiceRef(name, namespace, deployment, entry.context, entry)
+            return ServiceRef(argument, namespace, deployment, None)
+        known = tuple(sorted(self.services))
+        suggestions = tuple(difflib.get_close_matches(argument, known, n=3, cutoff=0.6))
+        raise UnknownService(argument, suggestions, known)
+
+    def refs(self) -> tuple[ServiceRef, ...]:
+        return tuple(self.resolve(name) for name in sorted(self.services))
+
+
+_PATTERN_NAMES = {
+    "namespace": "a valid Kubernetes name",
+    "deployment": "a valid Kubernetes name",
+    "allowed_users": "a Slack user id (U…)",
+    "allowed_groups": "a Slack user group id (S…)",
+}
+
+
+def _describe(exc: ValidationError) -> str:
+    problems = []
+    for error in exc.errors():
+        key = ".".join(str(p) for p in error["loc"]) or "(top level)"
+        if error["type"] == "extra_forbidden":
+            problems.append(f"key {key!r} is not known")
+        elif error["type"] == "missing":
+            problems.append(f"key {key!r} is missing")
+        elif error["type"] == "string_pattern_mismatch":
+            what = _PATTERN_NAMES.get(str(error["loc"][-1]) if error["loc"] else "")
+            if what is None and len(error["loc"]) >= 2:
+                what = _PATTERN_NAMES.get(str(error["loc"][-2]))
+            problems.append(f"key {key!r}: {error['input']!r} is not {what or 'valid'}")
+        else:
+            problems.append(f"key {key!r}: {error['msg']}")
+    return "; ".join(problems)

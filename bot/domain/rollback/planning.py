@@ -1,0 +1,232 @@
+"""Choosing the target revision and building the patch, exactly as `kubectl rollout undo`.
+
+Reference: kubernetes/kubectl pkg/polymorphichelpers/rollback.go (DeploymentRollbacker). Every
+function here is pure: the same History in gives the same plan out.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from datetime import datetime
+from typing import Any, Literal
+
+from bot.domain.errors import RollbackRefused
+from bot.domain.rollback.guards import Snapshot
+from bot.domain.rollback.models import (
+    ANNOTATIONS_TO_SKIP,
+    BOT_ANNOTATION_PREFIX,
+    CHANGE_CAUSE_ANNOTATION,
+    POD_TEMPLATE_HASH_LABEL,
+    History,
+    JsonDict,
+    Revision,
+)
+from bot.domain.rollback.template_diff import TemplateChange, diff_templates
+from bot.domain.times import kube_time
+
+
+@dataclass(frozen=True)
+class RollbackCause:
+    """Who rolls back, through what, and why: recorded on the Deployment."""
+
+    actor: str
+    via: str
+    reason: str | None
+    at: datetime
+
+
+@dataclass(frozen=True)
+class RollbackPlan:
+    """What a rollback will do. `action` "skip" means the template already matches the target."""
+
+    action: Literal["patch", "skip"]
+    namespace: str
+    name: str
+    from_revision: int | None
+    from_version: str
+    target: Revision
+    changes: tuple[TemplateChange, ...]
+    patch: tuple[JsonDict, ...]
+    resource_version: str
+    generation: int = 0
+
+    @property
+    def snapshot(self) -> Snapshot:
+        """What this plan was decided on, to refuse acting on it once the cluster moved."""
+        return Snapshot(
+            revision=self.from_revision,
+            generation=self.generation,
+            target_replicaset=self.target.replicaset,
+            target_revision=self.target.number,
+        )
+
+    @property
+    def summary(self) -> str:
+        if self.action == "skip":
+            return (
+                f"skipped: deployment {self.namespace}/{self.name} is already at revision "
+                f"{self.target.number} ({self.target.version})"
+            )
+        return (
+            f"{self.namespace}/{self.name}: {self.from_version} → {self.target.version} "
+            f"(revision {self.from_revision or '?'} → {self.target.number})"
+        )
+
+
+def choose_target(history: History, to_revision: int | None) -> Revision:
+    """kubectl's deploymentRevision: the given revision, or the second newest when none is given."""
+    name = f"{history.deployment.namespace}/{history.deployment.name}"
+    if to_revision is not None:
+        if to_revision <= 0:
+            raise RollbackRefused(f"revision {to_revision} is not valid: revisions start at 1")
+        found = history.revision(to_revision)
+        if found is None:
+            known = ", ".join(str(r.number) for r in history.revisions) or "none"
+            raise RollbackRefused(
+                f"unable to find revision {to_revision} of deployment {name} "
+                f"(revisions kept: {known})"
+            )
+        return found
+    ordered = sorted(history.revisions, key=lambda r: r.number, reverse=True)
+    if len(ordered) < 2:
+        raise RollbackRefused(f"no rollout history found for deployment {name}")
+    return ordered[1]
+
+
+def previous_revision(history: History) -> Revision | None:
+    """The revision `kubectl rollout undo` would go back to, or None when there is none. Pure."""
+    try:
+        return choose_target(history, None)
+    except RollbackRefused:
+        return None
+
+
+def template_without_hash(template: Mapping[str, Any]) -> JsonDict:
+    """A deep copy of a pod template with the pod-template-hash label removed. Pure."""
+    result: JsonDict = copy.deepcopy(dict(template))
+    labels = (result.get("metadata") or {}).get("labels")
+    if isinstance(labels, dict):
+        labels.pop(POD_TEMPLATE_HASH_LABEL, None)
+    return result
+
+
+def equal_ignore_hash(a: Mapping[str, Any], b: Mapping[str, Any]) -> bool:
+    """kubectl's equalIgnoreHash: templates equal but for the pod-template-hash label. Pure."""
+    return _normalized(template_without_hash(a)) == _normalized(template_without_hash(b))
+
+
+def _normalized(template: JsonDict) -> JsonDict:
+    # An empty labels map and a missing one are the same template to the API server.
+    metadata = template.get("metadata")
+    if isinstance(metadata, dict) and not metadata.get("labels"):
+        metadata.pop("labels", None)
+    return template
+
+
+def cause_text(target: Revision, cause: RollbackCause) -> str:
+    text = (
+        f"rolled back to revision {target.number} ({target.version}) "
+        f"by {cause.actor} via {cause.via}"
+    )
+    return f"{text}: {cause.reason}" if cause.reason else text
+
+
+def bot_annotations(
+    plan_from: int | None, from_version: str, target: Revision, cause: RollbackCause
+) -> dict[str, str]:
+    return {
+        f"{BOT_ANNOTATION_PREFIX}from-version": from_version,
+        f"{BOT_ANNOTATION_PREFIX}rolled-back-by": cause.actor,
+        f"{BOT_ANNOTATION_PREFIX}rolled-back-via": cause.via,
+        f"{BOT_ANNOTATION_PREFIX}rolled-back-at": kube_time(cause.at),
+        f"{BOT_ANNOTATION_PREFIX}from-revision": str(plan_from) if plan_from is not None else "",
+        f"{BOT_ANNOTATION_PREFIX}to-revision": str(target.number),
+        **({f"{BOT_ANNOTATION_PREFIX}reason": cause.reason} if cause.reason else {}),
+    }
+
+
+def restored_annotations(
+    deployment_annotations: Mapping[str, str], target_annotations: Mapping[str, str]
+) -> dict[str, str]:
+    """kubectl's merge: the skipped keys from the Deployment, the rest from the ReplicaSet."""
+    result = {k: v for k, v in deployment_annotations.items() if k in ANNOTATIONS_TO_SKIP}
+    result.update({k: v for k, v in target_annotations.items() if k not in ANNOTATIONS_TO_SKIP})
+    return result
+
+
+def plan_rollback(
+    history: History, to_revision: int | None, cause: RollbackCause | None = None
+) -> RollbackPlan:
+    """Decide what `kubectl rollout undo [--to-revision=N]` would do, plus the bot's record.
+
+    Raises RollbackRefused for a paused Deployment, a missing revision or no history. The patch
+    is kubectl's two JSON Patch operations, preceded by a resourceVersion precondition so a
+    Deployment changed since it was read gives 409 Conflict instead of a rollback decided on
+    stale state.
+    """
+    deployment = history.deployment
+    target = choose_target(history, to_revision)
+    current = history.current
+    from_revision = (
+        deployment.revision
+        if deployment.revision is not None
+        else (current.number if current else None)
+    )
+    if deployment.paused:
+        raise RollbackRefused(
+            f"deployment {deployment.namespace}/{deployment.name} is paused: you cannot roll back "
+            "a paused deployment; resume it first with 'kubectl rollout resume' and try again"
+        )
+    plan = RollbackPlan(
+        action="skip",
+        namespace=deployment.namespace,
+        name=deployment.name,
+        from_revision=from_revision,
+        from_version=deployment.version,
+        target=target,
+        changes=diff_templates(deployment.template, target.template),
+        patch=(),
+        resource_version=deployment.resource_version,
+        generation=deployment.generation,
+    )
+    if equal_ignore_hash(target.template, deployment.template):
+        return plan
+
+    annotations = restored_annotations(deployment.annotations, target.annotations)
+    if cause is not None:
+        annotations = {
+            k: v for k, v in annotations.items() if not k.startswith(BOT_ANNOTATION_PREFIX)
+        }
+        annotations[CHANGE_CAUSE_ANNOTATION] = cause_text(target, cause)
+        annotations.update(bot_annotations(from_revision, deployment.version, target, cause))
+    patch: tuple[JsonDict, ...] = (
+        {
+            "op": "replace",
+            "path": "/metadata/resourceVersion",
+            "value": deployment.resource_version,
+        },
+        {
+            "op": "replace",
+            "path": "/spec/template",
+            "value": template_without_hash(target.template),
+        },
+        {"op": "replace", "path": "/metadata/annotations", "value": annotations},
+    )
+    return replace(plan, action="patch", patch=patch)
+
+
+def rolled_back_from(history: History) -> dict[str, str]:
+    """Versions the bot has rolled back away from, with who did it: known bad. Pure.
+
+    The record lives in the annotations the bot writes, which the controller copies onto the
+    ReplicaSet that became current, so it survives as long as that ReplicaSet is kept.
+    """
+    found: dict[str, str] = {}
+    sources = [history.deployment.annotations, *(r.annotations for r in history.revisions)]
+    for notes in sources:
+        version = notes.get(f"{BOT_ANNOTATION_PREFIX}from-version")
+        if version and version not in found:
+            found[version] = notes.get(f"{BOT_ANNOTATION_PREFIX}rolled-back-by", "someone")
+    return found

@@ -1,0 +1,54 @@
+"""How people name a version: the version label, else the main container's image tag or digest."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bot.domain.rollback.models import DEFAULT_CONTAINER_ANNOTATION, VERSION_LABEL, Container
+
+SHORT_DIGEST_HEX = 12
+
+
+def image_reference_version(image: str) -> str:
+    """The tag of an image reference, else its short digest, else "latest" (Docker's default).
+
+    Pure. A registry port ("registry:5000/app") is not a tag: only a colon after the last
+    slash is.
+    """
+    name, _, digest = image.partition("@")
+    last_segment = name.rsplit("/", 1)[-1]
+    if ":" in last_segment:
+        return last_segment.rsplit(":", 1)[1]
+    if digest:
+        algorithm, _, hex_digits = digest.partition(":")
+        return f"{algorithm}:{hex_digits[:SHORT_DIGEST_HEX]}" if hex_digits else digest
+    return "latest"
+
+
+def containers_of(template: dict[str, Any]) -> tuple[Container, ...]:
+    """The pod template's containers (not init containers), in order. Pure."""
+    spec = template.get("spec") or {}
+    return tuple(
+        Container(name=str(c.get("name", "")), image=str(c.get("image", "")))
+        for c in spec.get("containers") or []
+    )
+
+
+def main_container(template: dict[str, Any]) -> Container | None:
+    """kubectl's default container when annotated, else the first one. Pure."""
+    containers = containers_of(template)
+    if not containers:
+        return None
+    annotations = (template.get("metadata") or {}).get("annotations") or {}
+    preferred = annotations.get(DEFAULT_CONTAINER_ANNOTATION)
+    return next((c for c in containers if c.name == preferred), containers[0])
+
+
+def version_of(template: dict[str, Any]) -> str:
+    """The name people use for the version a pod template runs. Pure."""
+    labels = (template.get("metadata") or {}).get("labels") or {}
+    label = labels.get(VERSION_LABEL)
+    if label:
+        return str(label)
+    container = main_container(template)
+    return image_reference_version(container.image) if container else "unknown"

@@ -1,0 +1,104 @@
+"""Time as the bot reads and writes it, in one place. Pure.
+
+- Kubernetes timestamps: RFC 3339 in (`parse_time`), `Time` and `MicroTime` out.
+- Durations as people type them ("90s", "5m", "1h30m") and as they read them: compact for
+  progress and outcomes ("1m42s"), ages ("12m", "3 days") and spans in sentences ("12 minutes").
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+_PART = re.compile(r"(\d+(?:\.\d+)?)(h|m|s|ms)")
+_UNIT = {"h": 3600.0, "m": 60.0, "s": 1.0, "ms": 0.001}
+_MAX_TEXT = 64
+
+
+def parse_time(value: Any) -> datetime | None:
+    """An RFC 3339 timestamp ("2026-11-27T04:00:00Z"), aware; None when absent or bad.
+
+    A timestamp without an offset is taken as UTC, as the API server writes every time in UTC.
+    """
+    if not isinstance(value, str) or not value or len(value) > _MAX_TEXT:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
+
+
+def kube_time(when: datetime) -> str:
+    """Kubernetes `Time` (RFC 3339, whole seconds, UTC): "2026-11-27T04:00:00Z"."""
+    return when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def micro_time(when: datetime) -> str:
+    """Kubernetes `MicroTime`: RFC 3339 with microseconds, UTC."""
+    return when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def parse_duration(text: str) -> float:
+    """Seconds from "300", "90s", "5m", "1h30m" or "1.5s"; ValueError otherwise."""
+    text = text.strip().lower()
+    if len(text) > _MAX_TEXT:
+        raise ValueError("a duration is a few characters (examples: 90s, 5m, 1h30m)")
+    if re.fullmatch(r"\d+(\.\d+)?", text):
+        return float(text)
+    parts = _PART.findall(text)
+    if not parts or "".join(n + u for n, u in parts) != text:
+        raise ValueError(f"{text!r} is not a duration (examples: 90s, 5m, 1h30m)")
+    return sum(float(n) * _UNIT[u] for n, u in parts)
+
+
+def format_duration(seconds: float) -> str:
+    """How long something took: "0.4s", "12s", "1m42s", "2h05m"."""
+    if seconds < 10:
+        return f"{seconds:.1f}s"
+    whole = round(seconds)
+    hours, rest = divmod(whole, 3600)
+    minutes, secs = divmod(rest, 60)
+    if hours:
+        return f"{hours}h{minutes:02d}m"
+    if minutes:
+        return f"{minutes}m{secs:02d}s"
+    return f"{secs}s"
+
+
+def format_age(seconds: float) -> str:
+    """How long ago, as people say it: "42s", "12m", "5h12m", "3 days"."""
+    seconds = max(0.0, seconds)
+    if seconds < 60:
+        return f"{int(seconds)}s"
+    if seconds < 3600:
+        return f"{int(seconds // 60)}m"
+    if seconds < 48 * 3600:
+        hours, rest = divmod(int(seconds), 3600)
+        return f"{hours}h{rest // 60:02d}m"
+    return f"{int(seconds // 86400)} days"
+
+
+def ago(when: datetime | None, now: datetime, unknown: str = "at an unknown time") -> str:
+    """ "12m ago", or `unknown` when the time is not known."""
+    if when is None:
+        return unknown
+    return f"{format_age((now - when).total_seconds())} ago"
+
+
+def span(delta: timedelta) -> str:
+    """A span in a sentence: "less than a minute", "12 minutes", "2 hours 5 minutes", "3 days"."""
+    minutes = int(abs(delta).total_seconds() // 60)
+    if minutes < 1:
+        return "less than a minute"
+    if minutes < 120:
+        return _plural(minutes, "minute")
+    hours, rest = divmod(minutes, 60)
+    if hours < 48:
+        return _plural(hours, "hour") + (f" {_plural(rest, 'minute')}" if rest else "")
+    return _plural(hours // 24, "day")
+
+
+def _plural(n: int, unit: str) -> str:
+    return f"{n} {unit}" if n == 1 else f"{n} {unit}s"

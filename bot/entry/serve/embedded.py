@@ -1,0 +1,128 @@
+"""Embedded defaults for `rollback-bot serve` on a machine with nothing configured: the simulated
+cluster (demo data) and a local Slack workspace, each a separate process the bot only speaks
+HTTP to, exactly as it would to a real cluster and to Slack."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import secrets
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+from bot.config.catalog import Catalog, ServiceEntry
+
+START_TIMEOUT = 30.0
+LOCAL_SLACK_PORT = int(os.environ.get("ROLLBACK_BOT_LOCAL_SLACK_PORT", "3100"))
+
+
+def in_cluster() -> bool:
+    return bool(os.environ.get("KUBERNETES_SERVICE_HOST"))
+
+
+def cluster_configured(kubeconfig: str | None) -> bool:
+    """A kubeconfig given or at its default place, or running inside a cluster."""
+    return bool(
+        kubeconfig
+        or os.environ.get("KUBECONFIG")
+        or Path("~/.kube/config").expanduser().exists()
+        or in_cluster()
+    )
+
+
+def demo_catalog() -> Catalog:
+    return Catalog(
+        services={
+            "checkout": ServiceEntry(namespace="shop", deployment="checkout"),
+            "cart": ServiceEntry(namespace="shop", deployment="cart"),
+        },
+        source="embedded demo",
+    )
+
+
+@contextlib.contextmanager
+def _process(argv: list[str], ready: Callable[[], bool], what: str) -> Iterator[None]:
+    """Run `argv` until the block ends; wait (bounded) until `ready()` before entering it."""
+    process = subprocess.Popen(argv, stdout=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + START_TIMEOUT
+        while not ready():
+            if process.poll() is not None:
+                raise RuntimeError(f"{what} exited at start")
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"{what} did not start in time")
+            time.sleep(0.05)
+        yield
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+
+
+@contextlib.contextmanager
+def embedded_cluster(speed: float = 2.0) -> Iterator[Path]:
+    """Run `rollback-bot sandbox` (demo seed, a free port) and yield its kubeconfig path."""
+    with tempfile.TemporaryDirectory(prefix="rollback-bot-") as tmp:
+        kubeconfig = Path(tmp) / "sandbox.kubeconfig"
+        argv = [
+            sys.executable, "-m", "rollback_sandbox.cluster", "--port", "0", "--seed", "demo",
+            "--speed", str(speed), "--kubeconfig-out", str(kubeconfig),
+        ]  # fmt: skip
+        with _process(argv, lambda: _readable(kubeconfig), "the embedded simulated cluster"):
+            yield kubeconfig
+
+
+@dataclass(frozen=True)
+class LocalSlack:
+    url: str
+    api_url: str
+    bot_token: str
+    signing_secret: str
+
+
+def slack_configured(bot_token: object, app_token: object, signing_secret: object) -> bool:
+    return any(v is not None for v in (bot_token, app_token, signing_secret))
+
+
+@contextlib.contextmanager
+def embedded_slack(bot_events_url: str, port: int = LOCAL_SLACK_PORT) -> Iterator[LocalSlack]:
+    """Run the local Slack workspace (a browser UI speaking Slack's protocols to the bot)."""
+    token = f"xoxb-local-{secrets.token_hex(8)}"
+    secret = secrets.token_hex(16)
+    url = f"http://127.0.0.1:{port}"
+    argv = [
+        sys.executable, "-m", "rollback_sandbox.slack", "--port", str(port),
+        "--bot-events-url", bot_events_url, "--signing-secret", secret, "--bot-token", token,
+    ]  # fmt: skip
+    what = f"the local Slack workspace (port {port} busy?)"
+    with _process(argv, lambda: _answers(f"{url}/api/auth.test", token), what):
+        yield LocalSlack(url, f"{url}/api/", token, secret)
+
+
+def _answers(url: str, token: str) -> bool:
+    request = urllib.request.Request(  # noqa: S310 - a loopback http URL we built
+        url, headers={"Authorization": f"Bearer {token}"}
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=1) as response:  # noqa: S310 - loopback only
+            return bool(json.loads(response.read()).get("ok"))
+    except (OSError, ValueError):
+        return False
+
+
+def _readable(path: Path) -> bool:
+    try:
+        return bool(yaml.safe_load(path.read_text()).get("clusters"))
+    except (OSError, AttributeError, yaml.YAMLError):
+        return False

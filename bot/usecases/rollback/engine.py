@@ -1,0 +1,141 @@
+"""The rollback use case: read, plan, patch (retrying conflicts on fresh state), follow the rollout.
+
+The Slack handlers and the CLI both drive this; the decisions themselves are the pure functions
+of `bot.domain.rollback`, the I/O is the `Cluster` adapter's.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+
+from bot.usecases.rollback.ports import Cluster
+from bot.domain.errors import Conflict, RollbackRefused, RolloutTimedOut
+from bot.domain.rollback.models import Deployment, History
+from bot.domain.rollback.planning import RollbackCause, RollbackPlan, plan_rollback
+from bot.domain.rollback.progress import Phase, Progress, rollout_progress
+
+log = logging.getLogger(__name__)
+
+CONFLICT_ATTEMPTS = 4
+
+
+@dataclass(frozen=True)
+class Target:
+    """Where a Deployment lives: its cluster (by context) and namespace/name."""
+
+    namespace: str
+    name: str
+    context: str | None = None
+
+    def __str__(self) -> str:
+        return f"{self.namespace}/{self.name}"
+
+
+@dataclass(frozen=True)
+class Applied:
+    """A plan sent to the cluster (or skipped), with the Deployment the API returned."""
+
+    plan: RollbackPlan
+    deployment: Deployment | None
+    dry_run: bool
+    attempts: int
+    seconds_to_patch: float
+
+
+class RollbackEngine:
+    def __init__(
+        self,
+        cluster_for: Callable[[str | None], Cluster],
+        *,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._cluster_for = cluster_for
+        self._clock = clock
+
+    def cluster(self, target: Target) -> Cluster:
+        return self._cluster_for(target.context)
+
+    async def status(self, target: Target) -> Deployment:
+        return await self.cluster(target).read(target.namespace, target.name)
+
+    async def history(self, target: Target) -> History:
+        return await self.cluster(target).history(target.namespace, target.name)
+
+    async def plan(
+        self, target: Target, to_revision: int | None, cause: RollbackCause | None = None
+    ) -> RollbackPlan:
+        return plan_rollback(await self.history(target), to_revision, cause)
+
+    async def apply(
+        self,
+        target: Target,
+        plan: RollbackPlan,
+        cause: RollbackCause | None = None,
+        *,
+        dry_run: bool = False,
+    ) -> Applied:
+        """Send the plan's patch. On 409 re-read and re-plan towards the same ReplicaSet.
+
+        The target is pinned by ReplicaSet name, not revision number or "previous": if someone
+        else rolled back meanwhile, "previous" would now mean a different version.
+        """
+        started = self._clock()
+        cluster = self.cluster(target)
+        for attempt in range(1, CONFLICT_ATTEMPTS + 1):
+            if plan.action == "skip":
+                return Applied(plan, None, dry_run, attempt, self._clock() - started)
+            try:
+                deployment = await cluster.patch(
+                    target.namespace, target.name, plan.patch, dry_run=dry_run
+                )
+                return Applied(plan, deployment, dry_run, attempt, self._clock() - started)
+            except Conflict:
+                if attempt == CONFLICT_ATTEMPTS:
+                    raise
+                log.info("deployment %s changed while rolling back; re-planning", target)
+                plan = await self._replan(target, plan, cause)
+        raise AssertionError("unreachable")  # pragma: no cover - the loop returns or raises
+
+    async def _replan(
+        self, target: Target, previous: RollbackPlan, cause: RollbackCause | None
+    ) -> RollbackPlan:
+        history = await self.history(target)
+        same = next(
+            (r for r in history.revisions if r.replicaset == previous.target.replicaset), None
+        )
+        if same is None:
+            raise RollbackRefused(
+                f"revision {previous.target.number} ({previous.target.version}) of {target} "
+                "disappeared while rolling back"
+            )
+        return plan_rollback(history, same.number, cause)
+
+    async def follow(
+        self, target: Target, *, within: float | None = None
+    ) -> AsyncIterator[Progress]:
+        """Progress until the rollout completes or fails; RolloutTimedOut after `within` s."""
+        cluster = self.cluster(target)
+        deadline = None if within is None else self._clock() + within
+        stream = cluster.watch(target.namespace, target.name)
+        try:
+            while True:
+                remaining = None if deadline is None else deadline - self._clock()
+                if remaining is not None and remaining <= 0:
+                    raise RolloutTimedOut(f"rollout of {target} did not finish within {within:g}s")
+                try:
+                    async with asyncio.timeout(remaining):
+                        deployment = await anext(stream)
+                except TimeoutError:
+                    continue
+                except StopAsyncIteration:
+                    return
+                progress = rollout_progress(deployment)
+                yield progress
+                if progress.phase in (Phase.COMPLETE, Phase.FAILED):
+                    return
+        finally:
+            await stream.aclose()

@@ -1,0 +1,353 @@
+"""Running rollbacks for the Slack side: one per service at a time, in the background, reported
+step by step to the thread and the audit trail.
+
+`start` decides quickly (fresh state, stale check, plan, lock) and returns; the rollout itself
+runs as a task so Slack handlers can answer within their 3 seconds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import socket
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Literal, Protocol
+
+from bot.domain.audit import AuditRecord, Step
+from bot.usecases.audit import AuditTrail
+from bot.usecases.rollback.engine import RollbackEngine, Target
+from bot.observability.metrics import Metrics
+from bot.domain.errors import RollbackBotError, RollbackRefused, RolloutTimedOut
+from bot.domain.rollback.guards import Snapshot, staleness
+from bot.domain.rollback.models import Deployment, RunInfo
+from bot.domain.rollback.planning import RollbackCause, RollbackPlan, plan_rollback
+from bot.domain.rollback.progress import Phase, Progress
+
+log = logging.getLogger(__name__)
+
+LEASE_SECONDS = 30
+PROGRESS_AUDIT_EVERY = 0.5  # record a progress milestone at each half of the pods available
+
+
+def replica_id() -> str:
+    """Who holds a rollback lock: the pod's name in a cluster, host and pid elsewhere."""
+    return os.environ.get("POD_NAME") or f"{socket.gethostname()}-{os.getpid()}"
+
+
+class Reporter(Protocol):
+    """Where a running rollback tells its story (the Slack thread)."""
+
+    async def started(self, run: RunInfo, plan: RollbackPlan, reason: str | None) -> None: ...
+
+    async def progress(self, progress: Progress, elapsed: float) -> None: ...
+
+    async def finished(self, last: Progress | None, elapsed: float, error: str | None) -> None: ...
+
+
+@dataclass(frozen=True)
+class RollbackRequest:
+    service: str
+    target: Target
+    target_replicaset: str
+    target_revision: int
+    target_version: str
+    snapshot: Snapshot | None
+    actor: str
+    via: str
+    reason: str | None
+    channel: str | None = None
+    thread_ts: str | None = None
+    # How the Deployment's change-cause names the actor ("@alice"); `actor` stays the id that
+    # Slack mentions and the audit trail use.
+    actor_name: str | None = None
+
+
+@dataclass(frozen=True)
+class RunOutcome:
+    """How a started rollback ended."""
+
+    succeeded: bool
+    timed_out: bool
+    error: str | None
+    last: Progress | None
+    elapsed: float
+
+
+@dataclass(frozen=True)
+class StartResult:
+    outcome: Literal["started", "running", "stale", "refused", "skipped"]
+    message: str
+    run: RunInfo | None = None
+    plan: RollbackPlan | None = None
+    completion: asyncio.Future[RunOutcome] | None = None
+
+
+@dataclass
+class _Active:
+    run: RunInfo
+    task: asyncio.Task[None] | None = None
+    outcome: asyncio.Future[RunOutcome] = field(
+        default_factory=lambda: asyncio.get_running_loop().create_future()
+    )
+
+
+class RolloutRunner:
+    def __init__(
+        self,
+        engine: RollbackEngine,
+        audit: AuditTrail,
+        *,
+        replica_id: str,
+        rollout_timeout: float = 900.0,
+        lease_seconds: int = LEASE_SECONDS,
+        clock: Callable[[], float] = time.monotonic,
+        metrics: Metrics | None = None,
+    ) -> None:
+        self._metrics = metrics
+        self._engine = engine
+        self._audit = audit
+        self._me = replica_id
+        self._rollout_timeout = rollout_timeout
+        self._lease_seconds = lease_seconds
+        self._clock = clock
+        self._active: dict[Target, _Active] = {}
+
+    def running(self, target: Target) -> RunInfo | None:
+        active = self._active.get(target)
+        return active.run if active else None
+
+    async def start(self, request: RollbackRequest, reporter: Reporter) -> StartResult:
+        target = request.target
+        if target in self._active:
+            run = self._active[target].run
+            return StartResult("running", f"{run.actor} is already rolling back", run)
+        # Reserved before the first await: two clicks in the same instant cannot both pass.
+        slot = _Active(
+            run=RunInfo(
+                service=request.service,
+                actor=request.actor,
+                from_version="?",
+                to_version=request.target_version,
+                to_revision=request.target_revision,
+                started_at=datetime.now(UTC),
+            )
+        )
+        self._active[target] = slot
+        try:
+            result = await self._prepare(request, reporter, slot)
+        except BaseException:
+            self._release_slot(target, slot)
+            raise
+        if result.outcome != "started":
+            self._release_slot(target, slot)
+        return result
+
+    def _release_slot(self, target: Target, slot: _Active) -> None:
+        if self._active.get(target) is slot:
+            del self._active[target]
+
+    async def _prepare(
+        self, request: RollbackRequest, reporter: Reporter, slot: _Active
+    ) -> StartResult:
+        target = request.target
+        history = await self._engine.history(target)
+        deployment = history.deployment
+        record = self._record_factory(request, deployment)
+        if request.snapshot is not None:
+            reason = staleness(request.snapshot, history)
+            if reason is not None:
+                await self._audit.record(
+                    record(Step.REFUSED, detail=f"stale: {reason}"), deployment
+                )
+                return StartResult("stale", reason)
+        chosen = next(
+            (r for r in history.revisions if r.replicaset == request.target_replicaset), None
+        )
+        if chosen is None:
+            message = f"revision {request.target_revision} is no longer kept in the history"
+            await self._audit.record(record(Step.REFUSED, detail=message), deployment)
+            return StartResult("stale", message)
+        cause = RollbackCause(
+            actor=request.actor_name or request.actor,
+            via=request.via,
+            reason=request.reason,
+            at=datetime.now(UTC),
+        )
+        try:
+            plan = plan_rollback(history, chosen.number, cause)
+        except RollbackRefused as exc:
+            await self._audit.record(record(Step.REFUSED, detail=str(exc)), deployment)
+            return StartResult("refused", str(exc))
+        if plan.action == "skip":
+            return StartResult("skipped", plan.summary, plan=plan)
+        run = RunInfo(
+            service=request.service,
+            actor=request.actor,
+            from_version=plan.from_version,
+            to_version=plan.target.version,
+            to_revision=plan.target.number,
+            started_at=cause.at,
+        )
+        holder = await self._engine.cluster(target).acquire_lock(
+            target.namespace, target.name, self._me, run, self._lease_seconds
+        )
+        if holder is not None:
+            return StartResult("running", f"{holder.actor} is already rolling back", holder)
+        slot.run = run
+        rollback_id = uuid.uuid4().hex[:12]
+        confirmed = record(Step.CONFIRMED, plan=plan, rollback_id=rollback_id)
+        await self._audit.record(confirmed, deployment)
+        slot.task = asyncio.create_task(
+            self._run(request, reporter, plan, cause, run, rollback_id, deployment, slot),
+            name=f"rollback {target}",
+        )
+        return StartResult(
+            "started", f"rolling back to {plan.target.version}", run, plan, slot.outcome
+        )
+
+    def _record_factory(
+        self, request: RollbackRequest, deployment: Deployment
+    ) -> Callable[..., AuditRecord]:
+        def make(
+            step: Step,
+            *,
+            plan: RollbackPlan | None = None,
+            detail: str | None = None,
+            rollback_id: str | None = None,
+        ) -> AuditRecord:
+            return AuditRecord(
+                step=step,
+                service=request.service,
+                namespace=request.target.namespace,
+                deployment=request.target.name,
+                actor=request.actor,
+                via=request.via,
+                at=datetime.now(UTC),
+                from_version=plan.from_version if plan else deployment.version,
+                to_version=plan.target.version if plan else None,
+                from_revision=plan.from_revision if plan else deployment.revision,
+                to_revision=plan.target.number if plan else request.target_revision,
+                reason=request.reason,
+                detail=detail,
+                rollback_id=rollback_id,
+                channel=request.channel,
+                thread_ts=request.thread_ts,
+                context=request.target.context,
+            )
+
+        return make
+
+    async def _run(
+        self,
+        request: RollbackRequest,
+        reporter: Reporter,
+        plan: RollbackPlan,
+        cause: RollbackCause,
+        run: RunInfo,
+        rollback_id: str,
+        deployment: Deployment,
+        slot: _Active,
+    ) -> None:
+        target = request.target
+        record = self._record_factory(request, deployment)
+        started = self._clock()
+        last: Progress | None = None
+        error: str | None = None
+        timed_out = False
+        renewer = asyncio.create_task(self._renew(target))
+        if self._metrics is not None:
+            self._metrics.in_flight.inc()
+        try:
+            applied = await self._engine.apply(target, plan, cause)
+            plan = applied.plan
+            await _quietly(reporter.started(run, plan, request.reason), "report start")
+            await self._audit.record(
+                record(Step.STARTED, plan=plan, rollback_id=rollback_id), deployment
+            )
+            next_milestone = PROGRESS_AUDIT_EVERY
+            async for progress in self._engine.follow(target, within=self._rollout_timeout):
+                last = progress
+                await _quietly(
+                    reporter.progress(progress, self._clock() - started), "report progress"
+                )
+                # The new version's share: updated replicas (available ones include the old pods).
+                share = progress.updated / max(progress.desired, 1)
+                # Milestones short of done; the outcome itself is recorded below.
+                if next_milestone < 1 and share >= next_milestone and not progress.finished:
+                    detail = progress.counts
+                    await self._audit.record(
+                        record(Step.PROGRESS, plan=plan, detail=detail, rollback_id=rollback_id),
+                        deployment,
+                    )
+                    next_milestone += PROGRESS_AUDIT_EVERY
+        except RolloutTimedOut as exc:
+            error, timed_out = str(exc), True
+        except RollbackBotError as exc:
+            error = str(exc)
+        except Exception as exc:  # reported to the thread, never silent
+            log.exception("rollback of %s failed unexpectedly", target)
+            error = f"unexpected error: {type(exc).__name__}"
+        finally:
+            renewer.cancel()
+            elapsed = self._clock() - started
+            succeeded = error is None and last is not None and last.phase is Phase.COMPLETE
+            if self._metrics is not None:
+                self._metrics.in_flight.dec()
+                outcome_label = "succeeded" if succeeded else "timed_out" if timed_out else "failed"
+                self._metrics.rollbacks.labels(request.service, outcome_label).inc()
+                self._metrics.rollback_seconds.labels(request.service).observe(elapsed)
+            if not succeeded and error is None:
+                error = last.message if last else "the rollout ended without a verdict"
+            outcome = record(
+                Step.SUCCEEDED if succeeded else Step.FAILED,
+                plan=plan,
+                detail=(f"in {elapsed:.1f}s" if succeeded else f"{error}")
+                + (f" ({last.counts})" if last else ""),
+                rollback_id=rollback_id,
+            )
+            await self._audit.record(outcome, deployment)
+            with contextlib.suppress(RollbackBotError):
+                await self._engine.cluster(target).release_lock(
+                    target.namespace, target.name, self._me
+                )
+            # Released before the outcome is told, so what is rendered then shows no run.
+            self._release_slot(target, slot)
+            await _quietly(
+                reporter.finished(last, elapsed, None if succeeded else error), "report outcome"
+            )
+            if not slot.outcome.done():
+                slot.outcome.set_result(
+                    RunOutcome(succeeded, timed_out, None if succeeded else error, last, elapsed)
+                )
+
+    async def _renew(self, target: Target) -> None:
+        cluster = self._engine.cluster(target)
+        while True:
+            await asyncio.sleep(self._lease_seconds / 3)
+            try:
+                await cluster.renew_lock(target.namespace, target.name, self._me)
+            except RollbackBotError as exc:
+                log.warning("could not renew the rollback lock of %s: %s", target, exc)
+
+    async def shutdown(self, grace: float) -> None:
+        """Let running rollouts finish reporting for up to `grace` seconds, then stop them."""
+        tasks = [a.task for a in self._active.values() if a.task is not None]
+        if not tasks:
+            return
+        _done, pending = await asyncio.wait(tasks, timeout=grace)
+        for task in pending:
+            task.cancel()
+        await asyncio.gather(*pending, return_exceptions=True)
+
+
+async def _quietly(awaitable: Awaitable[None], what: str) -> None:
+    try:
+        await awaitable
+    except Exception:  # a Slack hiccup must not abort the rollback it reports on
+        log.exception("could not %s", what)
