@@ -20,7 +20,7 @@ from datetime import UTC, datetime, timedelta
 
 import aiohttp
 
-from benchmarks.bench_slack import pct
+from benchmarks.measure import pct
 from benchmarks.stack import running_stack
 from rollback_sandbox.slack.requests import DEFAULT_CHANNEL_ID
 from rollback_sandbox.slack.web_api import FakeSlackWebApi

@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import shutil
 import statistics
 import subprocess
 import sys
@@ -27,18 +26,11 @@ from typing import Any
 import urllib3
 from kubernetes import client, config
 
-from bot.usecases.rollback.engine import RollbackEngine, Target
+from benchmarks.stack import bot_command, kubectl_binary, running_cluster
 from bot.adapters.kube.deployments import KubernetesCluster
+from bot.usecases.rollback.engine import RollbackEngine, Target
 
-REPO = Path(__file__).resolve().parents[1]
 CHECKOUT = Target("shop", "checkout")
-
-
-def kubectl_binary() -> str:
-    found = shutil.which("kubectl", path=f"{REPO / '.tools' / 'bin'}")
-    if not found:
-        sys.exit("the pinned kubectl is missing: run `make tools`")
-    return found
 
 
 def median_ms(samples: list[float]) -> str:
@@ -76,7 +68,7 @@ def undo_and_wait(run: Callable[[list[str]], None], kubectl: list[str]) -> None:
 def cli_vs_kubectl(kubeconfig: Path, runs: int) -> dict[str, list[float]]:
     env = {**os.environ, "KUBECONFIG": str(kubeconfig)}
     kubectl = [kubectl_binary(), f"--kubeconfig={kubeconfig}", "-n", "shop"]
-    bot = [sys.executable, "-m", "bot"]
+    bot = bot_command()
     results: dict[str, list[float]] = {k: [] for k in ("cli", "kubectl", "cli-dry", "kubectl-dry")}
 
     def run(argv: list[str]) -> None:
@@ -157,27 +149,13 @@ def main() -> None:
     parser.add_argument("--replicasets", type=int, default=2000)
     args = parser.parse_args()
     runs, replicasets = args.runs, args.replicasets
-    with tempfile.TemporaryDirectory() as tmp:
-        # The simulated cluster in its own process, as a real API server would be: it must not
-        # share this process's interpreter lock with the code being measured.
-        kubeconfig = Path(tmp) / "kubeconfig"
-        sandbox = subprocess.Popen(
-            [sys.executable, "-m", "bot", "sandbox", "--port", "0", "--speed", "200",
-             "--kubeconfig-out", str(kubeconfig)],
-            stdout=subprocess.DEVNULL,
-        )  # fmt: skip
-        try:
-            run_all(kubeconfig, runs, replicasets)
-        finally:
-            sandbox.terminate()
-            sandbox.wait(timeout=30)
+    # The simulated cluster in its own process, as a real API server would be: it must not
+    # share this process's interpreter lock with the code being measured.
+    with tempfile.TemporaryDirectory() as tmp, running_cluster(Path(tmp), speed=200) as cluster:
+        run_all(cluster.kubeconfig, runs, replicasets)
 
 
 def run_all(kubeconfig: Path, runs: int, replicasets: int) -> None:
-    for _ in range(200):
-        if kubeconfig.exists() and kubeconfig.stat().st_size:
-            break
-        time.sleep(0.05)
     print(f"machine: {os.cpu_count()} cores")
     patch_times = asyncio.run(plan_and_patch(kubeconfig, runs))
     print(f"plan + patch (in-process)      {median_ms(patch_times)}")

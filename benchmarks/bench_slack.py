@@ -20,14 +20,10 @@ from typing import Any
 
 import aiohttp
 
+from benchmarks.measure import ack_round, pct
 from benchmarks.stack import SIGNING_SECRET, running_stack
 from rollback_sandbox.slack.requests import DEFAULT_CHANNEL_ID, SlackRequestSender
 from rollback_sandbox.slack.web_api import FakeSlackWebApi
-
-
-def pct(samples: list[float], q: float) -> float:
-    ordered = sorted(samples)
-    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))] * 1000
 
 
 async def generation(session: aiohttp.ClientSession, cluster_url: str) -> int:
@@ -60,19 +56,12 @@ async def measure(
         await sender.slash_command("/rollback", "help")  # warm: Bolt's first auth.test
         acks: list[float] = []
         for _ in range(rounds):
-
-            async def one() -> float:
-                start = time.perf_counter()
-                reply = await sender.slash_command("/rollback", "checkout")
-                assert reply.status == 200
-                return time.perf_counter() - start
-
-            acks += await asyncio.gather(*(one() for _ in range(concurrency)))
-            await slack.wait_for(
-                lambda: (
-                    len([m for m in slack.messages(DEFAULT_CHANNEL_ID) if m.buttons()]) >= len(acks)
-                ),
-                timeout=60,
+            acks += await ack_round(
+                sender,
+                slack,
+                text="checkout",
+                concurrency=concurrency,
+                handled=lambda: len([m for m in slack.messages(DEFAULT_CHANNEL_ID) if m.buttons()]),
             )
         print(f"ack of /rollback checkout, {concurrency} concurrent x {rounds} rounds:")
         print(
@@ -104,8 +93,9 @@ async def measure(
             gen = await generation(session, cluster_url)
             start = time.perf_counter()
             await sender.submit_view(view["id"], {"reason": "bench"})
-            while await generation(session, cluster_url) == gen:
-                await asyncio.sleep(0.001)
+            async with asyncio.timeout(60):  # a lost patch must end the benchmark, not hang it
+                while await generation(session, cluster_url) == gen:
+                    await asyncio.sleep(0.001)
             to_patch.append(time.perf_counter() - start)
             await slack.wait_for(
                 lambda: any(

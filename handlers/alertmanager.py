@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import hmac
 import logging
+from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 from pydantic import SecretStr
 from slack_sdk.errors import SlackApiError
 
-from bot.usecases.alerts.offers import AlertBusy, AlertOffers
 from bot.domain.alerts.webhook import BadWebhook, parse_webhook
-from bot.observability.logs import interaction_id
 from bot.domain.errors import RollbackBotError
+from bot.observability.logs import interaction_id
+from bot.usecases.alerts.offers import AlertBusy, AlertOffers
 
 log = logging.getLogger(__name__)
 
@@ -23,13 +24,13 @@ def _error(status: int, message: str) -> web.Response:
     return web.json_response({"status": "error", "error": message}, status=status)
 
 
-def register(
-    app: web.Application,
-    offers: AlertOffers,
-    token: SecretStr | None,
-    *,
-    max_bytes: int = MAX_BODY_BYTES,
-) -> None:
+Handler = Callable[[web.Request], Awaitable[web.Response]]
+
+
+def webhook(
+    offers: AlertOffers, token: SecretStr | None, *, max_bytes: int = MAX_BODY_BYTES
+) -> Handler:
+    """The handler of `POST /alertmanager` (the routes mount it)."""
     expected = f"Bearer {token.get_secret_value()}".encode() if token is not None else None
 
     async def alertmanager(request: web.Request) -> web.Response:
@@ -73,4 +74,4 @@ def register(
             }
         )
 
-    app.router.add_post("/alertmanager", alertmanager)
+    return alertmanager

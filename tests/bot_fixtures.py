@@ -10,14 +10,16 @@ from pathlib import Path
 import pytest
 from pydantic import SecretStr
 
-from bot.entry.serve.wiring import Bot, build_bot
+from bot.adapters.kube.clusters import ClusterRegistry
 from bot.config.catalog import Catalog, ServiceEntry
-from bot.usecases.rollback.engine import RollbackEngine, Target
-from bot.adapters.kube.deployments import KubernetesCluster
-from rollback_sandbox.cluster.threaded import SandboxThread
 from bot.config.settings import Settings
+from bot.domain.rollback.models import Target
+from bot.entry.serve.wiring import Bot, build_bot
+from bot.usecases.rollback.engine import RollbackEngine
+from rollback_sandbox.cluster.threaded import SandboxThread
 from rollback_sandbox.slack.requests import SlackRequestSender
 from rollback_sandbox.slack.web_api import FakeSlackWebApi
+from tests.builders import OneCluster
 
 # Simulated seconds per real second: pods become ready in a fraction of a second.
 DEMO_SPEED = 40.0
@@ -38,8 +40,8 @@ def demo_kubeconfig(demo_cluster: SandboxThread, tmp_path: Path) -> Path:
 @pytest.fixture
 async def demo_engine(demo_kubeconfig: Path) -> AsyncIterator[RollbackEngine]:
     """The test's own view of the cluster (separate from the bot's), to check what happened."""
-    cluster = KubernetesCluster.from_kubeconfig(str(demo_kubeconfig), None, request_timeout=5)
-    yield RollbackEngine(lambda _context: cluster)
+    cluster = ClusterRegistry(str(demo_kubeconfig), None, request_timeout=5).cluster(None)
+    yield RollbackEngine(OneCluster(cluster))
     await cluster.close()
 
 

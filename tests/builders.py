@@ -5,6 +5,8 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+from bot.usecases.rollback.ports import Cluster
+
 JsonDict = dict[str, Any]
 
 DEPLOYMENT_UID = "d0c4e0e5-0000-4000-8000-000000000001"
@@ -115,3 +117,13 @@ def replicaset(
         "spec": {"replicas": replicas, "template": t},
         "status": {"replicas": replicas, "readyReplicas": replicas},
     }
+
+
+class OneCluster:
+    """The `Clusters` port over one cluster, whatever the context."""
+
+    def __init__(self, cluster: Cluster) -> None:
+        self._cluster = cluster
+
+    def cluster(self, context: str | None) -> Cluster:
+        return self._cluster

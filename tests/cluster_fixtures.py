@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from rollback_sandbox.cluster.threaded import SandboxThread
+from tests.paths import REPO
 
-REPO = Path(__file__).resolve().parents[1]
 # simulated seconds per real second: a pod gets ready in ~15 ms, a 600 s deadline takes 3 s
 FAST = 200.0
 

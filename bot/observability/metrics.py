@@ -56,5 +56,8 @@ class Metrics:
             registry=r,
         )
 
+    def count_kube_error(self, kind: str) -> None:
+        self.kube_errors.labels(kind).inc()
+
     def exposition(self) -> bytes:
         return generate_latest(self.registry)

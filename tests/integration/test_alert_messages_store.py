@@ -6,22 +6,19 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
-from kubernetes.client.exceptions import ApiException
 
-from bot.usecases.alerts.index import (
-    DEFAULT_NAME,
-    POSTING_TTL,
-    AlertMessageIndex,
-    ClaimOutcome,
-    entry_key,
-)
-from bot.adapters.kube.configmaps import AlertMessageStore
-from bot.domain.errors import ClusterError
+from bot.adapters.kube.client import KubeClient, load_api_client
+from bot.adapters.kube.configmaps import DEFAULT_NAME, ConfigMapDocument
+from bot.domain.alerts.index import POSTING_TTL, AlertMessageEntry, ClaimOutcome, entry_key
+from bot.domain.errors import ClusterError, Conflict
+from bot.domain.rollback.models import JsonDict
+from bot.usecases.alerts.index import AlertIndex
 from rollback_sandbox.cluster.threaded import SandboxThread
 
 GROUP = '{}:{alertname="HighErrorRate", service="checkout"}'
@@ -41,7 +38,35 @@ class Clock:
         self.now += delta
 
 
-StoreFactory = Callable[..., AlertMessageStore]
+class Observed:
+    """The ConfigMap document as a replica uses it, counting the writes that lost a race."""
+
+    def __init__(self, document: ConfigMapDocument) -> None:
+        self._document = document
+        self.conflicts = 0
+
+    @property
+    def where(self) -> str:
+        return self._document.where
+
+    async def read(self, what: str) -> JsonDict | None:
+        return await self._document.read(what)
+
+    async def write(self, what: str, version: str | None, data: dict[str, str]) -> None:
+        try:
+            await self._document.write(what, version, data)
+        except Conflict:
+            self.conflicts += 1
+            raise
+
+
+@dataclass
+class Replica:
+    index: AlertIndex
+    document: Observed
+
+
+ReplicaFactory = Callable[..., Replica]
 
 
 @pytest.fixture
@@ -50,32 +75,34 @@ def clock() -> Clock:
 
 
 @pytest.fixture
-async def replicas(
-    sandbox: SandboxThread, tmp_path: Path, clock: Clock
-) -> AsyncIterator[StoreFactory]:
-    """Builds stores as separate bot replicas would: each its own API client and threads."""
-    kubeconfig = sandbox.write_kubeconfig(tmp_path / "kubeconfig", namespace=NAMESPACE)
-    made: list[AlertMessageStore] = []
+def kubeconfig(sandbox: SandboxThread, tmp_path: Path) -> Path:
+    return sandbox.write_kubeconfig(tmp_path / "kubeconfig", namespace=NAMESPACE)
 
-    def make(**options: Any) -> AlertMessageStore:
-        options.setdefault("request_timeout", 2.0)
+
+@pytest.fixture
+async def replicas(kubeconfig: Path, clock: Clock) -> AsyncIterator[ReplicaFactory]:
+    """Builds indexes as separate bot replicas would: each its own client layer and threads."""
+    made: list[KubeClient] = []
+
+    def make(
+        *, request_timeout: float = 2.0, namespace: str = NAMESPACE, **options: Any
+    ) -> Replica:
         options.setdefault("clock", clock)
-        store = AlertMessageStore.from_kubeconfig(str(kubeconfig), None, NAMESPACE, **options)
-        made.append(store)
-        return store
+        kube = KubeClient.from_kubeconfig(str(kubeconfig), None, request_timeout=request_timeout)
+        made.append(kube)
+        document = Observed(ConfigMapDocument(kube, namespace))
+        return Replica(AlertIndex(document, **options), document)
 
     yield make
-    for store in made:
-        await store.close()
+    for kube in made:
+        await kube.close()
 
 
-def configmap(sandbox: SandboxThread, tmp_path: Path) -> dict[str, Any]:
+def configmap(kubeconfig: Path) -> dict[str, Any]:
     """The ConfigMap as the API serves it, read with a separate client."""
     from kubernetes import client
 
-    from bot.adapters.kube.deployments import load_api_client
-
-    api: Any = load_api_client(str(sandbox.write_kubeconfig(tmp_path / "reader", NAMESPACE)), None)
+    api: Any = load_api_client(str(kubeconfig), None)
     try:
         core: Any = client.CoreV1Api(api)
         response = core.read_namespaced_config_map(
@@ -87,29 +114,15 @@ def configmap(sandbox: SandboxThread, tmp_path: Path) -> dict[str, Any]:
         api.close()
 
 
-def count_conflicts(store: AlertMessageStore) -> list[int]:
-    """Observe (not change) the client's replace and create calls: how many got 409."""
-    seen: list[int] = []
-    core = store._core
-    for name in ("replace_namespaced_config_map", "create_namespaced_config_map"):
-        original = getattr(core, name)
-
-        def observed(*args: Any, _original: Any = original, **kwargs: Any) -> Any:
-            try:
-                return _original(*args, **kwargs)
-            except ApiException as exc:
-                if exc.status == 409:
-                    seen.append(409)
-                raise
-
-        setattr(core, name, observed)
-    return seen
+def stored_entries(kubeconfig: Path) -> list[AlertMessageEntry]:
+    """Every entry the ConfigMap holds, oldest first."""
+    data = configmap(kubeconfig).get("data") or {}
+    entries = [e for v in data.values() if (e := AlertMessageEntry.decode(v)) is not None]
+    return sorted(entries, key=lambda e: e.first_seen)
 
 
-async def test_claim_post_record_then_update(
-    replicas: StoreFactory, sandbox: SandboxThread, tmp_path: Path
-) -> None:
-    store: AlertMessageIndex = replicas()
+async def test_claim_post_record_then_update(replicas: ReplicaFactory, kubeconfig: Path) -> None:
+    store = replicas().index
     assert await store.lookup(GROUP) is None
     first = await store.claim(GROUP, "C0SHOP")
     assert first.outcome is ClaimOutcome.POST and first.token
@@ -119,7 +132,7 @@ async def test_claim_post_record_then_update(
     assert again.outcome is ClaimOutcome.UPDATE
     assert (again.channel, again.ts) == ("C0SHOP", "1764216000.000100")
 
-    stored = configmap(sandbox, tmp_path)
+    stored = configmap(kubeconfig)
     assert stored["metadata"]["labels"]["app.kubernetes.io/component"] == "alert-messages"
     value = json.loads(stored["data"][entry_key(GROUP)])
     assert value == {
@@ -132,9 +145,11 @@ async def test_claim_post_record_then_update(
     }
 
 
-async def test_two_replicas_racing_for_one_group_post_once(replicas: StoreFactory) -> None:
-    one, two = replicas(), replicas()
-    seen = [count_conflicts(s) for s in (one, two)]
+async def test_two_replicas_racing_for_one_group_post_once(
+    replicas: ReplicaFactory, kubeconfig: Path
+) -> None:
+    first, second = replicas(), replicas()
+    one, two = first.index, second.index
     groups = [f'{{}}:{{alertname="A{i}"}}' for i in range(12)]
     claims = await asyncio.gather(
         *(store.claim(g, "C0SHOP") for g in groups for store in (one, two, one, two))
@@ -144,15 +159,15 @@ async def test_two_replicas_racing_for_one_group_post_once(replicas: StoreFactor
         assert outcomes.count(ClaimOutcome.POST) == 1, (group, outcomes)
         assert outcomes.count(ClaimOutcome.BUSY) == 3
     # The races were real: some writes lost with 409 and were decided again.
-    assert sum(len(s) for s in seen) > 0
-    entries = await one.entries()
+    assert first.document.conflicts + second.document.conflicts > 0
+    entries = stored_entries(kubeconfig)
     assert sorted(e.group_key for e in entries) == sorted(groups)
 
 
 async def test_an_injected_conflict_is_retried(
-    replicas: StoreFactory, sandbox: SandboxThread
+    replicas: ReplicaFactory, sandbox: SandboxThread
 ) -> None:
-    store = replicas()
+    store = replicas().index
     await store.claim("warm-up", "C")  # the ConfigMap exists: the next write is a PUT
     sandbox.faults.fail_next(2, 409, method="PUT", path_contains="configmaps")
     claim = await store.claim(GROUP, "C0SHOP")
@@ -162,9 +177,9 @@ async def test_an_injected_conflict_is_retried(
 
 
 async def test_a_replica_that_died_after_claiming_does_not_block_forever(
-    replicas: StoreFactory, clock: Clock
+    replicas: ReplicaFactory, clock: Clock
 ) -> None:
-    dead, alive = replicas(), replicas()
+    dead, alive = replicas().index, replicas().index
     lost = await dead.claim(GROUP, "C0SHOP")
     assert lost.must_post
     clock.advance(POSTING_TTL)
@@ -179,8 +194,8 @@ async def test_a_replica_that_died_after_claiming_does_not_block_forever(
     assert entry is not None and entry.ts == "2.2"
 
 
-async def test_abandoning_a_claim_lets_the_next_delivery_post(replicas: StoreFactory) -> None:
-    store = replicas()
+async def test_abandoning_a_claim_lets_the_next_delivery_post(replicas: ReplicaFactory) -> None:
+    store = replicas().index
     claim = await store.claim(GROUP, "C0SHOP")
     assert claim.token is not None
     await store.abandon(GROUP, "someone else's token")
@@ -190,8 +205,8 @@ async def test_abandoning_a_claim_lets_the_next_delivery_post(replicas: StoreFac
     assert (await store.claim(GROUP, "C0SHOP")).must_post
 
 
-async def test_a_busy_claimer_waits_for_the_post(replicas: StoreFactory) -> None:
-    poster, waiter = replicas(), replicas()
+async def test_a_busy_claimer_waits_for_the_post(replicas: ReplicaFactory) -> None:
+    poster, waiter = replicas().index, replicas().index
     claim = await poster.claim(GROUP, "C0SHOP")
     assert (await waiter.claim(GROUP, "C0SHOP")).outcome is ClaimOutcome.BUSY
 
@@ -207,9 +222,9 @@ async def test_a_busy_claimer_waits_for_the_post(replicas: StoreFactory) -> None
 
 
 async def test_resolved_groups_are_pruned_after_a_while(
-    replicas: StoreFactory, clock: Clock
+    replicas: ReplicaFactory, clock: Clock
 ) -> None:
-    store = replicas(keep_resolved=timedelta(days=2))
+    store = replicas(keep_resolved=timedelta(days=2)).index
     for group, ts in ((GROUP, "1.1"), ("still firing", "2.2")):
         claim = await store.claim(group, "C0SHOP")
         await store.record_posted(group, ts, token=claim.token)
@@ -219,16 +234,16 @@ async def test_resolved_groups_are_pruned_after_a_while(
     assert await store.set_status(GROUP, "resolved") == resolved
     assert await store.set_status("unknown group", "resolved") is None
     clock.advance(timedelta(days=2, seconds=1))
-    assert await store.prune() == 1
+    assert await store.lookup(GROUP) is not None  # reading prunes nothing
+    await store.claim("the next incident", "C0SHOP")  # every write prunes
     assert await store.lookup(GROUP) is None
     assert await store.lookup("still firing") is not None
-    assert await store.prune() == 0
 
 
 async def test_a_new_incident_of_a_long_resolved_group_can_get_a_new_message(
-    replicas: StoreFactory, clock: Clock
+    replicas: ReplicaFactory, clock: Clock
 ) -> None:
-    store = replicas()
+    store = replicas().index
     claim = await store.claim(GROUP, "C0SHOP")
     await store.record_posted(GROUP, "1.1", token=claim.token, status="resolved")
     clock.advance(timedelta(hours=2))
@@ -237,32 +252,33 @@ async def test_a_new_incident_of_a_long_resolved_group_can_get_a_new_message(
     assert reopened.must_post
 
 
-async def test_the_size_limit_holds_on_every_write(replicas: StoreFactory) -> None:
-    store = replicas(max_bytes=4000)
+async def test_the_size_limit_holds_on_every_write(
+    replicas: ReplicaFactory, kubeconfig: Path
+) -> None:
+    store = replicas(max_bytes=4000).index
     for i in range(40):
         claim = await store.claim(f"group {i}", "C0SHOP")
         await store.record_posted(f"group {i}", f"{i}.0", token=claim.token)
-    entries = await store.entries()
+    entries = stored_entries(kubeconfig)
     assert 0 < len(entries) < 40
     assert entries[-1].group_key == "group 39"
 
 
-async def test_failures_are_one_sentence(replicas: StoreFactory, sandbox: SandboxThread) -> None:
-    store = replicas()
+async def test_failures_are_one_sentence(replicas: ReplicaFactory, sandbox: SandboxThread) -> None:
+    store = replicas().index
     sandbox.faults.fail_next(1, 403, method="GET", path_contains="configmaps")
     with pytest.raises(ClusterError) as denied:
         await store.claim(GROUP, "C0SHOP")
     assert "needs get, create and update on configmaps in namespace default" in str(denied.value)
     assert "\n" not in str(denied.value)
     sandbox.faults.set_latency(1.0)
-    quick = replicas(request_timeout=0.2)
+    quick = replicas(request_timeout=0.2).index
     with pytest.raises(ClusterError, match=r"did not answer within 0\.2s"):
         await quick.lookup(GROUP)
     sandbox.faults.clear()
 
 
-async def test_a_missing_namespace_is_reported(replicas: StoreFactory, tmp_path: Path) -> None:
-    store = replicas()
-    store.namespace = "no-such-namespace"
+async def test_a_missing_namespace_is_reported(replicas: ReplicaFactory) -> None:
+    store = replicas(namespace="no-such-namespace").index
     with pytest.raises(ClusterError, match="not found"):
         await store.claim(GROUP, "C0SHOP")

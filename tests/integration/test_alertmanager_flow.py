@@ -17,12 +17,12 @@ import aiohttp
 import pytest
 from pydantic import SecretStr
 
-from bot.entry.serve.wiring import Bot, build_bot
 from bot.config.catalog import Catalog
+from bot.entry.serve.wiring import Bot, build_bot
 from bot.usecases.rollback.engine import RollbackEngine
-from tests.bot_fixtures import CHECKOUT, bot_settings
 from rollback_sandbox.slack.requests import DEFAULT_CHANNEL_ID, SlackRequestSender
 from rollback_sandbox.slack.web_api import FakeSlackWebApi, StoredMessage
+from tests.bot_fixtures import CHECKOUT, bot_settings
 from tests.integration.alertmanager import (
     AlertmanagerConfig,
     alert,

@@ -11,8 +11,8 @@ from typing import Any
 
 import yaml
 
-from bot.domain.alerts.webhook import parse_webhook
 from bot.domain.alerts.mapping import ServiceTarget, route_alerts, slack_alert
+from bot.domain.alerts.webhook import parse_webhook
 from tests.integration.alertmanager import (
     DEFAULT_PORT,
     AlertmanagerConfig,

@@ -10,12 +10,14 @@ from pathlib import Path
 
 import pytest
 
-from bot.usecases.rollback.engine import RollbackEngine, Target
-from bot.adapters.kube.deployments import KubernetesCluster
+from bot.adapters.kube.clusters import ClusterRegistry, KubernetesCluster
 from bot.domain.errors import ClusterError, RolloutTimedOut
+from bot.domain.rollback.models import Target
 from bot.domain.rollback.planning import RollbackCause
 from bot.domain.rollback.progress import Phase, Progress
+from bot.usecases.rollback.engine import RollbackEngine
 from rollback_sandbox.cluster.threaded import SandboxThread
+from tests.builders import OneCluster
 from tests.integration.kube_history import (
     VERSIONS,
     Kubectl,
@@ -35,14 +37,14 @@ WEB = Target("apps", "web")
 @pytest.fixture
 async def cluster(sandbox: SandboxThread, tmp_path: Path) -> AsyncIterator[KubernetesCluster]:
     kubeconfig = sandbox.write_kubeconfig(tmp_path / "engine.kubeconfig", namespace="default")
-    cluster = KubernetesCluster.from_kubeconfig(str(kubeconfig), None, request_timeout=2)
+    cluster = ClusterRegistry(str(kubeconfig), None, request_timeout=2).cluster(None)
     yield cluster
     await cluster.close()
 
 
 @pytest.fixture
 def engine(cluster: KubernetesCluster) -> RollbackEngine:
-    return RollbackEngine(lambda _context: cluster)
+    return RollbackEngine(OneCluster(cluster))
 
 
 async def follow(
@@ -181,10 +183,10 @@ async def test_an_unreachable_api_is_one_clear_sentence(tmp_path: Path) -> None:
     from rollback_sandbox.cluster.kubeconfig import write_kubeconfig
 
     kubeconfig = write_kubeconfig(tmp_path / "down", f"http://127.0.0.1:{port}")
-    cluster = KubernetesCluster.from_kubeconfig(str(kubeconfig), None, request_timeout=2)
+    cluster = ClusterRegistry(str(kubeconfig), None, request_timeout=2).cluster(None)
     try:
         with pytest.raises(ClusterError) as info:
-            await RollbackEngine(lambda _c: cluster).status(WEB)
+            await RollbackEngine(OneCluster(cluster)).status(WEB)
     finally:
         await cluster.close()
     assert str(info.value) == (

@@ -17,16 +17,18 @@ from typing import Any
 
 import pytest
 
-from bot.usecases.rollback.engine import RollbackEngine, Target
-from bot.adapters.kube.deployments import KubernetesCluster
+from bot.adapters.kube.clusters import ClusterRegistry
 from bot.domain.errors import RollbackRefused
 from bot.domain.rollback.models import (
     BOT_ANNOTATION_PREFIX,
     CHANGE_CAUSE_ANNOTATION,
     LAST_APPLIED_ANNOTATION,
+    Target,
 )
 from bot.domain.rollback.planning import RollbackCause
+from bot.usecases.rollback.engine import RollbackEngine
 from rollback_sandbox.cluster.threaded import SandboxThread
+from tests.builders import OneCluster
 from tests.integration.kube_history import Kubectl, build_history, get
 
 pytestmark = pytest.mark.kubectl
@@ -37,8 +39,8 @@ CAUSE = RollbackCause(actor="alice", via="CLI", reason="bad deploy", at=datetime
 @pytest.fixture
 async def engine(sandbox: SandboxThread, tmp_path: Path) -> AsyncIterator[RollbackEngine]:
     kubeconfig = sandbox.write_kubeconfig(tmp_path / "engine.kubeconfig", namespace="default")
-    cluster = KubernetesCluster.from_kubeconfig(str(kubeconfig), None, request_timeout=5)
-    yield RollbackEngine(lambda _context: cluster)
+    cluster = ClusterRegistry(str(kubeconfig), None, request_timeout=5).cluster(None)
+    yield RollbackEngine(OneCluster(cluster))
     await cluster.close()
 
 

@@ -13,10 +13,10 @@ from pathlib import Path
 import aiohttp
 from pydantic import SecretStr
 
-from bot.entry.serve.wiring import build_bot
 from bot.config.catalog import Catalog
-from rollback_sandbox.cluster.kubeconfig import write_kubeconfig
 from bot.config.settings import Settings
+from bot.entry.serve.wiring import build_bot
+from rollback_sandbox.cluster.kubeconfig import write_kubeconfig
 from rollback_sandbox.slack.web_api import FakeSlackWebApi
 
 

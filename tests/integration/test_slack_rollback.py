@@ -8,12 +8,12 @@ from typing import Any
 
 import pytest
 
-from bot.usecases.rollback.engine import RollbackEngine
 from bot.domain.rollback.models import CHANGE_CAUSE_ANNOTATION
+from bot.usecases.rollback.engine import RollbackEngine
 from rollback_sandbox.cluster.threaded import SandboxThread
-from tests.bot_fixtures import CHECKOUT, BotUnderTest
 from rollback_sandbox.slack.requests import DEFAULT_CHANNEL_ID, DEFAULT_USER_ID, SendOptions
 from rollback_sandbox.slack.web_api import StoredMessage
+from tests.bot_fixtures import CHECKOUT, BotUnderTest
 
 CHANNEL = DEFAULT_CHANNEL_ID
 
@@ -268,8 +268,8 @@ async def test_socket_mode_runs_the_same_conversation(
 ) -> None:
     from pydantic import SecretStr
 
-    from bot.entry.serve.wiring import build_bot
     from bot.config.settings import Settings
+    from bot.entry.serve.wiring import build_bot
 
     settings = Settings(
         kubeconfig=str(demo_kubeconfig),

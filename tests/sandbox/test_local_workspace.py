@@ -13,8 +13,8 @@ from typing import Any
 import aiohttp
 import pytest
 
-from bot.entry.serve.wiring import Bot, build_bot
 from bot.config.catalog import Catalog, ServiceEntry
+from bot.entry.serve.wiring import Bot, build_bot
 from bot.usecases.rollback.engine import RollbackEngine
 from rollback_sandbox.slack.main import bot_environment, describe, serve
 from rollback_sandbox.slack.requests import DEFAULT_CHANNEL_ID, DEFAULT_USER_ID

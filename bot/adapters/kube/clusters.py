@@ -1,21 +1,75 @@
-"""One `Cluster` per kubeconfig context, so one bot can serve services on several clusters."""
+"""The clusters by kubeconfig context: for each, one client layer (`KubeClient`) shared by its
+Deployments, Leases, Events and the alert index's ConfigMap, so one bot can serve services on
+several clusters."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import AsyncGenerator, Awaitable, Callable, Sequence
 
-from bot.usecases.rollback.ports import Cluster
-from bot.adapters.kube.deployments import KubernetesCluster
+from bot.adapters.kube.client import KubeClient
+from bot.adapters.kube.configmaps import ConfigMapDocument
+from bot.adapters.kube.deployments import Deployments
+from bot.adapters.kube.events import Events
+from bot.adapters.kube.leases import Leases
+from bot.domain.rollback.models import Deployment, History, JsonDict, RunInfo
 
-ClusterFactory = Callable[[str | None, str | None, float], Cluster]
+
+class KubernetesCluster:
+    """One cluster as the use cases see it (their `Cluster` port)."""
+
+    def __init__(self, kube: KubeClient) -> None:
+        self.kube = kube
+        self._deployments = Deployments(kube)
+        self._leases = Leases(kube)
+        self._events = Events(kube)
+
+    @property
+    def server(self) -> str:
+        return self.kube.server
+
+    async def ping(self) -> str:
+        return await self._deployments.ping()
+
+    async def read(self, namespace: str, name: str) -> Deployment:
+        return await self._deployments.read(namespace, name)
+
+    async def history(self, namespace: str, name: str) -> History:
+        return await self._deployments.history(namespace, name)
+
+    async def patch(
+        self, namespace: str, name: str, patch: Sequence[JsonDict], *, dry_run: bool
+    ) -> Deployment:
+        return await self._deployments.patch(namespace, name, patch, dry_run=dry_run)
+
+    def watch(self, namespace: str, name: str) -> AsyncGenerator[Deployment, None]:
+        return self._deployments.watch(namespace, name)
+
+    async def acquire_lock(
+        self, namespace: str, deployment: str, me: str, run: RunInfo, seconds: int
+    ) -> RunInfo | None:
+        return await self._leases.acquire_lock(namespace, deployment, me, run, seconds)
+
+    async def renew_lock(self, namespace: str, deployment: str, me: str) -> None:
+        await self._leases.renew_lock(namespace, deployment, me)
+
+    async def release_lock(self, namespace: str, deployment: str, me: str) -> None:
+        await self._leases.release_lock(namespace, deployment, me)
+
+    async def record_event(
+        self, deployment: Deployment, reason: str, message: str, *, warning: bool, source: str
+    ) -> None:
+        await self._events.record_event(deployment, reason, message, warning=warning, source=source)
+
+    async def close(self) -> None:
+        await self.kube.close()
 
 
-def _official_client(kubeconfig: str | None, context: str | None, timeout: float) -> Cluster:
-    return KubernetesCluster.from_kubeconfig(kubeconfig, context, request_timeout=timeout)
+KubeClientFactory = Callable[[str | None, str | None, float], KubeClient]
 
 
 class ClusterRegistry:
-    """Clusters by context name (None: the kubeconfig's current context, or in-cluster)."""
+    """Clusters by context name (None: the kubeconfig's current context, or in-cluster), each
+    built on first use."""
 
     def __init__(
         self,
@@ -23,19 +77,37 @@ class ClusterRegistry:
         default_context: str | None,
         *,
         request_timeout: float = 10.0,
-        factory: ClusterFactory = _official_client,
+        on_error: Callable[[str], None] | None = None,
     ) -> None:
         self._kubeconfig = kubeconfig
         self._default_context = default_context
         self._timeout = request_timeout
-        self._factory = factory
-        self._clusters: dict[str | None, Cluster] = {}
+        self._on_error = on_error
+        self._clusters: dict[str | None, KubernetesCluster] = {}
 
-    def get(self, context: str | None) -> Cluster:
+    def cluster(self, context: str | None) -> KubernetesCluster:
         key = context or self._default_context
         if key not in self._clusters:
-            self._clusters[key] = self._factory(self._kubeconfig, key, self._timeout)
+            kube = KubeClient.from_kubeconfig(
+                self._kubeconfig, key, request_timeout=self._timeout, on_error=self._on_error
+            )
+            self._clusters[key] = KubernetesCluster(kube)
         return self._clusters[key]
+
+    def cluster_ping(self, context: str | None) -> Callable[[], Awaitable[str]]:
+        """A readiness check: the cluster's version, asked when called (built then if need be)."""
+
+        async def ping() -> str:
+            return await self.cluster(context).ping()
+
+        return ping
+
+    def events(self, context: str | None) -> KubernetesCluster:
+        return self.cluster(context)
+
+    def document(self, namespace: str, name: str, context: str | None = None) -> ConfigMapDocument:
+        """A ConfigMap of this bot's own (the alert index), on the cluster's shared client."""
+        return ConfigMapDocument(self.cluster(context).kube, namespace, name)
 
     async def close(self) -> None:
         for cluster in self._clusters.values():

@@ -16,8 +16,8 @@ from bot.domain.rollback.models import (
     RolloutStatus,
 )
 from bot.domain.rollback.planning import equal_ignore_hash
-from bot.domain.times import parse_time
 from bot.domain.rollback.versions import containers_of, version_of
+from bot.domain.times import parse_time
 
 
 def parse_revision_number(annotations: dict[str, Any]) -> int | None:

@@ -278,6 +278,14 @@ def notice(text: str, emoji: str = ":information_source:") -> Message:
     return section_message(text, f"{emoji} {text}")
 
 
+def denied_message(service: str) -> Message:
+    return notice(
+        f"You may not roll back *{escape(service)}*: only the users and groups its catalog entry "
+        "names may. Nothing was changed; this attempt is recorded.",
+        ":no_entry:",
+    )
+
+
 def stale_message(service: str, reason: str) -> Message:
     body = (
         f":warning: Not rolled back: this message about *{escape(service)}* is out of date — "

@@ -6,14 +6,16 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.adapters.slack import blocks
-from bot.domain.rollback.models import RunInfo
+from bot.adapters.slack.render import Message
+from bot.domain.rollback.models import RunInfo, Target
 from bot.domain.rollback.planning import RollbackPlan
 from bot.domain.rollback.progress import Progress
+from bot.domain.rollback.views import Thread
 
 log = logging.getLogger(__name__)
 
@@ -30,8 +32,6 @@ class ThreadReporter:
         thread_ts: str,
         namespace: str,
         deployment: str,
-        on_started: Callable[[RunInfo], Awaitable[None]] | None = None,
-        on_finished: Callable[[], Awaitable[None]] | None = None,
         min_interval: float = MIN_EDIT_INTERVAL,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
@@ -40,8 +40,6 @@ class ThreadReporter:
         self._thread_ts = thread_ts
         self._namespace = namespace
         self._deployment = deployment
-        self._on_started = on_started
-        self._on_finished = on_finished
         self._min_interval = min_interval
         self._clock = clock
         self._run: RunInfo | None = None
@@ -51,7 +49,7 @@ class ThreadReporter:
         self._flush_task: asyncio.Task[None] | None = None
         self._lock = asyncio.Lock()
 
-    async def _post(self, message: blocks.Message) -> str:
+    async def _post(self, message: Message) -> str:
         response = await self._client.chat_postMessage(
             channel=self._channel,
             thread_ts=self._thread_ts,
@@ -63,9 +61,6 @@ class ThreadReporter:
     async def started(self, run: RunInfo, plan: RollbackPlan, reason: str | None) -> None:
         self._run = run
         await self._post(blocks.started_message(run, plan.from_revision, reason, self._namespace))
-        if self._on_started is not None:
-            # In the rollback's own task, so it always comes before on_finished's refresh.
-            await self._on_started(run)
 
     async def progress(self, progress: Progress, elapsed: float) -> None:
         self._pending = (progress, elapsed)
@@ -114,5 +109,23 @@ class ThreadReporter:
                 service, to_version, self._namespace, self._deployment, last, elapsed, error
             )
         )
-        if self._on_finished is not None:
-            await self._on_finished()
+
+
+class ThreadReporters:
+    """A `ThreadReporter` for each rollback asked from Slack."""
+
+    def __init__(self, client: AsyncWebClient, *, min_interval: float = MIN_EDIT_INTERVAL) -> None:
+        self._client = client
+        self._min_interval = min_interval
+
+    def reporter(self, thread: Thread | None, target: Target) -> ThreadReporter:
+        if thread is None:
+            raise ValueError("a rollback asked from Slack is told in its thread")
+        return ThreadReporter(
+            self._client,
+            channel=thread.channel,
+            thread_ts=thread.thread_ts,
+            namespace=target.namespace,
+            deployment=target.name,
+            min_interval=self._min_interval,
+        )

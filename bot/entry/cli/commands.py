@@ -11,22 +11,21 @@ import os
 import sys
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
-
-from rich.console import Console
-from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
-from rich.prompt import Confirm
-from rich.table import Table
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
 
 from bot.config.catalog import Catalog, ServiceRef
-from bot.domain.times import ago, format_duration, kube_time
-from bot.usecases.rollback.engine import RollbackEngine, Target
-from bot.usecases.rollback.ports import Cluster
 from bot.domain.errors import RollbackRefused, RolloutFailed, RolloutTimedOut
-from bot.domain.rollback.models import Deployment, History, Revision, RunInfo
+from bot.domain.rollback.models import Deployment, History, Revision, Target
 from bot.domain.rollback.planning import RollbackCause, RollbackPlan
-from bot.domain.rollback.progress import Progress as RolloutProgress
+from bot.domain.times import ago, format_duration, kube_time
+from bot.usecases.rollback.engine import RollbackEngine
+from bot.usecases.rollback.ports import Cluster
 from bot.usecases.rollback.runner import RollbackRequest, RolloutRunner
+
+if TYPE_CHECKING:
+    from rich.console import Console
+    from rich.table import Table
 
 # Errors exit with their class's code (bot.domain.errors); these are the plain outcomes.
 EXIT_OK = 0
@@ -95,18 +94,25 @@ class Cli:
         self,
         catalog: Catalog,
         engine: RollbackEngine,
-        runner: RolloutRunner,
+        runner: RolloutRunner | None,
         console: Console | None = None,
     ) -> None:
         self._catalog = catalog
         self._engine = engine
         self._runner = runner
-        self.console = console or Console(highlight=False)
+        if console is not None:
+            self.console = console
+
+    @cached_property
+    def console(self) -> Console:
+        # Imported when a person is shown something: `-o json` never pays for rich.
+        from rich.console import Console
+
+        return Console(highlight=False)
 
     def _target(self, service: str) -> tuple[ServiceRef, Target, Cluster]:
         ref = self._catalog.resolve(service)
-        target = Target(ref.namespace, ref.deployment, ref.context)
-        return ref, target, self._engine.cluster(target)
+        return ref, ref.target, self._engine.cluster(ref.target)
 
     # -- status ----------------------------------------------------------------------------
 
@@ -153,6 +159,8 @@ class Cli:
         return EXIT_OK
 
     def _history_table(self, ref: ServiceRef, history: History) -> Table:
+        from rich.table import Table
+
         now = datetime.now(UTC)
         table = Table(title=f"{ref.name} ({ref.qualified})", title_justify="left")
         for column in ("REVISION", "VERSION", "IMAGES", "CREATED", "READY", "CHANGE-CAUSE"):
@@ -194,12 +202,15 @@ class Cli:
                     "[red]refused:[/] confirmation needed; run in a terminal or pass --yes"
                 )
                 return EXIT_REFUSED
+            from rich.prompt import Confirm
+
             if not Confirm.ask(
                 f"Roll back {ref.name} to {plan.target.version}?", console=self.console
             ):
                 self.console.print("not rolled back")
                 return EXIT_REFUSED
-        reporter = ConsoleReporter(self.console)
+        if self._runner is None:
+            raise RollbackRefused("this command cannot roll back")  # the wiring always gives one
         result = await self._runner.start(
             RollbackRequest(
                 service=ref.name,
@@ -211,8 +222,7 @@ class Cli:
                 actor=cause.actor,
                 via="CLI",
                 reason=options.reason,
-            ),
-            reporter,
+            )
         )
         if result.outcome == "skipped":
             self.console.print(result.message)
@@ -223,8 +233,7 @@ class Cli:
                 run = result.run
                 who = f" ({run.actor} → {run.to_version} since {_iso(run.started_at)})"
             raise RollbackRefused(f"not rolled back: {result.message}{who}")
-        with reporter:
-            outcome = await result.completion
+        outcome = await result.completion
         elapsed = format_duration(outcome.elapsed)
         if outcome.succeeded:
             self.console.print(
@@ -251,54 +260,6 @@ class Cli:
             c.print("  changes in the pod template:")
             for change in plan.changes:
                 c.print(f"    {change}", markup=False)
-
-
-class ConsoleReporter:
-    """The runner's story on a terminal: a live bar when interactive, lines otherwise."""
-
-    def __init__(self, console: Console) -> None:
-        self._console = console
-        self._interactive = console.is_terminal
-        self._bar = Progress(
-            TextColumn("[bold]{task.description}"),
-            BarColumn(),
-            TextColumn("{task.fields[counts]}"),
-            TimeElapsedColumn(),
-            console=console,
-            disable=not self._interactive,
-        )
-        self._task = self._bar.add_task("rollout", total=None, counts="")
-        self._last: str | None = None
-
-    def __enter__(self) -> ConsoleReporter:
-        self._bar.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._bar.stop()
-
-    async def started(self, run: RunInfo, plan: RollbackPlan, reason: str | None) -> None:
-        self._console.print(
-            f"rolling back {run.service}: {plan.from_version} → {run.to_version} "
-            f"(revision {plan.from_revision or '?'} → {run.to_revision})"
-        )
-
-    async def progress(self, progress: RolloutProgress, elapsed: float) -> None:
-        if not self._interactive and progress.message != self._last:
-            self._console.print(f"  {progress.message} ({progress.counts})", markup=False)
-        self._last = progress.message
-        self._bar.update(
-            self._task,
-            total=max(progress.desired, 1) * 2,
-            completed=min(progress.updated, progress.desired)
-            + min(progress.available, progress.desired),
-            counts=progress.counts,
-        )
-
-    async def finished(
-        self, last: RolloutProgress | None, elapsed: float, error: str | None
-    ) -> None:
-        self._bar.stop()
 
 
 def _actor() -> str:

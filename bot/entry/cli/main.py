@@ -1,23 +1,32 @@
-"""Wiring for the CLI commands: settings → catalog → clusters → engine → Cli, and exit codes."""
+"""The CLI's wiring: settings → catalog → clusters → engine (and, to roll back, the runner with
+the terminal's reporter) → `Cli`; errors become one sentence on stderr and an exit code.
+
+Only what the command needs is imported: `status -o json` loads neither rich nor the runner."""
 
 from __future__ import annotations
 
 import argparse
+import sys
 
-from rich.console import Console
-
-from bot.usecases.audit import AuditTrail, JsonLogSink, KubernetesEventSink
-from bot.config.catalog import Catalog
-from bot.entry.cli.commands import Cli, RollbackOptions
-from bot.usecases.rollback.engine import RollbackEngine
+from bot.adapters.audit import JsonLogSink, KubernetesEventSink
 from bot.adapters.kube.clusters import ClusterRegistry
-from bot.domain.errors import RollbackBotError
-from bot.usecases.rollback.runner import RolloutRunner, replica_id
+from bot.config.catalog import Catalog
 from bot.config.settings import load_settings
+from bot.domain.errors import RollbackBotError
+from bot.entry.cli.commands import Cli, RollbackOptions
+from bot.usecases.audit import AuditTrail
+from bot.usecases.rollback.engine import RollbackEngine
+from bot.usecases.rollback.runner import RolloutRunner, replica_id
+
+RED_ERROR = "\033[31merror:\033[0m"
+
+
+def _error(text: str) -> None:
+    label = RED_ERROR if sys.stderr.isatty() else "error:"
+    sys.stderr.write(f"{label} {text}\n")
 
 
 async def run_cli(args: argparse.Namespace) -> int:
-    err = Console(stderr=True, highlight=False)
     registry: ClusterRegistry | None = None
     try:
         settings = load_settings(
@@ -32,20 +41,23 @@ async def run_cli(args: argparse.Namespace) -> int:
             settings.kube_context,
             request_timeout=settings.kube_request_timeout,
         )
-        engine = RollbackEngine(registry.get)
-        audit = AuditTrail(
-            [JsonLogSink(), KubernetesEventSink(registry.get, f"cli@{replica_id()}")]
-        )
-        timeout = getattr(args, "timeout", 300.0)
-        runner = RolloutRunner(
-            engine, audit, replica_id=f"cli@{replica_id()}", rollout_timeout=timeout
-        )
-        cli = Cli(catalog, engine, runner)
+        engine = RollbackEngine(registry)
         if args.command == "status":
-            return await cli.status(args.service, args.output)
+            return await Cli(catalog, engine, None).status(args.service, args.output)
         if args.command == "history":
-            return await cli.history(args.service, args.output)
-        return await cli.rollback(
+            return await Cli(catalog, engine, None).history(args.service, args.output)
+        from bot.entry.cli.console import ConsoleReporter
+
+        me = f"cli@{replica_id()}"
+        reporter = ConsoleReporter()
+        runner = RolloutRunner(
+            engine,
+            AuditTrail([JsonLogSink(), KubernetesEventSink(registry, me)]),
+            reporter,
+            replica_id=me,
+            rollout_timeout=args.timeout,
+        )
+        return await Cli(catalog, engine, runner, reporter.console).rollback(
             args.service,
             RollbackOptions(
                 to_revision=args.to_revision,
@@ -56,10 +68,10 @@ async def run_cli(args: argparse.Namespace) -> int:
             ),
         )
     except RollbackBotError as exc:
-        err.print(f"[red]error:[/] {exc}", markup=True, highlight=False)
+        _error(str(exc))
         return exc.exit_code
     except KeyboardInterrupt:
-        err.print("interrupted")
+        sys.stderr.write("interrupted\n")
         return 130
     finally:
         if registry is not None:

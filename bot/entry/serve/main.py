@@ -11,8 +11,9 @@ from pathlib import Path
 
 from pydantic import SecretStr
 
-from bot.entry.serve.wiring import serve
 from bot.config.catalog import Catalog
+from bot.config.settings import load_settings
+from bot.domain.errors import RollbackBotError
 from bot.entry.serve.embedded import (
     cluster_configured,
     demo_catalog,
@@ -21,9 +22,8 @@ from bot.entry.serve.embedded import (
     in_cluster,
     slack_configured,
 )
+from bot.entry.serve.wiring import serve
 from bot.observability.logs import configure_logging
-from bot.domain.errors import RollbackBotError
-from bot.config.settings import load_settings
 
 log = logging.getLogger(__name__)
 

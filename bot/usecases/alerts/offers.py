@@ -6,28 +6,25 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
-from slack_sdk.web.async_client import AsyncWebClient
-
-from bot.domain.alerts.advice import advise
-from bot.domain.alerts.webhook import Alert, WebhookMessage, earliest_start
-from bot.domain.alerts.mapping import message_key, route_alerts, slack_alert, targets_from_catalog
-from bot.adapters.slack.alert_blocks import AlertGroupView, alert_message, alert_reply, resolved_note, went_out
 from bot.config.catalog import Catalog, ServiceRef
-from bot.usecases.alerts.index import AlertMessageIndex, ClaimOutcome
-from bot.observability.metrics import Metrics
+from bot.domain.alerts.advice import advise
+from bot.domain.alerts.index import ClaimOutcome
+from bot.domain.alerts.mapping import message_key, route_alerts, slack_alert, targets_from_catalog
+from bot.domain.alerts.views import AlertGroupView
+from bot.domain.alerts.webhook import Alert, WebhookMessage, earliest_start
 from bot.domain.errors import RollbackBotError
-from bot.adapters.slack.blocks import Message, ServiceView
+from bot.observability.metrics import Metrics
+from bot.usecases.alerts.index import AlertIndex
+from bot.usecases.alerts.ports import AlertMessages, ServiceViewer
 
 log = logging.getLogger(__name__)
 
 BUSY_WAIT_SECONDS = 5.0
-
-ViewOf = Callable[[ServiceRef, str], Awaitable[ServiceView]]
 
 
 class AlertBusy(Exception):
@@ -46,9 +43,9 @@ class AlertOffers:
     def __init__(
         self,
         catalog: Catalog,
-        index: AlertMessageIndex,
-        client: AsyncWebClient,
-        view_of: ViewOf,
+        index: AlertIndex,
+        messages: AlertMessages,
+        views: ServiceViewer,
         *,
         default_channel: str | None,
         window: timedelta,
@@ -59,8 +56,8 @@ class AlertOffers:
         self._metrics = metrics
         self._catalog = catalog
         self._index = index
-        self._client = client
-        self._view_of = view_of
+        self._messages = messages
+        self._views = views
         self._default_channel = default_channel
         self._window = window
         self._patterns = patterns
@@ -102,16 +99,14 @@ class AlertOffers:
         self, group: WebhookMessage, ref: ServiceRef, alerts: tuple[Alert, ...]
     ) -> AlertGroupView:
         try:
-            service_view = await self._view_of(ref, "alertmanager")
+            service_view = await self._views.view(ref, "alertmanager")
         except RollbackBotError as exc:
             return AlertGroupView(ref.name, group, alerts, self._now(), problem=str(exc))
         started = earliest_start(alerts)
         advice = None
         if started is not None:
-            advice = advise(
-                started, went_out(service_view.history), service_view.history.deployment.version,
-                self._window,
-            )  # fmt: skip
+            history = service_view.history
+            advice = advise(started, history.went_out, history.deployment.version, self._window)
         return AlertGroupView(
             ref.name, group, alerts, self._now(), service_view=service_view, advice=advice
         )
@@ -122,7 +117,6 @@ class AlertOffers:
         """True when it posted a new message, False when it updated the existing one."""
         key = message_key(group.group_key, ref.name)
         view = await self._view(group, ref, alerts)
-        message = alert_message(view)
         status: Literal["firing", "resolved"] = "firing" if view.firing else "resolved"
         claim = await self._index.claim(key, channel)
         if claim.outcome is ClaimOutcome.BUSY:
@@ -132,33 +126,23 @@ class AlertOffers:
             was, where, ts = entry.status, entry.channel, entry.ts
         elif claim.must_post:
             try:
-                response = await self._client.chat_postMessage(
-                    channel=channel, text=message.text, blocks=message.blocks
-                )
+                posted = await self._messages.post(channel, view)
             except Exception:
                 assert claim.token is not None
                 await self._index.abandon(key, claim.token)
                 raise
             await self._index.record_posted(
-                key, str(response["ts"]), token=claim.token, status=status, channel=channel
+                key, posted, token=claim.token, status=status, channel=channel
             )
             return True
         else:
             assert claim.ts is not None
             was, where, ts = claim.entry.status, claim.channel, claim.ts
-        await self._update(where, ts, message)
+        await self._messages.update(where, ts, view)
         await self._index.set_status(key, status)
         if was == "firing" and status == "resolved":
-            note = resolved_note(view)
-            await self._client.chat_postMessage(
-                channel=where, thread_ts=ts, text=note.text, blocks=note.blocks
-            )
+            await self._messages.note_resolved(where, ts, view)
         return False
-
-    async def _update(self, channel: str, ts: str, message: Message) -> None:
-        await self._client.chat_update(
-            channel=channel, ts=ts, text=message.text, blocks=message.blocks
-        )
 
     # -- Alertmanager's own Slack messages ---------------------------------------------------
 
@@ -180,18 +164,14 @@ class AlertOffers:
             return False  # another delivery or replica already answered it
         try:
             ref = self._catalog.resolve(found.service)
-            view = await self._view_of(ref, "alertmanager")
+            view = await self._views.view(ref, "alertmanager")
             posted_at = datetime.fromtimestamp(float(ts), UTC)
-            advice = advise(
-                posted_at, went_out(view.history), view.history.deployment.version, self._window
-            )
-            reply = alert_reply(view, found.title, advice)
-            response = await self._client.chat_postMessage(
-                channel=channel, thread_ts=ts, text=reply.text, blocks=reply.blocks
-            )
+            history = view.history
+            advice = advise(posted_at, history.went_out, history.deployment.version, self._window)
+            replied = await self._messages.reply(channel, ts, view, found.title, advice)
         except Exception:
             assert claim.token is not None
             await self._index.abandon(key, claim.token)
             raise
-        await self._index.record_posted(key, str(response["ts"]), token=claim.token)
+        await self._index.record_posted(key, replied, token=claim.token)
         return True

@@ -1,7 +1,7 @@
-"""The rollback use case: read, plan, patch (retrying conflicts on fresh state), follow the rollout.
+"""Rolling a Deployment back: read, plan, patch (re-planning on conflicts), follow the rollout.
 
-The Slack handlers and the CLI both drive this; the decisions themselves are the pure functions
-of `bot.domain.rollback`, the I/O is the `Cluster` adapter's.
+The Slack side (through the runner) and the CLI both drive this; the decisions are the pure
+functions of `bot.domain.rollback`, the I/O is the `Cluster` port's.
 """
 
 from __future__ import annotations
@@ -12,27 +12,16 @@ import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 
-from bot.usecases.rollback.ports import Cluster
 from bot.domain.errors import Conflict, RollbackRefused, RolloutTimedOut
-from bot.domain.rollback.models import Deployment, History
+from bot.domain.retry import NO_WAIT, retry
+from bot.domain.rollback.models import Deployment, History, Target
 from bot.domain.rollback.planning import RollbackCause, RollbackPlan, plan_rollback
 from bot.domain.rollback.progress import Phase, Progress, rollout_progress
+from bot.usecases.rollback.ports import Cluster, Clusters
 
 log = logging.getLogger(__name__)
 
 CONFLICT_ATTEMPTS = 4
-
-
-@dataclass(frozen=True)
-class Target:
-    """Where a Deployment lives: its cluster (by context) and namespace/name."""
-
-    namespace: str
-    name: str
-    context: str | None = None
-
-    def __str__(self) -> str:
-        return f"{self.namespace}/{self.name}"
 
 
 @dataclass(frozen=True)
@@ -43,21 +32,15 @@ class Applied:
     deployment: Deployment | None
     dry_run: bool
     attempts: int
-    seconds_to_patch: float
 
 
 class RollbackEngine:
-    def __init__(
-        self,
-        cluster_for: Callable[[str | None], Cluster],
-        *,
-        clock: Callable[[], float] = time.monotonic,
-    ) -> None:
-        self._cluster_for = cluster_for
+    def __init__(self, clusters: Clusters, *, clock: Callable[[], float] = time.monotonic) -> None:
+        self._clusters = clusters
         self._clock = clock
 
     def cluster(self, target: Target) -> Cluster:
-        return self._cluster_for(target.context)
+        return self._clusters.cluster(target.context)
 
     async def status(self, target: Target) -> Deployment:
         return await self.cluster(target).read(target.namespace, target.name)
@@ -83,22 +66,23 @@ class RollbackEngine:
         The target is pinned by ReplicaSet name, not revision number or "previous": if someone
         else rolled back meanwhile, "previous" would now mean a different version.
         """
-        started = self._clock()
         cluster = self.cluster(target)
-        for attempt in range(1, CONFLICT_ATTEMPTS + 1):
-            if plan.action == "skip":
-                return Applied(plan, None, dry_run, attempt, self._clock() - started)
-            try:
-                deployment = await cluster.patch(
-                    target.namespace, target.name, plan.patch, dry_run=dry_run
-                )
-                return Applied(plan, deployment, dry_run, attempt, self._clock() - started)
-            except Conflict:
-                if attempt == CONFLICT_ATTEMPTS:
-                    raise
+        current = plan
+
+        async def attempt(number: int) -> Applied:
+            nonlocal current
+            if number > 1:
                 log.info("deployment %s changed while rolling back; re-planning", target)
-                plan = await self._replan(target, plan, cause)
-        raise AssertionError("unreachable")  # pragma: no cover - the loop returns or raises
+                current = await self._replan(target, current, cause)
+            if current.action == "skip":
+                return Applied(current, None, dry_run, number)
+            deployment = await cluster.patch(
+                target.namespace, target.name, current.patch, dry_run=dry_run
+            )
+            return Applied(current, deployment, dry_run, number)
+
+        # Re-planning reads the fresh state, so there is nothing to wait for between attempts.
+        return await retry(attempt, retry_on=Conflict, attempts=CONFLICT_ATTEMPTS, backoff=NO_WAIT)
 
     async def _replan(
         self, target: Target, previous: RollbackPlan, cause: RollbackCause | None

@@ -1,17 +1,23 @@
-"""What the bot needs from a Kubernetes cluster, in the domain's words.
+"""What the rollback use cases need from the outside, in the domain's words.
 
-`KubernetesCluster` implements it with the official client; tests may implement it too.
+The adapters implement these (`bot.adapters.kube`, `bot.adapters.slack`, the CLI's console);
+the wiring (`bot.entry`) passes them down. Nothing here imports an adapter.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, Sequence
+from collections.abc import AsyncGenerator, Collection, Sequence
 from typing import Protocol
 
-from bot.domain.rollback.models import Deployment, History, JsonDict, RunInfo
+from bot.domain.rollback.models import Deployment, History, JsonDict, RunInfo, Target
+from bot.domain.rollback.planning import RollbackPlan
+from bot.domain.rollback.progress import Progress
+from bot.domain.rollback.views import ServiceView, Thread
 
 
 class Cluster(Protocol):
+    """One Kubernetes cluster: its Deployments and their rollback locks."""
+
     @property
     def server(self) -> str:
         """The API server's address, for messages ("cluster https://…")."""
@@ -42,18 +48,53 @@ class Cluster(Protocol):
     async def acquire_lock(
         self, namespace: str, deployment: str, me: str, run: RunInfo, seconds: int
     ) -> RunInfo | None:
-        """Take the Deployment's rollback lock for `seconds`: None when taken, else the holder's
-        run."""
+        """Take the Deployment's rollback lock for `seconds`: None when taken, else the
+        holder's run."""
         ...
 
     async def renew_lock(self, namespace: str, deployment: str, me: str) -> None: ...
 
     async def release_lock(self, namespace: str, deployment: str, me: str) -> None: ...
 
-    async def record_event(
-        self, deployment: Deployment, reason: str, message: str, *, warning: bool, source: str
-    ) -> None:
-        """A Kubernetes Event on the Deployment, so `kubectl describe` tells the story too."""
-        ...
 
-    async def close(self) -> None: ...
+class Clusters(Protocol):
+    """The clusters by kubeconfig context (None: the default one)."""
+
+    def cluster(self, context: str | None) -> Cluster: ...
+
+
+class Reporter(Protocol):
+    """Where a running rollback tells its story (a Slack thread, a terminal)."""
+
+    async def started(self, run: RunInfo, plan: RollbackPlan, reason: str | None) -> None: ...
+
+    async def progress(self, progress: Progress, elapsed: float) -> None: ...
+
+    async def finished(self, last: Progress | None, elapsed: float, error: str | None) -> None: ...
+
+
+class Reporters(Protocol):
+    """A reporter for each rollback: its thread in Slack, or the terminal for the CLI."""
+
+    def reporter(self, thread: Thread | None, target: Target) -> Reporter: ...
+
+
+class VersionMessages(Protocol):
+    """The versions message a rollback was asked from: locked while it runs (no buttons that
+    invite a second one), shown as the cluster is after it, or when the click was stale."""
+
+    async def lock(self, thread: Thread, view: ServiceView) -> None: ...
+
+    async def refresh(self, thread: Thread, view: ServiceView) -> None: ...
+
+
+class RunningRollbacks(Protocol):
+    """Which rollback this replica runs on a Deployment, if any."""
+
+    def running(self, target: Target) -> RunInfo | None: ...
+
+
+class GroupDirectory(Protocol):
+    """Slack user group membership."""
+
+    async def groups_of(self, user: str, among: Collection[str]) -> frozenset[str]: ...

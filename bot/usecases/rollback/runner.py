@@ -1,8 +1,10 @@
-"""Running rollbacks for the Slack side: one per service at a time, in the background, reported
-step by step to the thread and the audit trail.
+"""Running rollbacks: one per Deployment at a time (in this replica, and across replicas and the
+CLI through the cluster's Lease), in the background, told step by step to a reporter and the
+audit trail.
 
-`start` decides quickly (fresh state, stale check, plan, lock) and returns; the rollout itself
-runs as a task so Slack handlers can answer within their 3 seconds.
+`start` decides quickly (fresh state, stale check, plan, lock) and returns, so a Slack handler
+answers within its 3 seconds; the rollout itself runs as a task. The history is read once to
+decide, once more per conflict while patching, and once after the outcome to show the new state.
 """
 
 from __future__ import annotations
@@ -17,22 +19,24 @@ import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Literal, Protocol
+from typing import Literal
 
 from bot.domain.audit import AuditRecord, Step
-from bot.usecases.audit import AuditTrail
-from bot.usecases.rollback.engine import RollbackEngine, Target
-from bot.observability.metrics import Metrics
 from bot.domain.errors import RollbackBotError, RollbackRefused, RolloutTimedOut
 from bot.domain.rollback.guards import Snapshot, staleness
-from bot.domain.rollback.models import Deployment, RunInfo
+from bot.domain.rollback.models import Deployment, History, RunInfo, Target
 from bot.domain.rollback.planning import RollbackCause, RollbackPlan, plan_rollback
 from bot.domain.rollback.progress import Phase, Progress
+from bot.domain.rollback.views import ServiceView, Thread
+from bot.observability.metrics import Metrics
+from bot.usecases.audit import AuditTrail
+from bot.usecases.rollback.engine import RollbackEngine
+from bot.usecases.rollback.ports import Reporters, VersionMessages
 
 log = logging.getLogger(__name__)
 
 LEASE_SECONDS = 30
-PROGRESS_AUDIT_EVERY = 0.5  # record a progress milestone at each half of the pods available
+PROGRESS_AUDIT_EVERY = 0.5  # record a progress milestone at each half of the pods updated
 
 
 def replica_id() -> str:
@@ -40,14 +44,8 @@ def replica_id() -> str:
     return os.environ.get("POD_NAME") or f"{socket.gethostname()}-{os.getpid()}"
 
 
-class Reporter(Protocol):
-    """Where a running rollback tells its story (the Slack thread)."""
-
-    async def started(self, run: RunInfo, plan: RollbackPlan, reason: str | None) -> None: ...
-
-    async def progress(self, progress: Progress, elapsed: float) -> None: ...
-
-    async def finished(self, last: Progress | None, elapsed: float, error: str | None) -> None: ...
+def _now() -> datetime:
+    return datetime.now(UTC)
 
 
 @dataclass(frozen=True)
@@ -61,11 +59,11 @@ class RollbackRequest:
     actor: str
     via: str
     reason: str | None
-    channel: str | None = None
-    thread_ts: str | None = None
+    thread: Thread | None = None
     # How the Deployment's change-cause names the actor ("@alice"); `actor` stays the id that
     # Slack mentions and the audit trail use.
     actor_name: str | None = None
+    history_limit: int = 5
 
 
 @dataclass(frozen=True)
@@ -97,32 +95,76 @@ class _Active:
     )
 
 
+@dataclass(frozen=True)
+class _Records:
+    """Audit records of one request, each built at the step it records."""
+
+    request: RollbackRequest
+    deployment: Deployment
+    now: Callable[[], datetime]
+
+    def __call__(
+        self,
+        step: Step,
+        *,
+        plan: RollbackPlan | None = None,
+        detail: str | None = None,
+        rollback_id: str | None = None,
+    ) -> AuditRecord:
+        request, deployment = self.request, self.deployment
+        return AuditRecord(
+            step=step,
+            service=request.service,
+            namespace=request.target.namespace,
+            deployment=request.target.name,
+            actor=request.actor,
+            via=request.via,
+            at=self.now(),
+            from_version=plan.from_version if plan else deployment.version,
+            to_version=plan.target.version if plan else None,
+            from_revision=plan.from_revision if plan else deployment.revision,
+            to_revision=plan.target.number if plan else request.target_revision,
+            reason=request.reason,
+            detail=detail,
+            rollback_id=rollback_id,
+            channel=request.thread.channel if request.thread else None,
+            thread_ts=request.thread.thread_ts if request.thread else None,
+            context=request.target.context,
+        )
+
+
 class RolloutRunner:
     def __init__(
         self,
         engine: RollbackEngine,
         audit: AuditTrail,
+        reporters: Reporters,
         *,
         replica_id: str,
+        messages: VersionMessages | None = None,
         rollout_timeout: float = 900.0,
         lease_seconds: int = LEASE_SECONDS,
         clock: Callable[[], float] = time.monotonic,
+        now: Callable[[], datetime] = _now,
         metrics: Metrics | None = None,
     ) -> None:
-        self._metrics = metrics
         self._engine = engine
         self._audit = audit
+        self._reporters = reporters
+        self._messages = messages
         self._me = replica_id
         self._rollout_timeout = rollout_timeout
         self._lease_seconds = lease_seconds
         self._clock = clock
+        self._now = now
+        self._metrics = metrics
         self._active: dict[Target, _Active] = {}
 
     def running(self, target: Target) -> RunInfo | None:
         active = self._active.get(target)
         return active.run if active else None
 
-    async def start(self, request: RollbackRequest, reporter: Reporter) -> StartResult:
+    async def start(self, request: RollbackRequest) -> StartResult:
         target = request.target
         if target in self._active:
             run = self._active[target].run
@@ -135,12 +177,12 @@ class RolloutRunner:
                 from_version="?",
                 to_version=request.target_version,
                 to_revision=request.target_revision,
-                started_at=datetime.now(UTC),
+                started_at=self._now(),
             )
         )
         self._active[target] = slot
         try:
-            result = await self._prepare(request, reporter, slot)
+            result = await self._prepare(request, slot)
         except BaseException:
             self._release_slot(target, slot)
             raise
@@ -152,32 +194,23 @@ class RolloutRunner:
         if self._active.get(target) is slot:
             del self._active[target]
 
-    async def _prepare(
-        self, request: RollbackRequest, reporter: Reporter, slot: _Active
-    ) -> StartResult:
+    async def _prepare(self, request: RollbackRequest, slot: _Active) -> StartResult:
         target = request.target
         history = await self._engine.history(target)
         deployment = history.deployment
-        record = self._record_factory(request, deployment)
-        if request.snapshot is not None:
-            reason = staleness(request.snapshot, history)
-            if reason is not None:
-                await self._audit.record(
-                    record(Step.REFUSED, detail=f"stale: {reason}"), deployment
-                )
-                return StartResult("stale", reason)
-        chosen = next(
-            (r for r in history.revisions if r.replicaset == request.target_replicaset), None
-        )
-        if chosen is None:
-            message = f"revision {request.target_revision} is no longer kept in the history"
-            await self._audit.record(record(Step.REFUSED, detail=message), deployment)
-            return StartResult("stale", message)
+        record = _Records(request, deployment, self._now)
+        stale = self._stale(request, history)
+        if stale is not None:
+            await self._audit.record(record(Step.REFUSED, detail=f"stale: {stale}"), deployment)
+            # What the asker saw is out of date: show them the state just read.
+            await self._show(request, history, None, "refresh the stale message")
+            return StartResult("stale", stale)
+        chosen = next(r for r in history.revisions if r.replicaset == request.target_replicaset)
         cause = RollbackCause(
             actor=request.actor_name or request.actor,
             via=request.via,
             reason=request.reason,
-            at=datetime.now(UTC),
+            at=self._now(),
         )
         try:
             plan = plan_rollback(history, chosen.number, cause)
@@ -201,61 +234,41 @@ class RolloutRunner:
             return StartResult("running", f"{holder.actor} is already rolling back", holder)
         slot.run = run
         rollback_id = uuid.uuid4().hex[:12]
-        confirmed = record(Step.CONFIRMED, plan=plan, rollback_id=rollback_id)
-        await self._audit.record(confirmed, deployment)
+        await self._audit.record(
+            record(Step.CONFIRMED, plan=plan, rollback_id=rollback_id), deployment
+        )
         slot.task = asyncio.create_task(
-            self._run(request, reporter, plan, cause, run, rollback_id, deployment, slot),
+            self._run(request, plan, cause, run, rollback_id, history, slot),
             name=f"rollback {target}",
         )
         return StartResult(
             "started", f"rolling back to {plan.target.version}", run, plan, slot.outcome
         )
 
-    def _record_factory(
-        self, request: RollbackRequest, deployment: Deployment
-    ) -> Callable[..., AuditRecord]:
-        def make(
-            step: Step,
-            *,
-            plan: RollbackPlan | None = None,
-            detail: str | None = None,
-            rollback_id: str | None = None,
-        ) -> AuditRecord:
-            return AuditRecord(
-                step=step,
-                service=request.service,
-                namespace=request.target.namespace,
-                deployment=request.target.name,
-                actor=request.actor,
-                via=request.via,
-                at=datetime.now(UTC),
-                from_version=plan.from_version if plan else deployment.version,
-                to_version=plan.target.version if plan else None,
-                from_revision=plan.from_revision if plan else deployment.revision,
-                to_revision=plan.target.number if plan else request.target_revision,
-                reason=request.reason,
-                detail=detail,
-                rollback_id=rollback_id,
-                channel=request.channel,
-                thread_ts=request.thread_ts,
-                context=request.target.context,
-            )
-
-        return make
+    @staticmethod
+    def _stale(request: RollbackRequest, history: History) -> str | None:
+        if request.snapshot is not None:
+            reason = staleness(request.snapshot, history)
+            if reason is not None:
+                return reason
+        if not any(r.replicaset == request.target_replicaset for r in history.revisions):
+            return f"revision {request.target_revision} is no longer kept in the history"
+        return None
 
     async def _run(
         self,
         request: RollbackRequest,
-        reporter: Reporter,
         plan: RollbackPlan,
         cause: RollbackCause,
         run: RunInfo,
         rollback_id: str,
-        deployment: Deployment,
+        history: History,
         slot: _Active,
     ) -> None:
         target = request.target
-        record = self._record_factory(request, deployment)
+        deployment = history.deployment
+        record = _Records(request, deployment, self._now)
+        reporter = self._reporters.reporter(request.thread, target)
         started = self._clock()
         last: Progress | None = None
         error: str | None = None
@@ -266,7 +279,9 @@ class RolloutRunner:
         try:
             applied = await self._engine.apply(target, plan, cause)
             plan = applied.plan
-            await _quietly(reporter.started(run, plan, request.reason), "report start")
+            await _quietly(reporter.started(run, plan, request.reason), "report the start")
+            # In the rollback's own task, so the lock always comes before the final refresh.
+            await self._show(request, history, run, "lock the versions message")
             await self._audit.record(
                 record(Step.STARTED, plan=plan, rollback_id=rollback_id), deployment
             )
@@ -280,9 +295,13 @@ class RolloutRunner:
                 share = progress.updated / max(progress.desired, 1)
                 # Milestones short of done; the outcome itself is recorded below.
                 if next_milestone < 1 and share >= next_milestone and not progress.finished:
-                    detail = progress.counts
                     await self._audit.record(
-                        record(Step.PROGRESS, plan=plan, detail=detail, rollback_id=rollback_id),
+                        record(
+                            Step.PROGRESS,
+                            plan=plan,
+                            detail=progress.counts,
+                            rollback_id=rollback_id,
+                        ),
                         deployment,
                     )
                     next_milestone += PROGRESS_AUDIT_EVERY
@@ -297,11 +316,7 @@ class RolloutRunner:
             renewer.cancel()
             elapsed = self._clock() - started
             succeeded = error is None and last is not None and last.phase is Phase.COMPLETE
-            if self._metrics is not None:
-                self._metrics.in_flight.dec()
-                outcome_label = "succeeded" if succeeded else "timed_out" if timed_out else "failed"
-                self._metrics.rollbacks.labels(request.service, outcome_label).inc()
-                self._metrics.rollback_seconds.labels(request.service).observe(elapsed)
+            self._count(request.service, succeeded, timed_out, elapsed)
             if not succeeded and error is None:
                 error = last.message if last else "the rollout ended without a verdict"
             outcome = record(
@@ -319,12 +334,54 @@ class RolloutRunner:
             # Released before the outcome is told, so what is rendered then shows no run.
             self._release_slot(target, slot)
             await _quietly(
-                reporter.finished(last, elapsed, None if succeeded else error), "report outcome"
+                reporter.finished(last, elapsed, None if succeeded else error), "report the outcome"
             )
+            await _quietly(self._show_after(request), "refresh the versions message")
             if not slot.outcome.done():
                 slot.outcome.set_result(
                     RunOutcome(succeeded, timed_out, None if succeeded else error, last, elapsed)
                 )
+
+    def _view(self, request: RollbackRequest, history: History, run: RunInfo | None) -> ServiceView:
+        target = request.target
+        return ServiceView(
+            service=request.service,
+            namespace=target.namespace,
+            cluster=target.context or self._engine.cluster(target).server,
+            history=history,
+            asked_by=request.actor,
+            taken_at=self._now(),
+            limit=request.history_limit,
+            running=run,
+        )
+
+    async def _show(
+        self, request: RollbackRequest, history: History, run: RunInfo | None, what: str
+    ) -> None:
+        """Keep the versions message the rollback was asked from in step, if there is one."""
+        thread = request.thread
+        if self._messages is None or thread is None or thread.message_ts is None:
+            return
+        view = self._view(request, history, run)
+        if run is None:
+            await _quietly(self._messages.refresh(thread, view), what)
+        else:
+            await _quietly(self._messages.lock(thread, view), what)
+
+    async def _show_after(self, request: RollbackRequest) -> None:
+        thread = request.thread
+        if self._messages is None or thread is None or thread.message_ts is None:
+            return
+        history = await self._engine.history(request.target)
+        await self._messages.refresh(thread, self._view(request, history, None))
+
+    def _count(self, service: str, succeeded: bool, timed_out: bool, elapsed: float) -> None:
+        if self._metrics is None:
+            return
+        self._metrics.in_flight.dec()
+        label = "succeeded" if succeeded else "timed_out" if timed_out else "failed"
+        self._metrics.rollbacks.labels(service, label).inc()
+        self._metrics.rollback_seconds.labels(service).observe(elapsed)
 
     async def _renew(self, target: Target) -> None:
         cluster = self._engine.cluster(target)

@@ -1,22 +1,71 @@
-"""Reading a service's state into the view the renderers take (shared by the handlers)."""
+"""Showing a service: its Deployment and revisions read once, as the view the renderers take,
+and the "asked" step of the audit trail when someone is offered the rollback buttons."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from datetime import UTC, datetime
+
 from bot.config.catalog import ServiceRef
-from bot.adapters.slack.blocks import ServiceView
-from handlers.deps import Deps
+from bot.domain.audit import AuditRecord, Step
+from bot.domain.rollback.views import ServiceView
+from bot.usecases.audit import AuditTrail
+from bot.usecases.rollback.ports import Clusters, RunningRollbacks
 
 
-async def service_view(deps: Deps, ref: ServiceRef, asked_by: str) -> ServiceView:
-    target = deps.target(ref)
-    history = await deps.engine.history(target)
-    return ServiceView(
-        service=ref.name,
-        namespace=ref.namespace,
-        cluster=deps.cluster_name(ref),
-        history=history,
-        asked_by=asked_by,
-        taken_at=deps.now(),
-        limit=ref.entry.history_limit if ref.entry else 5,
-        running=deps.runner.running(target),
-    )
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+class ServiceViews:
+    def __init__(
+        self,
+        clusters: Clusters,
+        running: RunningRollbacks,
+        audit: AuditTrail,
+        *,
+        now: Callable[[], datetime] = _now,
+    ) -> None:
+        self._clusters = clusters
+        self._running = running
+        self._audit = audit
+        self._now = now
+
+    def cluster_name(self, ref: ServiceRef) -> str:
+        return ref.context or self._clusters.cluster(ref.context).server
+
+    async def view(self, ref: ServiceRef, asked_by: str) -> ServiceView:
+        """The service as it is now, for `asked_by` (one history read)."""
+        history = await self._clusters.cluster(ref.context).history(ref.namespace, ref.deployment)
+        return ServiceView(
+            service=ref.name,
+            namespace=ref.namespace,
+            cluster=self.cluster_name(ref),
+            history=history,
+            asked_by=asked_by,
+            taken_at=self._now(),
+            limit=ref.history_limit,
+            running=self._running.running(ref.target),
+        )
+
+    async def offer(self, ref: ServiceRef, user: str, channel: str | None) -> ServiceView:
+        """The view with rollback buttons for `user`; the offer is recorded."""
+        view = await self.view(ref, user)
+        deployment = view.history.deployment
+        await self._audit.record(
+            AuditRecord(
+                step=Step.ASKED,
+                service=ref.name,
+                namespace=ref.namespace,
+                deployment=ref.deployment,
+                actor=user,
+                via="Slack",
+                at=self._now(),
+                from_version=deployment.version,
+                from_revision=deployment.revision,
+                channel=channel,
+                context=ref.context,
+            ),
+            deployment,
+        )
+        return view

@@ -11,10 +11,12 @@ from typing import Any
 import pytest
 
 from bot.adapters.kube.parsing import parse_history
-from bot.domain.rollback.models import History, RunInfo
-from bot.domain.rollback.progress import Phase, Progress
 from bot.adapters.slack import blocks
 from bot.adapters.slack.payloads import ConfirmContext, RollbackButton
+from bot.adapters.slack.render import Message
+from bot.domain.rollback.models import History, RunInfo
+from bot.domain.rollback.progress import Phase, Progress
+from bot.domain.rollback.views import ServiceView
 from tests.builders import deployment, replicaset, template
 
 SNAPSHOTS = Path(__file__).parent / "snapshots"
@@ -62,8 +64,8 @@ def demo_history(*, revisions: int = 3, containers: int = 2, bad_note: bool = Fa
     return parse_history(dep, rss)
 
 
-def view(history: History, **extra: Any) -> blocks.ServiceView:
-    return blocks.ServiceView(
+def view(history: History, **extra: Any) -> ServiceView:
+    return ServiceView(
         service="checkout",
         namespace="shop",
         cluster="https://k8s.prod.example.com",
@@ -78,16 +80,14 @@ def check_snapshot(name: str, rendered: Any) -> None:
     """Compare with the stored snapshot; UPDATE_SNAPSHOTS=1 rewrites it (review the diff)."""
     path = SNAPSHOTS / f"{name}.json"
     text = json.dumps(rendered, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
-    if os.environ.get("UPDATE_SNAPSHOTS") == "1" or not path.exists():
-        if os.environ.get("CI") and not path.exists():
-            pytest.fail(
-                f"snapshot {path.name} is missing: run with UPDATE_SNAPSHOTS=1 and commit it"
-            )
+    if os.environ.get("UPDATE_SNAPSHOTS") == "1":
         path.write_text(text)
+    elif not path.exists():
+        pytest.fail(f"snapshot {path.name} is missing: run with UPDATE_SNAPSHOTS=1 and commit it")
     assert text == path.read_text(), f"{name} changed: rerun with UPDATE_SNAPSHOTS=1 and review"
 
 
-def message_dict(message: blocks.Message) -> dict[str, Any]:
+def message_dict(message: Message) -> dict[str, Any]:
     return {"text": message.text, "blocks": message.blocks}
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -16,8 +15,9 @@ from bot.domain.alerts.webhook import (
     group_severity,
     parse_webhook,
 )
+from tests.paths import ALERTMANAGER_FIXTURES
 
-FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "alertmanager"
+FIXTURES = ALERTMANAGER_FIXTURES
 
 
 def raw(name: str) -> bytes:

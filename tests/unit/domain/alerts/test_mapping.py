@@ -5,13 +5,11 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import pytest
 from pydantic import ValidationError
 
-from bot.domain.alerts.webhook import parse_webhook
 from bot.domain.alerts.mapping import (
     AlertMatch,
     BadPattern,
@@ -25,8 +23,10 @@ from bot.domain.alerts.mapping import (
     slack_alert,
     targets_from_catalog,
 )
+from bot.domain.alerts.webhook import parse_webhook
+from tests.paths import ALERTMANAGER_FIXTURES
 
-FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "alertmanager"
+FIXTURES = ALERTMANAGER_FIXTURES
 
 TARGETS = (
     ServiceTarget("cart", "shop", "cart"),

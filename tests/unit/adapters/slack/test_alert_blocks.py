@@ -4,27 +4,27 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
-from bot.domain.alerts.advice import advise
-from bot.domain.alerts.webhook import WebhookMessage, parse_webhook
+from bot.adapters.kube.parsing import parse_history
 from bot.adapters.slack.alert_blocks import (
     MAX_ALERTS_LISTED,
-    AlertGroupView,
     alert_message,
     alert_reply,
-    previous_revision,
     resolved_note,
-    went_out,
 )
-from bot.adapters.kube.parsing import parse_history
-from bot.domain.rollback.models import History, RunInfo
-from bot.adapters.slack.blocks import Message, ServiceView
 from bot.adapters.slack.payloads import RollbackButton
+from bot.adapters.slack.render import Message
+from bot.domain.alerts.advice import advise
+from bot.domain.alerts.views import AlertGroupView
+from bot.domain.alerts.webhook import WebhookMessage, parse_webhook
+from bot.domain.rollback.models import History, RunInfo
+from bot.domain.rollback.planning import previous_revision
+from bot.domain.rollback.views import ServiceView
 from tests.builders import deployment, replicaset, template
+from tests.paths import ALERTMANAGER_FIXTURES
 
-FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "alertmanager"
+FIXTURES = ALERTMANAGER_FIXTURES
 NOW = datetime(2026, 11, 27, 4, 5, tzinfo=UTC)
 VERSIONS = {1: "2.12.0", 2: "2.13.0", 3: "2.14.0"}
 
@@ -68,7 +68,7 @@ def group_view(
     sv = sv or service_view()
     started = message.started_at
     assert started is not None
-    advice = advise(started, went_out(sv.history), sv.history.deployment.version)
+    advice = advise(started, sv.history.went_out, sv.history.deployment.version)
     return AlertGroupView(
         service="checkout",
         group=message,
@@ -257,7 +257,7 @@ def test_long_texts_are_clipped_within_slack_limits() -> None:
 
 def test_the_reply_under_alertmanagers_own_message() -> None:
     sv = service_view()
-    advice = advise(NOW - timedelta(minutes=2), went_out(sv.history), "2.14.0")
+    advice = advise(NOW - timedelta(minutes=2), sv.history.went_out, "2.14.0")
     reply = alert_reply(sv, "[FIRING:2] HighErrorRate checkout", advice)
     body = texts(reply)
     assert "This alert is about *checkout* (`shop/checkout` on `prod-eu`)" in body
@@ -274,4 +274,4 @@ def test_the_reply_under_alertmanagers_own_message() -> None:
 
 
 def test_went_out_is_the_current_replicasets_creation() -> None:
-    assert went_out(history()) == datetime(2026, 11, 27, 3, 46, tzinfo=UTC)
+    assert history().went_out == datetime(2026, 11, 27, 3, 46, tzinfo=UTC)

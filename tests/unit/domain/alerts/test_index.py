@@ -2,19 +2,16 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import re
 from datetime import UTC, datetime, timedelta
 
-from bot.usecases.alerts.index import (
+from bot.domain.alerts.index import (
     KEY_PREFIX,
     POSTING_TTL,
     AlertMessageEntry,
-    AlertMessageIndex,
     ClaimOutcome,
     EntryStatus,
-    MemoryAlertMessageIndex,
     decide_claim,
     entry_key,
     prune,
@@ -173,29 +170,3 @@ def test_a_full_index_fits_a_configmap() -> None:
     kept = prune(data, NOW)
     assert sum(len(k) + len(v) for k, v in kept.items()) <= 900 * 1024 < 1024 * 1024
     assert len(kept) < len(data)
-
-
-async def test_the_memory_index_behaves_like_the_configmap() -> None:
-    now = [NOW]
-    index: AlertMessageIndex = MemoryAlertMessageIndex(clock=lambda: now[0])
-    claims = await asyncio.gather(*(index.claim(GROUP, "C0SHOP") for _ in range(5)))
-    assert [c.outcome for c in claims].count(ClaimOutcome.POST) == 1
-    winner = next(c for c in claims if c.must_post)
-    assert await index.record_posted(GROUP, "1.1", token=winner.token)
-    update = await index.claim(GROUP, "C0OTHER")
-    assert (update.outcome, update.channel, update.ts) == (ClaimOutcome.UPDATE, "C0SHOP", "1.1")
-    resolved = await index.set_status(GROUP, "resolved")
-    assert resolved is not None and resolved.status == "resolved"
-    assert (await index.lookup(GROUP)) == resolved
-    assert (await index.wait_posted(GROUP, within=0)) == resolved
-
-    second = await index.claim("other", "C0SHOP")
-    assert second.token is not None
-    await index.abandon("other", second.token)
-    assert await index.lookup("other") is None
-
-    now[0] += POSTING_TTL * 10_000  # long after: the resolved group is pruned on the next write
-    fresh = await index.claim("third", "C0SHOP")
-    assert fresh.must_post
-    assert await index.lookup(GROUP) is None
-    await index.close()

@@ -6,7 +6,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from bot.domain.alerts.advice import DEFAULT_SKEW, DEFAULT_WINDOW, Verdict, advise, span
+from bot.domain.alerts.advice import DEFAULT_SKEW, DEFAULT_WINDOW, Verdict, advise
+from bot.domain.times import span
 
 STARTED = datetime(2026, 11, 27, 4, 0, tzinfo=UTC)
 

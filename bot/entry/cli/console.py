@@ -1,0 +1,58 @@
+"""The rollback's story on a terminal: a live bar when interactive, lines otherwise."""
+
+from __future__ import annotations
+
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+from bot.domain.rollback.models import RunInfo, Target
+from bot.domain.rollback.planning import RollbackPlan
+from bot.domain.rollback.progress import Progress as RolloutProgress
+from bot.domain.rollback.views import Thread
+
+
+class ConsoleReporter:
+    """The runner's `Reporters` and `Reporter` for the CLI: one terminal, one rollback."""
+
+    def __init__(self, console: Console | None = None) -> None:
+        self.console = console or Console(highlight=False)
+        self._console = self.console
+        self._interactive = self.console.is_terminal
+        self._bar = Progress(
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            TextColumn("{task.fields[counts]}"),
+            TimeElapsedColumn(),
+            console=console,
+            disable=not self._interactive,
+        )
+        self._task = self._bar.add_task("rollout", total=None, counts="")
+        self._last: str | None = None
+
+    def reporter(self, thread: Thread | None, target: Target) -> ConsoleReporter:
+        """The runner's `Reporters`: one terminal, one rollback at a time."""
+        return self
+
+    async def started(self, run: RunInfo, plan: RollbackPlan, reason: str | None) -> None:
+        self._console.print(
+            f"rolling back {run.service}: {plan.from_version} → {run.to_version} "
+            f"(revision {plan.from_revision or '?'} → {run.to_revision})"
+        )
+        self._bar.start()
+
+    async def progress(self, progress: RolloutProgress, elapsed: float) -> None:
+        if not self._interactive and progress.message != self._last:
+            self._console.print(f"  {progress.message} ({progress.counts})", markup=False)
+        self._last = progress.message
+        self._bar.update(
+            self._task,
+            total=max(progress.desired, 1) * 2,
+            completed=min(progress.updated, progress.desired)
+            + min(progress.available, progress.desired),
+            counts=progress.counts,
+        )
+
+    async def finished(
+        self, last: RolloutProgress | None, elapsed: float, error: str | None
+    ) -> None:
+        self._bar.stop()

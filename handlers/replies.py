@@ -1,0 +1,49 @@
+"""How the listeners answer in Slack: privately to the person who acted, or to the channel."""
+
+from __future__ import annotations
+
+from slack_bolt.async_app import AsyncRespond
+from slack_sdk.errors import SlackApiError
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.adapters.slack import blocks
+from bot.adapters.slack.render import Message
+
+NOT_INVITED = (
+    "Invite me to this channel (`/invite @rollback-bot`) so I can keep this message and its "
+    "thread up to date."
+)
+
+
+async def say_privately(respond: AsyncRespond, message: Message) -> None:
+    await respond(
+        response_type="ephemeral", replace_original=False, text=message.text, blocks=message.blocks
+    )
+
+
+async def tell(client: AsyncWebClient, channel: str, user: str, message: Message) -> None:
+    """Privately, where there is no response_url (a modal's submission)."""
+    await client.chat_postEphemeral(
+        channel=channel, user=user, text=message.text, blocks=message.blocks
+    )
+
+
+async def post_in_channel(
+    client: AsyncWebClient, respond: AsyncRespond, channel: str, message: Message
+) -> str | None:
+    """Post where everyone sees it; the ts, or None when only response_url could carry it."""
+    try:
+        response = await client.chat_postMessage(
+            channel=channel, text=message.text, blocks=message.blocks
+        )
+        return str(response["ts"])
+    except SlackApiError as exc:
+        if exc.response.get("error") not in ("not_in_channel", "channel_not_found"):
+            raise
+        # The bot was not invited: the command's response_url still reaches the channel.
+        await respond(
+            response_type="in_channel",
+            text=message.text,
+            blocks=[*message.blocks, *blocks.notice(NOT_INVITED).blocks],
+        )
+        return None
