@@ -45,7 +45,7 @@ typecheck: setup
 
 ## The whole suite: lint, types, layer contracts, unit and integration tests (kubectl parity included).
 test: tools lint typecheck
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q --durations=15
 
 bench: setup
 	$(BIN)/python -m benchmarks.bench_rollback

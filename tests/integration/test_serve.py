@@ -115,3 +115,30 @@ def test_in_a_pod_missing_slack_settings_are_refused_not_replaced_by_the_demo(
     assert result.returncode == 1
     assert "SLACK_BOT_TOKEN is not set" in result.stderr
     assert "local Slack workspace" not in result.stderr
+
+
+def test_without_the_simulated_world_installed_serve_says_what_to_do(tmp_path: Path) -> None:
+    """The product's wheel does not hold the stand-ins: with nothing configured and no sandbox
+    distribution (its path taken off sys.path, as in the image), serve refuses in one sentence."""
+    without_sandbox = (
+        "import sys; "
+        "sys.path[:] = [p for p in sys.path if not p.rstrip('/').endswith('/sandbox')]; "
+        "from bot.__main__ import main; sys.exit(main(['serve']))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", without_sandbox],
+        env={
+            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+            "HOME": str(tmp_path),  # no ~/.kube/config
+            "ROLLBACK_BOT_SECRETS_DIR": str(tmp_path / "no-secrets"),
+        },
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 1, result.stderr
+    message = json.loads(result.stderr.strip().splitlines()[-1])["message"]
+    assert "rollback-bot-sandbox distribution, which is not installed" in message
+    assert "KUBECONFIG" in message
+    assert "Traceback" not in result.stderr

@@ -292,7 +292,19 @@ def test_raw_watch_stream_is_newline_delimited_json(sandbox: SandboxThread) -> N
 def test_stale_update_is_409_conflict(api: client.ApiClient, sandbox: SandboxThread) -> None:
     apps = apps_api(api)
     apps.create_namespaced_deployment("default", deployment("web"))
-    first = raw(sandbox, "GET", "/apis/apps/v1/namespaces/default/deployments/web")[1]
+    path = "/apis/apps/v1/namespaces/default/deployments/web"
+
+    def settled() -> bool:
+        obj = raw(sandbox, "GET", path)[1]
+        status, spec = obj.get("status") or {}, obj.get("spec") or {}
+        return (
+            status.get("observedGeneration") == obj["metadata"].get("generation")
+            and status.get("availableReplicas") == spec.get("replicas")
+        )
+
+    # The controller writes the status while the rollout runs: only our own writes may race.
+    wait_for(settled)
+    first = raw(sandbox, "GET", path)[1]
     second = json.loads(json.dumps(first))
     first["spec"]["replicas"] = 4
     apps.replace_namespaced_deployment("web", "default", first)

@@ -117,43 +117,10 @@ class WebhookMessage(_Model):
             )
         return value
 
-    # -- what the renderers and the handler ask -------------------------------------------
-
-    @property
-    def firing_alerts(self) -> tuple[Alert, ...]:
-        return tuple(a for a in self.alerts if a.firing)
-
-    @property
-    def resolved_alerts(self) -> tuple[Alert, ...]:
-        return tuple(a for a in self.alerts if not a.firing)
-
     @property
     def total_alerts(self) -> int:
         """The alerts in the group, counting those Alertmanager left out (`max_alerts`)."""
         return len(self.alerts) + self.truncated_alerts
-
-    @property
-    def alert_name(self) -> str:
-        return group_alert_name(self.alerts, self.common_labels, self.group_labels)
-
-    @property
-    def severity(self) -> str | None:
-        return self.common_labels.get(SEVERITY_LABEL) or group_severity(self.alerts)
-
-    @property
-    def summary(self) -> str | None:
-        for key in ("summary", "description", "message"):
-            if self.common_annotations.get(key):
-                return self.common_annotations[key]
-        return None
-
-    @property
-    def started_at(self) -> datetime | None:
-        return earliest_start(self.alerts)
-
-    @property
-    def ended_at(self) -> datetime | None:
-        return latest_end(self.alerts)
 
 
 # -- helpers over any subset of a group's alerts (a group may span several services) ------

@@ -1,10 +1,15 @@
 """Embedded defaults for `rollback-bot serve` on a machine with nothing configured: the simulated
 cluster (demo data) and a local Slack workspace, each a separate process the bot only speaks
-HTTP to, exactly as it would to a real cluster and to Slack."""
+HTTP to, exactly as it would to a real cluster and to Slack.
+
+They come from the `rollback-bot-sandbox` distribution (`sandbox/` in the repository), which
+`make run` installs beside the product and the product's wheel and image never contain: it is
+started by module name, never imported."""
 
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import json
 import os
 import secrets
@@ -23,6 +28,17 @@ from bot.config.catalog import Catalog, ServiceEntry
 
 START_TIMEOUT = 30.0
 LOCAL_SLACK_PORT = int(os.environ.get("ROLLBACK_BOT_LOCAL_SLACK_PORT", "3100"))
+
+
+SANDBOX_PACKAGE = "rollback_sandbox"
+
+
+class SandboxMissing(RuntimeError):
+    """The simulated world is not installed, so there is nothing to fall back on."""
+
+
+def sandbox_installed() -> bool:
+    return importlib.util.find_spec(SANDBOX_PACKAGE) is not None
 
 
 def in_cluster() -> bool:
@@ -52,6 +68,12 @@ def demo_catalog() -> Catalog:
 @contextlib.contextmanager
 def _process(argv: list[str], ready: Callable[[], bool], what: str) -> Iterator[None]:
     """Run `argv` until the block ends; wait (bounded) until `ready()` before entering it."""
+    if not sandbox_installed():
+        raise SandboxMissing(
+            f"{what} is part of the rollback-bot-sandbox distribution, which is not installed "
+            "here: `pip install ./sandbox` from the repository (or `make run`), or configure a "
+            "real cluster (KUBECONFIG) and Slack app (SLACK_BOT_TOKEN, SLACK_SIGNING_SECRET)"
+        )
     process = subprocess.Popen(argv, stdout=subprocess.DEVNULL)
     try:
         deadline = time.monotonic() + START_TIMEOUT
@@ -72,7 +94,7 @@ def _process(argv: list[str], ready: Callable[[], bool], what: str) -> Iterator[
 
 @contextlib.contextmanager
 def embedded_cluster(speed: float = 2.0) -> Iterator[Path]:
-    """Run `rollback-bot sandbox` (demo seed, a free port) and yield its kubeconfig path."""
+    """Run the simulated cluster (demo seed, a free port) and yield its kubeconfig path."""
     with tempfile.TemporaryDirectory(prefix="rollback-bot-") as tmp:
         kubeconfig = Path(tmp) / "sandbox.kubeconfig"
         argv = [

@@ -12,7 +12,7 @@ from pathlib import Path
 from pydantic import SecretStr
 
 from bot.config.catalog import Catalog
-from bot.config.settings import load_settings
+from bot.config.settings import Settings, load_settings
 from bot.domain.errors import RollbackBotError
 from bot.entry.serve.embedded import (
     cluster_configured,
@@ -51,36 +51,11 @@ def run_serve(args: argparse.Namespace) -> int:
         log.error("cannot start: %s", exc)
         return 1
     with contextlib.ExitStack() as stack:
-        if not cluster_configured(settings.kubeconfig):
-            kubeconfig = stack.enter_context(embedded_cluster())
-            log.warning(
-                "no Kubernetes cluster is configured (KUBECONFIG, --kubeconfig or in-cluster): "
-                "using the embedded simulated cluster with demo data (%s)",
-                kubeconfig,
-            )
-            settings = settings.model_copy(update={"kubeconfig": str(kubeconfig)})
-            catalog = catalog or demo_catalog()
-        # In a pod, missing Slack settings are a mistake to report, never a cue for the demo.
-        if not in_cluster() and not slack_configured(
-            settings.slack_bot_token, settings.slack_app_token, settings.slack_signing_secret
-        ):
-            host = "127.0.0.1" if settings.host in ("0.0.0.0", "::") else settings.host  # noqa: S104
-            local = stack.enter_context(
-                embedded_slack(f"http://{host}:{settings.port}/slack/events")
-            )
-            settings = settings.model_copy(
-                update={
-                    "slack_bot_token": SecretStr(local.bot_token),
-                    "slack_signing_secret": SecretStr(local.signing_secret),
-                    "slack_api_url": local.api_url,
-                }
-            )
-            log.warning(
-                "no Slack app is configured (SLACK_BOT_TOKEN, SLACK_SIGNING_SECRET): "
-                "using the local Slack workspace — open %s and type /rollback checkout",
-                local.url,
-            )
-            print(f"\n  Open {local.url} and type: /rollback checkout\n", flush=True)
+        try:
+            settings, catalog = _embedded_defaults(stack, settings, catalog)
+        except RuntimeError as exc:  # the simulated world missing, or not starting
+            log.error("cannot start: %s", exc)
+            return 1
         if catalog is None:
             log.warning("no service catalog (ROLLBACK_BOT_CONFIG): only NAMESPACE/DEPLOYMENT works")
             catalog = Catalog.empty()
@@ -88,3 +63,38 @@ def run_serve(args: argparse.Namespace) -> int:
             return asyncio.run(serve(settings, catalog))
         except KeyboardInterrupt:
             return 130
+
+
+def _embedded_defaults(
+    stack: contextlib.ExitStack[bool | None], settings: Settings, catalog: Catalog | None
+) -> tuple[Settings, Catalog | None]:
+    """The simulated cluster and the local Slack workspace where nothing real is configured."""
+    if not cluster_configured(settings.kubeconfig):
+        kubeconfig = stack.enter_context(embedded_cluster())
+        log.warning(
+            "no Kubernetes cluster is configured (KUBECONFIG, --kubeconfig or in-cluster): "
+            "using the embedded simulated cluster with demo data (%s)",
+            kubeconfig,
+        )
+        settings = settings.model_copy(update={"kubeconfig": str(kubeconfig)})
+        catalog = catalog or demo_catalog()
+    # In a pod, missing Slack settings are a mistake to report, never a cue for the demo.
+    if not in_cluster() and not slack_configured(
+        settings.slack_bot_token, settings.slack_app_token, settings.slack_signing_secret
+    ):
+        host = "127.0.0.1" if settings.host in ("0.0.0.0", "::") else settings.host  # noqa: S104
+        local = stack.enter_context(embedded_slack(f"http://{host}:{settings.port}/slack/events"))
+        settings = settings.model_copy(
+            update={
+                "slack_bot_token": SecretStr(local.bot_token),
+                "slack_signing_secret": SecretStr(local.signing_secret),
+                "slack_api_url": local.api_url,
+            }
+        )
+        log.warning(
+            "no Slack app is configured (SLACK_BOT_TOKEN, SLACK_SIGNING_SECRET): "
+            "using the local Slack workspace — open %s and type /rollback checkout",
+            local.url,
+        )
+        print(f"\n  Open {local.url} and type: /rollback checkout\n", flush=True)
+    return settings, catalog

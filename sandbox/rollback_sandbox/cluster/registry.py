@@ -13,7 +13,14 @@ from typing import Any
 from rollback_sandbox.cluster import resources, selectors
 from rollback_sandbox.cluster.clock import Clock
 from rollback_sandbox.cluster.defaults import apply_defaults
-from rollback_sandbox.cluster.errors import ApiError, already_exists, bad_request, conflict, invalid, not_found
+from rollback_sandbox.cluster.errors import (
+    ApiError,
+    already_exists,
+    bad_request,
+    conflict,
+    invalid,
+    not_found,
+)
 from rollback_sandbox.cluster.patching import apply_patch
 from rollback_sandbox.cluster.resources import ResourceType
 from rollback_sandbox.cluster.rollout import safe_encode

@@ -17,7 +17,7 @@ from bot.adapters.slack.payloads import RollbackButton
 from bot.adapters.slack.render import Message
 from bot.domain.alerts.advice import advise
 from bot.domain.alerts.views import AlertGroupView
-from bot.domain.alerts.webhook import WebhookMessage, parse_webhook
+from bot.domain.alerts.webhook import WebhookMessage, earliest_start, parse_webhook
 from bot.domain.rollback.models import History, RunInfo
 from bot.domain.rollback.planning import previous_revision
 from bot.domain.rollback.views import ServiceView
@@ -66,7 +66,7 @@ def group_view(
     message: WebhookMessage, sv: ServiceView | None = None, *, with_advice: bool = True
 ) -> AlertGroupView:
     sv = sv or service_view()
-    started = message.started_at
+    started = earliest_start(message.alerts)
     assert started is not None
     advice = advise(started, sv.history.went_out, sv.history.deployment.version)
     return AlertGroupView(

@@ -12,12 +12,19 @@ from bot.domain.alerts.webhook import (
     DEFAULT_MAX_BYTES,
     BadWebhook,
     WebhookMessage,
+    earliest_start,
+    group_alert_name,
     group_severity,
+    latest_end,
     parse_webhook,
 )
 from tests.paths import ALERTMANAGER_FIXTURES
 
 FIXTURES = ALERTMANAGER_FIXTURES
+
+
+def name_of(message: WebhookMessage) -> str:
+    return group_alert_name(message.alerts, message.common_labels, message.group_labels)
 
 
 def raw(name: str) -> bytes:
@@ -57,11 +64,11 @@ def test_one_firing_alert() -> None:
     assert alert.ends_at is None  # Go's zero time: not set
     assert alert.generator_url.startswith("http://prometheus.example.com:9090/graph?")
     assert alert.fingerprint == "ee4797c6de45ec0b"
-    assert message.alert_name == "HighErrorRate"
-    assert message.severity == "critical"
-    assert message.summary == "5xx ratio above 5% on checkout"
-    assert message.started_at == alert.starts_at
-    assert message.ended_at is None
+    assert name_of(message) == "HighErrorRate"
+    assert group_severity(message.alerts) == "critical"
+    assert message.common_annotations["summary"] == "5xx ratio above 5% on checkout"
+    assert earliest_start(message.alerts) == alert.starts_at
+    assert latest_end(message.alerts) is None
 
 
 def test_resolved() -> None:
@@ -70,22 +77,19 @@ def test_resolved() -> None:
     (alert,) = message.alerts
     assert not alert.firing
     assert alert.ends_at == datetime(2026, 11, 27, 4, 21, 19, 345678, tzinfo=UTC)
-    assert message.ended_at == alert.ends_at
-    assert message.firing_alerts == ()
-    assert message.resolved_alerts == (alert,)
+    assert latest_end(message.alerts) == alert.ends_at
 
 
 def test_several_alerts_with_one_already_resolved() -> None:
     message = parse_webhook(raw("firing_several.json"))
     assert message.status == "firing"
     assert len(message.alerts) == 4
-    assert len(message.firing_alerts) == 3
-    assert len(message.resolved_alerts) == 1
-    assert message.started_at == datetime(2026, 11, 27, 3, 58, 12, 345678, tzinfo=UTC)
-    assert message.ended_at is None  # still firing
+    assert len([a for a in message.alerts if a.firing]) == 3
+    assert earliest_start(message.alerts) == datetime(2026, 11, 27, 3, 58, 12, 345678, tzinfo=UTC)
+    assert latest_end(message.alerts) is None  # still firing
     assert message.common_labels["deployment"] == "cart"
     assert message.common_labels["namespace"] == "shop"
-    assert message.severity == "warning"
+    assert message.common_labels["severity"] == "warning"
     assert {a.labels["instance"] for a in message.alerts} == {f"10.0.3.{i}:8080" for i in range(4)}
 
 
@@ -123,8 +127,8 @@ def test_optional_fields_may_be_missing() -> None:
     message = parse_webhook(encode(data))
     assert message.truncated_alerts == 0
     assert message.alerts[0].annotations == {}
-    assert message.alert_name == "HighErrorRate"  # from the alert's own labels
-    assert message.summary is None
+    assert name_of(message) == "HighErrorRate"  # from the alert's own labels
+    assert message.common_annotations == {}
 
 
 def test_offset_and_naive_times_become_utc_aware() -> None:
@@ -241,7 +245,7 @@ def test_severity_of_a_mixed_group_is_the_most_urgent() -> None:
         alert["labels"]["severity"] = severity
     del data["commonLabels"]["severity"]
     message = parse_webhook(encode(data))
-    assert message.severity == "critical"
+    assert group_severity(message.alerts) == "critical"
     assert group_severity(message.alerts[:2]) == "warning"
     assert group_severity(message.alerts[3:]) == "page"
     assert group_severity(()) is None
@@ -254,4 +258,4 @@ def test_alert_name_of_a_group_without_a_common_name() -> None:
     del data["commonLabels"]["alertname"]
     del data["groupLabels"]["alertname"]
     message = parse_webhook(encode(data))
-    assert message.alert_name == "A, B, KubeDeploymentReplicasMismatch"
+    assert name_of(message) == "A, B, KubeDeploymentReplicasMismatch"
