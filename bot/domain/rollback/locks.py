@@ -6,6 +6,7 @@ its JSON whether it is free and what it says about the rollback holding it.
 
 from __future__ import annotations
 
+import hashlib
 import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -17,10 +18,18 @@ from bot.domain.times import kube_time, parse_time
 LEASE_PREFIX = "rollback-bot."
 
 
+MAX_NAME = 253
+DIGEST_HEX = 12
+
+
 def lease_name(deployment: str) -> str:
-    """A Lease name per Deployment: DNS subdomain, at most 253 characters."""
-    name = f"{LEASE_PREFIX}{deployment}"
-    return re.sub(r"[^a-z0-9.-]", "-", name.lower())[:253].rstrip(".-")
+    """A Lease name per Deployment: a DNS subdomain of at most 253 characters. A name too long
+    to fit keeps a digest of the whole Deployment name, so two Deployments never share a lock."""
+    name = re.sub(r"[^a-z0-9.-]", "-", f"{LEASE_PREFIX}{deployment}".lower())
+    if len(name) <= MAX_NAME:
+        return name.rstrip(".-")
+    digest = hashlib.sha256(deployment.encode("utf-8")).hexdigest()[:DIGEST_HEX]
+    return f"{name[: MAX_NAME - DIGEST_HEX - 1].rstrip('.-')}-{digest}"
 
 
 @dataclass(frozen=True)
@@ -44,7 +53,7 @@ def lease_state(obj: dict[str, Any]) -> LeaseState:
             actor=str(notes.get(f"{BOT_ANNOTATION_PREFIX}actor", "someone")),
             from_version=str(notes.get(f"{BOT_ANNOTATION_PREFIX}from-version", "?")),
             to_version=str(notes.get(f"{BOT_ANNOTATION_PREFIX}to-version", "?")),
-            to_revision=int(notes.get(f"{BOT_ANNOTATION_PREFIX}to-revision", "0") or 0),
+            to_revision=_int(notes.get(f"{BOT_ANNOTATION_PREFIX}to-revision")),
             started_at=started,
         )
     return LeaseState(
@@ -54,6 +63,12 @@ def lease_state(obj: dict[str, Any]) -> LeaseState:
         run=run,
         resource_version=metadata.get("resourceVersion"),
     )
+
+
+def _int(value: Any) -> int:
+    """A number from Lease text written by anyone: 0 when it is not one."""
+    text = str(value or "").strip()
+    return int(text) if text.isdigit() and len(text) < 10 else 0
 
 
 def is_free(state: LeaseState, now: datetime, me: str) -> bool:

@@ -31,7 +31,7 @@ from bot.domain.rollback.views import ServiceView, Thread
 from bot.observability.metrics import Metrics
 from bot.usecases.audit import AuditTrail
 from bot.usecases.rollback.engine import RollbackEngine
-from bot.usecases.rollback.ports import Reporters, VersionMessages
+from bot.usecases.rollback.ports import Reporter, Reporters, VersionMessages
 
 log = logging.getLogger(__name__)
 
@@ -227,6 +227,8 @@ class RolloutRunner:
             to_revision=plan.target.number,
             started_at=cause.at,
         )
+        # Made before the lock is taken: a rollback that cannot be told is not started.
+        reporter = self._reporters.reporter(request.thread, target)
         holder = await self._engine.cluster(target).acquire_lock(
             target.namespace, target.name, self._me, run, self._lease_seconds
         )
@@ -238,7 +240,7 @@ class RolloutRunner:
             record(Step.CONFIRMED, plan=plan, rollback_id=rollback_id), deployment
         )
         slot.task = asyncio.create_task(
-            self._run(request, plan, cause, run, rollback_id, history, slot),
+            self._run(request, reporter, plan, cause, run, rollback_id, history, slot),
             name=f"rollback {target}",
         )
         return StartResult(
@@ -258,6 +260,7 @@ class RolloutRunner:
     async def _run(
         self,
         request: RollbackRequest,
+        reporter: Reporter,
         plan: RollbackPlan,
         cause: RollbackCause,
         run: RunInfo,
@@ -268,7 +271,6 @@ class RolloutRunner:
         target = request.target
         deployment = history.deployment
         record = _Records(request, deployment, self._now)
-        reporter = self._reporters.reporter(request.thread, target)
         started = self._clock()
         last: Progress | None = None
         error: str | None = None
