@@ -6,7 +6,7 @@ import hmac
 import logging
 from collections.abc import Awaitable, Callable
 
-from aiohttp import web
+from aiohttp import StreamReader, web
 from pydantic import SecretStr
 from slack_sdk.errors import SlackApiError
 
@@ -18,6 +18,20 @@ from bot.usecases.alerts.offers import AlertBusy, AlertOffers
 log = logging.getLogger(__name__)
 
 MAX_BODY_BYTES = 1024 * 1024
+
+
+async def read_bounded(stream: StreamReader, limit: int) -> bytes:
+    """The whole body, however it was split across writes, but never more than `limit` bytes
+    (`read(n)` alone returns only what has arrived so far)."""
+    chunks: list[bytes] = []
+    size = 0
+    while size < limit:
+        chunk = await stream.read(limit - size)
+        if not chunk:
+            break
+        chunks.append(chunk)
+        size += len(chunk)
+    return b"".join(chunks)
 
 
 def _error(status: int, message: str) -> web.Response:
@@ -48,7 +62,7 @@ def webhook(
         if request.content_length is not None and request.content_length > max_bytes:
             return _error(413, f"the body is over {max_bytes} bytes")
         try:
-            body = await request.content.read(max_bytes + 1)
+            body = await read_bounded(request.content, max_bytes + 1)
             group = parse_webhook(body, max_bytes)
         except BadWebhook as exc:
             return _error(exc.status, exc.message)

@@ -3,7 +3,7 @@ cluster seeded with the demo: checkout 2.14.0 (bad) on top of 2.13.0."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -45,14 +45,21 @@ async def demo_engine(demo_kubeconfig: Path) -> AsyncIterator[RollbackEngine]:
     await cluster.close()
 
 
-@pytest.fixture
-def catalog() -> Catalog:
+def demo_catalog(**services: ServiceEntry) -> Catalog:
+    """The demo's services (checkout and cart, open to everyone), with `services` added or
+    replacing them: `demo_catalog(checkout=ServiceEntry(..., reason_required=True))`."""
     return Catalog(
         services={
             "checkout": ServiceEntry(namespace="shop", deployment="checkout"),
             "cart": ServiceEntry(namespace="shop", deployment="cart"),
+            **services,
         }
     )
+
+
+@pytest.fixture
+def catalog() -> Catalog:
+    return demo_catalog()
 
 
 @dataclass
@@ -80,18 +87,34 @@ def bot_settings(
     )
 
 
+StartBot = Callable[[Catalog], Awaitable[BotUnderTest]]
+
+
 @pytest.fixture
-async def running_bot(
+async def start_bot(
     slack_api: FakeSlackWebApi,
     slack_sender: SlackRequestSender,
     slack_signing_secret: str,
     demo_kubeconfig: Path,
-    catalog: Catalog,
-) -> AsyncIterator[BotUnderTest]:
-    bot = build_bot(bot_settings(slack_api, demo_kubeconfig, slack_signing_secret), catalog)
-    await bot.start()
-    slack_sender.events_url = f"http://127.0.0.1:{bot.port}/slack/events"
+) -> AsyncIterator[StartBot]:
+    """Start a bot built with the given catalog (its configuration is fixed from then on);
+    `slack_sender` then sends to it. Every bot started is stopped after the test."""
+    started: list[Bot] = []
+
+    async def start(catalog: Catalog) -> BotUnderTest:
+        bot = build_bot(bot_settings(slack_api, demo_kubeconfig, slack_signing_secret), catalog)
+        started.append(bot)
+        await bot.start()
+        slack_sender.events_url = f"http://127.0.0.1:{bot.port}/slack/events"
+        return BotUnderTest(bot, slack_api, slack_sender)
+
     try:
-        yield BotUnderTest(bot, slack_api, slack_sender)
+        yield start
     finally:
-        await bot.stop(grace=5)
+        for bot in reversed(started):
+            await bot.stop(grace=5)
+
+
+@pytest.fixture
+async def running_bot(start_bot: StartBot, catalog: Catalog) -> BotUnderTest:
+    return await start_bot(catalog)

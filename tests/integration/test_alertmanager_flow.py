@@ -21,7 +21,7 @@ from bot.config.catalog import Catalog
 from bot.entry.serve.wiring import Bot, build_bot
 from bot.usecases.rollback.engine import RollbackEngine
 from rollback_sandbox.slack.requests import DEFAULT_CHANNEL_ID, SlackRequestSender
-from rollback_sandbox.slack.web_api import FakeSlackWebApi, StoredMessage
+from rollback_sandbox.slack.web_api import FakeSlackWebApi, RecordedCall, StoredMessage
 from tests.bot_fixtures import CHECKOUT, bot_settings
 from tests.integration.alertmanager import (
     AlertmanagerConfig,
@@ -42,7 +42,9 @@ LABELS = {
 }
 
 
-async def start_bot(slack: FakeSlackWebApi, kubeconfig: Path, secret: str, catalog: Catalog) -> Bot:
+async def start_replica(
+    slack: FakeSlackWebApi, kubeconfig: Path, secret: str, catalog: Catalog
+) -> Bot:
     settings = bot_settings(
         slack,
         kubeconfig,
@@ -64,7 +66,7 @@ async def alert_bot(
     demo_kubeconfig: Path,
     catalog: Catalog,
 ) -> AsyncIterator[Bot]:
-    bot = await start_bot(slack_api, demo_kubeconfig, slack_signing_secret, catalog)
+    bot = await start_replica(slack_api, demo_kubeconfig, slack_signing_secret, catalog)
     slack_sender.events_url = f"http://127.0.0.1:{bot.port}/slack/events"
     try:
         yield bot
@@ -74,6 +76,15 @@ async def alert_bot(
 
 def alert_messages(slack: FakeSlackWebApi) -> list[StoredMessage]:
     return [m for m in slack.messages(CHANNEL) if "HighErrorRate" in m.all_text()]
+
+
+def alert_posts(slack: FakeSlackWebApi) -> list[RecordedCall]:
+    """Every chat.postMessage of an alert message the stand-in accepted."""
+    return [
+        c
+        for c in slack.calls("chat.postMessage")
+        if c.ok and c.args.get("channel") == CHANNEL and "HighErrorRate" in str(c.args)
+    ]
 
 
 async def test_firing_offer_click_rollback_then_resolved(
@@ -186,6 +197,34 @@ async def test_the_webhook_refuses_wrong_tokens_and_bad_bodies(alert_bot: Bot) -
             assert response.status == 413
 
 
+async def test_a_body_split_across_writes_is_read_whole(
+    alert_bot: Bot, slack_api: FakeSlackWebApi
+) -> None:
+    """Raw HTTP: a large group's body arrives in pieces, as over a real network."""
+    group = webhook_body('{}:{alertname="HighErrorRate"}')
+    group["alerts"] = [
+        {**group["alerts"][0], "labels": {**LABELS, "pod": f"checkout-{i:04d}"}} for i in range(300)
+    ]
+    body = json.dumps(group).encode()
+    assert len(body) > 64 * 1024
+    reader, writer = await asyncio.open_connection("127.0.0.1", alert_bot.port)
+    writer.write(
+        b"POST /alertmanager HTTP/1.1\r\nHost: bot\r\nContent-Type: application/json\r\n"
+        + f"Authorization: Bearer {TOKEN}\r\nContent-Length: {len(body)}\r\n".encode()
+        + b"Connection: close\r\n\r\n"
+    )
+    for start in range(0, len(body), 16 * 1024):
+        writer.write(body[start : start + 16 * 1024])
+        await writer.drain()
+        await asyncio.sleep(0.01)  # each piece its own segment, as over a real network
+    response = await asyncio.wait_for(reader.read(), timeout=30)
+    writer.close()
+    head, _, answer = response.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 200"), response[:300]
+    assert json.loads(answer)["posted"] == 1
+    assert len(alert_posts(slack_api)) == 1
+
+
 async def test_two_replicas_post_one_message_per_group(
     alert_bot: Bot,
     slack_api: FakeSlackWebApi,
@@ -193,34 +232,41 @@ async def test_two_replicas_post_one_message_per_group(
     demo_kubeconfig: Path,
     catalog: Catalog,
 ) -> None:
-    second = await start_bot(slack_api, demo_kubeconfig, slack_signing_secret, catalog)
+    second = await start_replica(slack_api, demo_kubeconfig, slack_signing_secret, catalog)
     try:
         body = json.dumps(webhook_body('{}:{alertname="HighErrorRate", deployment="checkout"}'))
         headers = {"Authorization": f"Bearer {TOKEN}"}
         async with aiohttp.ClientSession() as http:
 
-            async def deliver(bot: Bot) -> int:
+            async def deliver(bot: Bot) -> dict[str, Any]:
+                # Alertmanager retries a 503 ("being posted by another replica"): do the same.
+                # The bot answers 503 only after waiting for the other replica's post itself,
+                # so the retry goes at once.
                 url = f"http://127.0.0.1:{bot.port}/alertmanager"
-                async with http.post(url, data=body, headers=headers) as response:
-                    return response.status
+                for _ in range(3):
+                    async with http.post(url, data=body, headers=headers) as response:
+                        if response.status != 503:
+                            assert response.status == 200, await response.text()
+                            answer: dict[str, Any] = await response.json()
+                            return answer
+                raise AssertionError(f"{url} answered 503 three times")
 
-            # Alertmanager retries a 503 ("being posted by another replica"): do the same.
-            for _ in range(3):
-                statuses = await asyncio.gather(*(deliver(b) for b in (alert_bot, second) * 3))
-                if all(s == 200 for s in statuses):
-                    break
-                await asyncio.sleep(1)
-        await slack_api.wait_for(lambda: alert_messages(slack_api), timeout=10)
-        await asyncio.sleep(0.5)
+            answers = await asyncio.gather(*(deliver(b) for b in (alert_bot, second) * 3))
+        # The webhook answers once its Slack work is done: every delivery is accounted for, one
+        # posted the group's message and the five others updated it.
+        assert sorted((a["posted"], a["updated"]) for a in answers) == [(0, 1)] * 5 + [(1, 0)]
+        assert len(alert_posts(slack_api)) == 1
         assert len(alert_messages(slack_api)) == 1
         # A restarted bot (a fresh process would read the same ConfigMap) updates, not posts.
         await second.stop(grace=5)
-        second = await start_bot(slack_api, demo_kubeconfig, slack_signing_secret, catalog)
+        second = await start_replica(slack_api, demo_kubeconfig, slack_signing_secret, catalog)
         async with aiohttp.ClientSession() as http:
             url = f"http://127.0.0.1:{second.port}/alertmanager"
             async with http.post(url, data=body, headers=headers) as response:
                 assert response.status == 200
-                assert (await response.json())["updated"] == 1
+                answer = await response.json()
+        assert (answer["posted"], answer["updated"]) == (0, 1)
+        assert len(alert_posts(slack_api)) == 1
         assert len(alert_messages(slack_api)) == 1
     finally:
         await second.stop(grace=5)
@@ -237,8 +283,11 @@ async def test_unmapped_alerts_are_counted_and_ignored(
         headers = {"Authorization": f"Bearer {TOKEN}"}
         async with http.post(url, data=json.dumps(body), headers=headers) as response:
             assert response.status == 200
-            assert (await response.json())["unmapped"] == 1
+            answer = await response.json()
+    # The webhook answers once its work is done: nothing was posted, and nothing will be.
+    assert (answer["unmapped"], answer["posted"], answer["updated"]) == (1, 0, 0)
     assert not slack_api.messages(CHANNEL)
+    assert not slack_api.calls("chat.postMessage")
 
 
 async def test_alertmanagers_own_slack_post_gets_the_offer_in_its_thread_once(
@@ -251,24 +300,36 @@ async def test_alertmanagers_own_slack_post_gets_the_offer_in_its_thread_once(
         common_labels={"alertname": "HighErrorRate", "service": "checkout"},
         text="*Alert:* HighErrorRate\nservice: checkout\nnamespace: shop",
     )
-    post = slack_api.post_as(
-        CHANNEL, "", bot_id="B0ALERTMGR", username="alertmanager", attachments=[attachment]
-    )
+
+    def alertmanager_post() -> StoredMessage:
+        return slack_api.post_as(
+            CHANNEL, "", bot_id="B0ALERTMGR", username="alertmanager", attachments=[attachment]
+        )
+
+    def first_reply(post: StoredMessage) -> StoredMessage | None:
+        return next(iter(slack_api.thread(CHANNEL, post.ts)), None)
+
+    post = alertmanager_post()
     event = post.to_event()
     # Slack may deliver the event twice (a retry); the bot answers once.
     for _ in range(2):
         reply = await slack_sender.event(event)
         assert reply.status == 200
-    answer = await slack_api.wait_for(
-        lambda: next(iter(slack_api.thread(CHANNEL, post.ts)), None), timeout=10
-    )
+    answer = await slack_api.wait_for(lambda: first_reply(post), timeout=10)
     assert answer is not None
     assert "This alert is about *checkout*" in answer.all_text()
     assert [b["text"]["text"] for b in answer.buttons()] == ["Roll back to 2.13.0"]
-    await asyncio.sleep(0.5)
-    assert len(slack_api.thread(CHANNEL, post.ts)) == 1
     # A person's message mentioning the service is not an alert.
     chat = slack_api.post_as(CHANNEL, "is checkout down?", user="U0ONCALL01")
-    await slack_sender.event(chat.to_event())
-    await asyncio.sleep(0.3)
+    reply = await slack_sender.event(chat.to_event())
+    assert reply.status == 200
+    # Then a later Alertmanager post, answered in its own thread. Its listener starts after
+    # theirs (the person's message is passed over without awaiting anything), and its claim on
+    # the message index comes after the repeat's (claims queue in order, and a repeat that does
+    # not win its claim stops there): once its answer is there, both have been dealt with.
+    later = alertmanager_post()
+    reply = await slack_sender.event(later.to_event())
+    assert reply.status == 200
+    await slack_api.wait_for(lambda: first_reply(later), timeout=10)
+    assert len(slack_api.thread(CHANNEL, post.ts)) == 1
     assert not slack_api.thread(CHANNEL, chat.ts)

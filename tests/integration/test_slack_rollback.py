@@ -4,16 +4,19 @@ cluster, and the bot's Web API calls landing in the Slack stand-in."""
 from __future__ import annotations
 
 import asyncio
+import json
+import logging
 from typing import Any
 
 import pytest
 
+from bot.config.catalog import ServiceEntry
 from bot.domain.rollback.models import CHANGE_CAUSE_ANNOTATION
 from bot.usecases.rollback.engine import RollbackEngine
 from rollback_sandbox.cluster.threaded import SandboxThread
 from rollback_sandbox.slack.requests import DEFAULT_CHANNEL_ID, DEFAULT_USER_ID, SendOptions
 from rollback_sandbox.slack.web_api import StoredMessage
-from tests.bot_fixtures import CHECKOUT, BotUnderTest
+from tests.bot_fixtures import CHECKOUT, BotUnderTest, StartBot, demo_catalog
 
 CHANNEL = DEFAULT_CHANNEL_ID
 
@@ -50,6 +53,18 @@ async def confirm(
 
 def thread_text(t: BotUnderTest, message: StoredMessage) -> str:
     return "\n".join(m.all_text() for m in t.slack.thread(CHANNEL, message.ts))
+
+
+def offers(t: BotUnderTest) -> list[StoredMessage]:
+    """The versions messages (with rollback buttons) in the channel."""
+    return [m for m in t.slack.messages(CHANNEL) if m.buttons()]
+
+
+def audit_steps(caplog: pytest.LogCaptureFixture) -> list[str]:
+    """The bot's audit trail so far (its JSON log sink), as steps: "asked", "started", …"""
+    return [
+        json.loads(r.getMessage())["step"] for r in caplog.records if r.name == "rollback_bot.audit"
+    ]
 
 
 async def test_command_click_confirm_rolls_back_with_the_story_in_the_thread(
@@ -164,25 +179,36 @@ async def test_concurrent_confirmations_start_one_rollback(
     assert history.revisions[0].number == 4  # one rollback, one new revision
 
 
-async def test_a_retried_command_posts_once(running_bot: BotUnderTest) -> None:
+async def test_a_retried_command_posts_once(
+    running_bot: BotUnderTest, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO)
     t = running_bot
     fields = t.sender.build_slash_command("/rollback", "checkout")
     first = await t.sender.send_form(fields)
     retry = await t.sender.send_form(fields, SendOptions.retry(1, "http_timeout"))
     assert (first.status, retry.status) == (200, 200)
-    await t.slack.wait_for(lambda: t.slack.messages(CHANNEL))
-    await asyncio.sleep(0.5)
-    assert len([m for m in t.slack.messages(CHANNEL) if m.buttons()]) == 1
+    # The retry was answered by the dedupe middleware, which logs it and acks before the HTTP
+    # answer, without running any listener: no second offer can come from it after this.
+    assert any(
+        r.name == "handlers.dedupe" and fields["trigger_id"] in r.getMessage()
+        for r in caplog.records
+    )
+    await t.slack.wait_for(lambda: offers(t))
+    assert len(offers(t)) == 1
+    assert audit_steps(caplog).count("asked") == 1  # one offer made (recorded before posting)
 
 
 async def test_an_unauthorized_user_is_denied_and_recorded(
-    running_bot: BotUnderTest, catalog: Any
+    start_bot: StartBot, caplog: pytest.LogCaptureFixture
 ) -> None:
-    t = running_bot
-    from bot.config.catalog import ServiceEntry
-
-    catalog.services["checkout"] = ServiceEntry(
-        namespace="shop", deployment="checkout", allowed_users=("U0SOMEONE",)
+    caplog.set_level(logging.INFO)
+    t = await start_bot(
+        demo_catalog(
+            checkout=ServiceEntry(
+                namespace="shop", deployment="checkout", allowed_users=("U0SOMEONE",)
+            )
+        )
     )
     message = await versions_message(t)
     await t.sender.click(CHANNEL, message.ts, "rollback:to:2")
@@ -193,16 +219,19 @@ async def test_an_unauthorized_user_is_denied_and_recorded(
     )
     assert denied
     assert not t.slack.views()
+    # Recorded before the answer: the denial is in the audit trail by now.
+    assert audit_steps(caplog)[-1] == "denied"
 
 
-async def test_group_members_are_allowed(running_bot: BotUnderTest, catalog: Any) -> None:
-    t = running_bot
-    from bot.config.catalog import ServiceEntry
-
-    t.slack.add_usergroup("S0ONCALL", "oncall", [DEFAULT_USER_ID])
-    catalog.services["checkout"] = ServiceEntry(
-        namespace="shop", deployment="checkout", allowed_groups=("S0ONCALL",)
+async def test_group_members_are_allowed(start_bot: StartBot) -> None:
+    t = await start_bot(
+        demo_catalog(
+            checkout=ServiceEntry(
+                namespace="shop", deployment="checkout", allowed_groups=("S0ONCALL",)
+            )
+        )
     )
+    t.slack.add_usergroup("S0ONCALL", "oncall", [DEFAULT_USER_ID])
     message = await versions_message(t)
     await t.sender.click(CHANNEL, message.ts, "rollback:to:2")
     await t.slack.wait_for(lambda: t.slack.views())
@@ -232,15 +261,18 @@ async def test_forged_or_expired_requests_are_rejected(
         ),
     )
     assert reply.status == 401
-    await asyncio.sleep(0.3)
-    assert not t.slack.messages(CHANNEL)
+    # Refused by the signature check, before any listener: nothing is left running for it. The
+    # same command, genuine and sent after it, is answered, and its offer is all there is.
+    genuine = await t.sender.slash_command("/rollback", "checkout")
+    assert genuine.status == 200
+    await t.slack.wait_for(lambda: offers(t))
+    assert len(t.slack.messages(CHANNEL)) == 1
     assert not t.slack.calls("response_url")
 
 
 async def test_a_stalled_rollout_ends_in_a_failure_message_with_next_steps(
-    running_bot: BotUnderTest, catalog: Any, demo_kubeconfig: Any, tmp_path: Any
+    start_bot: StartBot, demo_kubeconfig: Any, tmp_path: Any
 ) -> None:
-    from bot.config.catalog import ServiceEntry
     from tests.cluster_fixtures import Kubectl, find_kubectl
     from tests.integration.kube_history import apply, manifest
 
@@ -248,8 +280,7 @@ async def test_a_stalled_rollout_ends_in_a_failure_message_with_next_steps(
     for version in ("0.9.0-broken", "1.0.0"):
         apply(kubectl, manifest("web", "shop", version, {}, "envoy:1", progressDeadlineSeconds=30))
     kubectl("rollout", "status", "deployment/web", "-n", "shop", "--timeout=60s")
-    catalog.services["web"] = ServiceEntry(namespace="shop", deployment="web")
-    t = running_bot
+    t = await start_bot(demo_catalog(web=ServiceEntry(namespace="shop", deployment="web")))
     message = await versions_message(t, "web")
     await confirm(t, message, "rollback:to:1", reason=None)
     await t.slack.wait_for(lambda: "failed after" in thread_text(t, message), timeout=20)
@@ -357,13 +388,12 @@ async def test_no_secret_reaches_a_log_line(
 
 
 async def test_a_required_reason_is_asked_for_in_the_modal(
-    running_bot: BotUnderTest, catalog: Any, demo_engine: RollbackEngine
+    start_bot: StartBot, demo_engine: RollbackEngine
 ) -> None:
-    from bot.config.catalog import ServiceEntry
-
-    t = running_bot
-    catalog.services["checkout"] = ServiceEntry(
-        namespace="shop", deployment="checkout", reason_required=True
+    t = await start_bot(
+        demo_catalog(
+            checkout=ServiceEntry(namespace="shop", deployment="checkout", reason_required=True)
+        )
     )
     message = await versions_message(t)
     await t.sender.click(CHANNEL, message.ts, "rollback:to:2")
@@ -374,8 +404,15 @@ async def test_a_required_reason_is_asked_for_in_the_modal(
         "response_action": "errors",
         "errors": {"rollback:reason": "A reason is required to roll back checkout."},
     }
-    await asyncio.sleep(0.3)
+    # That answer is the listener's last step for the empty submission: nothing was started.
     assert (await demo_engine.status(CHECKOUT)).version == "2.14.0"
+    assert not thread_text(t, message)
     reply = await t.sender.submit_view(view["id"], {"reason": "5xx"})
     assert reply.status == 200
     await t.slack.wait_for(lambda: "rolled back to" in thread_text(t, message), timeout=20)
+    # Exactly one rollback ran, the one with the reason: one start, one new revision.
+    started = [m for m in t.slack.thread(CHANNEL, message.ts) if "started rolling" in m.all_text()]
+    assert len(started) == 1
+    assert "5xx" in thread_text(t, message)
+    history = await demo_engine.history(CHECKOUT)
+    assert history.revisions[0].number == 4

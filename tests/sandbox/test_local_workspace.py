@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,7 +20,7 @@ from bot.usecases.rollback.engine import RollbackEngine
 from rollback_sandbox.slack.main import bot_environment, describe, serve
 from rollback_sandbox.slack.requests import DEFAULT_CHANNEL_ID, DEFAULT_USER_ID
 from rollback_sandbox.slack.workspace_ui import LocalWorkspace
-from tests.bot_fixtures import CHECKOUT, bot_settings
+from tests.bot_fixtures import CHECKOUT, bot_settings, demo_catalog
 from tests.slack_fixtures import SLACK_SIGNING_SECRET
 
 JsonDict = dict[str, Any]
@@ -94,20 +95,27 @@ async def offline() -> AsyncIterator[Stack]:
         yield Stack(ws, Browser(ws.url, session), None)
 
 
-@pytest.fixture
-async def stack(demo_kubeconfig: Path, catalog: Catalog) -> AsyncIterator[Stack]:
-    """The demo cluster (checkout 2.14.0 over 2.13.0), the workspace, and the bot."""
+@asynccontextmanager
+async def running_stack(kubeconfig: Path, catalog: Catalog) -> AsyncIterator[Stack]:
+    """The workspace, and a bot built with `catalog` for the cluster of `kubeconfig`."""
     async with (
         LocalWorkspace(bot_events_url=NOWHERE, signing_secret=SLACK_SIGNING_SECRET) as ws,
         aiohttp.ClientSession() as session,
     ):
-        bot = build_bot(bot_settings(ws.api, demo_kubeconfig, SLACK_SIGNING_SECRET), catalog)
+        bot = build_bot(bot_settings(ws.api, kubeconfig, SLACK_SIGNING_SECRET), catalog)
         await bot.start()
         ws.bot_events_url = f"http://127.0.0.1:{bot.port}/slack/events"
         try:
             yield Stack(ws, Browser(ws.url, session), bot)
         finally:
             await bot.stop(grace=5)
+
+
+@pytest.fixture
+async def stack(demo_kubeconfig: Path, catalog: Catalog) -> AsyncIterator[Stack]:
+    """The demo cluster (checkout 2.14.0 over 2.13.0), the workspace, and the bot."""
+    async with running_stack(demo_kubeconfig, catalog) as running:
+        yield running
 
 
 async def open_confirmation(b: Browser) -> tuple[JsonDict, JsonDict]:
@@ -169,25 +177,26 @@ async def test_command_click_confirm_and_the_thread_tells_the_story(
 
 
 async def test_errors_from_the_bot_show_in_the_modal_and_keep_it_open(
-    stack: Stack, catalog: Catalog
+    demo_kubeconfig: Path,
 ) -> None:
-    catalog.services["checkout"] = ServiceEntry(
-        namespace="shop", deployment="checkout", reason_required=True
+    catalog = demo_catalog(
+        checkout=ServiceEntry(namespace="shop", deployment="checkout", reason_required=True)
     )
-    b = stack.browser
-    _, modal = await open_confirmation(b)
-    result = await b.post(f"/ui/api/views/{modal['id']}/submit", {"values": {}})
-    assert result["ok"] and not result["closed"]
-    assert result["errors"] == {
-        reason_input(modal)["block_id"]: "A reason is required to roll back checkout."
-    }
-    _, state = await b.get_state()
-    assert state["modal"]["id"] == modal["id"]
+    async with running_stack(demo_kubeconfig, catalog) as stack:
+        b = stack.browser
+        _, modal = await open_confirmation(b)
+        result = await b.post(f"/ui/api/views/{modal['id']}/submit", {"values": {}})
+        assert result["ok"] and not result["closed"]
+        assert result["errors"] == {
+            reason_input(modal)["block_id"]: "A reason is required to roll back checkout."
+        }
+        _, state = await b.get_state()
+        assert state["modal"]["id"] == modal["id"]
 
-    closed = await b.post(f"/ui/api/views/{modal['id']}/close", {})
-    assert closed["ok"]
-    _, state = await b.get_state()
-    assert state["modal"] is None
+        closed = await b.post(f"/ui/api/views/{modal['id']}/close", {})
+        assert closed["ok"]
+        _, state = await b.get_state()
+        assert state["modal"] is None
 
 
 async def test_ephemeral_answers_are_shown_to_you_and_can_be_dismissed(stack: Stack) -> None:
@@ -218,13 +227,29 @@ async def test_an_unreachable_bot_is_reported_like_slack_does(offline: Stack) ->
     assert unknown["error"] == "unknown_command"
 
 
-async def test_the_state_long_polls_until_something_changes(offline: Stack) -> None:
+async def test_the_state_long_polls_until_something_changes(
+    offline: Stack, monkeypatch: pytest.MonkeyPatch
+) -> None:
     b = offline.browser
+    # The bot's health is part of the state: once its first check has found it offline, nothing
+    # changes the state but the message below.
+    await b.wait(lambda s: s["bot"]["state"] == "offline", timeout=5)
     etag, state = await b.get_state()
     assert state["channel"]["name"] == "incidents" and not state["messages"]
+    # Count the server's looks at the state: it compares it with `since` on every tick.
+    looks = 0
+    state_now = offline.workspace.state
+
+    def counted_state(channel: str | None = None) -> JsonDict:
+        nonlocal looks
+        looks += 1
+        return state_now(channel)
+
+    monkeypatch.setattr(offline.workspace, "state", counted_state)
     started = time.monotonic()
     waiting = asyncio.create_task(b.get_state(since=etag))
-    await asyncio.sleep(0.3)
+    # A second look for this request means the first found nothing new and it held its answer.
+    await offline.workspace.api.wait_for(lambda: looks >= 2)
     assert not waiting.done()
     # A plain message is stored (and offered to the bot, which is not there: no matter).
     await b.post("/ui/api/send", {"channel": DEFAULT_CHANNEL_ID, "text": "anyone on call?"})
