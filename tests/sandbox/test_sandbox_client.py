@@ -297,10 +297,8 @@ def test_stale_update_is_409_conflict(api: client.ApiClient, sandbox: SandboxThr
     def settled() -> bool:
         obj = raw(sandbox, "GET", path)[1]
         status, spec = obj.get("status") or {}, obj.get("spec") or {}
-        return (
-            status.get("observedGeneration") == obj["metadata"].get("generation")
-            and status.get("availableReplicas") == spec.get("replicas")
-        )
+        observed = status.get("observedGeneration") == obj["metadata"].get("generation")
+        return bool(observed and status.get("availableReplicas") == spec.get("replicas"))
 
     # The controller writes the status while the rollout runs: only our own writes may race.
     wait_for(settled)
