@@ -27,8 +27,9 @@ import urllib3
 from kubernetes import client, config
 
 from benchmarks.stack import bot_command, kubectl_binary, running_cluster
-from bot.adapters.kube.deployments import KubernetesCluster
-from bot.usecases.rollback.engine import RollbackEngine, Target
+from bot.adapters.kube.clusters import ClusterRegistry
+from bot.domain.rollback.models import Target
+from bot.usecases.rollback.engine import RollbackEngine
 
 CHECKOUT = Target("shop", "checkout")
 
@@ -45,8 +46,8 @@ def timed(fn: Callable[[], object]) -> float:
 
 
 async def plan_and_patch(kubeconfig: Path, runs: int) -> list[float]:
-    cluster = KubernetesCluster.from_kubeconfig(str(kubeconfig), None)
-    engine = RollbackEngine(lambda _c: cluster)
+    clusters = ClusterRegistry(str(kubeconfig), None)
+    engine = RollbackEngine(clusters)
     samples = []
     for _ in range(runs):
         start = time.perf_counter()
@@ -56,7 +57,7 @@ async def plan_and_patch(kubeconfig: Path, runs: int) -> list[float]:
         async for progress in engine.follow(CHECKOUT, within=60):
             if progress.finished:
                 break
-    await cluster.close()
+    await clusters.close()
     return samples
 
 
@@ -131,15 +132,15 @@ def crowd_namespace(kubeconfig: Path, count: int) -> float:
 
 
 async def list_revisions(kubeconfig: Path, runs: int) -> list[float]:
-    cluster = KubernetesCluster.from_kubeconfig(str(kubeconfig), None)
-    engine = RollbackEngine(lambda _c: cluster)
+    clusters = ClusterRegistry(str(kubeconfig), None)
+    engine = RollbackEngine(clusters)
     samples = []
     for _ in range(runs):
         start = time.perf_counter()
         history = await engine.history(CHECKOUT)
         samples.append(time.perf_counter() - start)
     assert len(history.revisions) <= 10, "other Deployments' ReplicaSets leaked into the history"
-    await cluster.close()
+    await clusters.close()
     return samples
 
 

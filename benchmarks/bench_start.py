@@ -192,7 +192,8 @@ def answers(slack: FakeSlackWebApi, mine: Callable[[str], bool]) -> Callable[[],
 
     def count() -> int:
         calls = [*slack.calls("chat.postMessage"), *slack.calls("response_url")]
-        return sum(1 for c in calls if c.ok and mine(str(c.args.get("text", ""))))
+        # `error`, not `ok`: a response_url's answer carries no `ok` field.
+        return sum(1 for c in calls if c.error is None and mine(str(c.args.get("text", ""))))
 
     return count
 
@@ -272,12 +273,15 @@ async def serve_figures(
     for subject in subjects:
         p50s, p99s = subject.per_round(0.5), subject.per_round(0.99)
         print(
-            f"  {subject.name:<18} median of rounds: p50 {statistics.median(p50s):6.1f} ms  "
-            f"p99 {statistics.median(p99s):6.1f} ms   all {len(subject.acks)} acks: "
+            f"  {subject.name:<18}  median of {len(subject.rounds)} rounds: "
+            f"p50 {statistics.median(p50s):6.1f} ms  p99 {statistics.median(p99s):6.1f} ms"
+        )
+        print(f"  {'':<18}  each round's p99:    {' '.join(f'{v:.0f}' for v in p99s)} ms")
+        print(
+            f"  {'':<18}  all {len(subject.acks)} acks together: "
             f"p50 {pct(subject.acks, 0.5):6.1f} ms  p99 {pct(subject.acks, 0.99):6.1f} ms  "
             f"max {max(subject.acks) * 1000:6.1f} ms"
         )
-        print(f"  {'':<18} p99 of each round: {' '.join(f'{v:.0f}' for v in p99s)} ms")
     rss_bot = bot.memory["after one /rollback"]["VmRSS"]
     rss_bare = bare.memory["after one /rollback"]["VmRSS"]
     p50 = (statistics.median(bot.per_round(0.5)), statistics.median(bare.per_round(0.5)))
