@@ -21,11 +21,12 @@ from bot.domain.rollback.planning import RollbackCause, RollbackPlan
 from bot.domain.times import ago, format_duration, kube_time
 from bot.usecases.rollback.engine import RollbackEngine
 from bot.usecases.rollback.ports import Cluster
-from bot.usecases.rollback.runner import RollbackRequest, RolloutRunner
 
 if TYPE_CHECKING:
     from rich.console import Console
     from rich.table import Table
+
+    from bot.usecases.rollback.runner import RolloutRunner
 
 # Errors exit with their class's code (bot.domain.errors); these are the plain outcomes.
 EXIT_OK = 0
@@ -211,6 +212,8 @@ class Cli:
                 return EXIT_REFUSED
         if self._runner is None:
             raise RollbackRefused("this command cannot roll back")  # the wiring always gives one
+        from bot.usecases.rollback.runner import RollbackRequest  # only a rollback loads the runner
+
         result = await self._runner.start(
             RollbackRequest(
                 service=ref.name,

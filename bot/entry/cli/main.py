@@ -8,15 +8,12 @@ from __future__ import annotations
 import argparse
 import sys
 
-from bot.adapters.audit import JsonLogSink, KubernetesEventSink
 from bot.adapters.kube.clusters import ClusterRegistry
 from bot.config.catalog import Catalog
 from bot.config.settings import load_settings
 from bot.domain.errors import RollbackBotError
 from bot.entry.cli.commands import Cli, RollbackOptions
-from bot.usecases.audit import AuditTrail
 from bot.usecases.rollback.engine import RollbackEngine
-from bot.usecases.rollback.runner import RolloutRunner, replica_id
 
 RED_ERROR = "\033[31merror:\033[0m"
 
@@ -46,7 +43,11 @@ async def run_cli(args: argparse.Namespace) -> int:
             return await Cli(catalog, engine, None).status(args.service, args.output)
         if args.command == "history":
             return await Cli(catalog, engine, None).history(args.service, args.output)
+        # Only a rollback needs the runner, its audit trail and the terminal's live bar.
+        from bot.adapters.audit import JsonLogSink, KubernetesEventSink
         from bot.entry.cli.console import ConsoleReporter
+        from bot.usecases.audit import AuditTrail
+        from bot.usecases.rollback.runner import RolloutRunner, replica_id
 
         me = f"cli@{replica_id()}"
         reporter = ConsoleReporter()

@@ -9,7 +9,7 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from bot.config.catalog import Catalog, ServiceRef
 from bot.domain.alerts.advice import advise
@@ -18,9 +18,11 @@ from bot.domain.alerts.mapping import message_key, route_alerts, slack_alert, ta
 from bot.domain.alerts.views import AlertGroupView
 from bot.domain.alerts.webhook import Alert, WebhookMessage, earliest_start
 from bot.domain.errors import RollbackBotError
-from bot.observability.metrics import Metrics
 from bot.usecases.alerts.index import AlertIndex
 from bot.usecases.alerts.ports import AlertMessages, ServiceViewer
+
+if TYPE_CHECKING:  # the CLI, which counts nothing, does not load prometheus_client
+    from bot.observability.metrics import Metrics
 
 log = logging.getLogger(__name__)
 

@@ -19,7 +19,7 @@ import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from bot.domain.audit import AuditRecord, Step
 from bot.domain.errors import RollbackBotError, RollbackRefused, RolloutTimedOut
@@ -28,10 +28,12 @@ from bot.domain.rollback.models import Deployment, History, RunInfo, Target
 from bot.domain.rollback.planning import RollbackCause, RollbackPlan, plan_rollback
 from bot.domain.rollback.progress import Phase, Progress
 from bot.domain.rollback.views import ServiceView, Thread
-from bot.observability.metrics import Metrics
 from bot.usecases.audit import AuditTrail
 from bot.usecases.rollback.engine import RollbackEngine
 from bot.usecases.rollback.ports import Reporter, Reporters, VersionMessages
+
+if TYPE_CHECKING:  # the CLI, which counts nothing, does not load prometheus_client
+    from bot.observability.metrics import Metrics
 
 log = logging.getLogger(__name__)
 
