@@ -11,6 +11,7 @@ from bot.adapters.slack import blocks
 from bot.config.catalog import Catalog
 from bot.usecases.rollback.access import Access
 from bot.usecases.rollback.views import ServiceViews
+from handlers.after_ack import AfterAck
 from handlers.errors import answering_failures
 from handlers.replies import post_in_channel, say_privately
 
@@ -19,14 +20,19 @@ MAX_COMMAND_TEXT = 500
 
 
 def register(
-    app: AsyncApp, slash_command: str, catalog: Catalog, views: ServiceViews, access: Access
+    app: AsyncApp,
+    slash_command: str,
+    catalog: Catalog,
+    views: ServiceViews,
+    access: Access,
+    after_ack: AfterAck,
 ) -> None:
     @app.command(slash_command)
     async def on_rollback(
         ack: AsyncAck, command: dict[str, Any], client: AsyncWebClient, respond: AsyncRespond
     ) -> None:
         await ack()
-        async with answering_failures(command, respond, client):
+        async with after_ack, answering_failures(command, respond, client):
             await answer(command, client, respond)
 
     async def answer(

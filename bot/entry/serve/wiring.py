@@ -41,6 +41,7 @@ from bot.usecases.rollback.engine import RollbackEngine
 from bot.usecases.rollback.runner import RolloutRunner, replica_id
 from bot.usecases.rollback.views import ServiceViews
 from handlers import actions, alertmanager, commands, dedupe, errors, events, views
+from handlers.after_ack import AfterAck
 
 log = logging.getLogger(__name__)
 
@@ -198,10 +199,13 @@ def build_bot(
     )
     errors.register(bolt)
     dedupe.register(bolt, dedupe.SeenKeys())
-    commands.register(bolt, settings.slash_command, catalog, service_views, access)
+    # Offers and answers to alert posts wait their turn after their acks; a click (its modal
+    # must open within the trigger's 3 s) and a confirmation (the rollback) never do.
+    after_ack = AfterAck()
+    commands.register(bolt, settings.slash_command, catalog, service_views, access, after_ack)
     actions.register(bolt, catalog, access, runner)
     views.register(bolt, catalog, access, runner)
-    events.register(bolt, offers)
+    events.register(bolt, offers, after_ack)
 
     contexts = tuple(sorted({ref.context for ref in catalog.refs()} or {None}, key=str))
     checks: dict[str, Check] = {"slack": client.auth_test}
