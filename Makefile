@@ -48,6 +48,7 @@ test: tools lint typecheck
 	$(BIN)/pytest -q --durations=15
 
 bench: setup
+	$(BIN)/python -m benchmarks.bench_start
 	$(BIN)/python -m benchmarks.bench_rollback
 	$(BIN)/python -m benchmarks.bench_slack
 	$(BIN)/python -m benchmarks.bench_alerts
