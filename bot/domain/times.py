@@ -16,6 +16,11 @@ _UNIT = {"h": 3600.0, "m": 60.0, "s": 1.0, "ms": 0.001}
 _MAX_TEXT = 64
 
 
+def utc_now() -> datetime:
+    """Now, aware, in UTC: the default clock every use case takes (tests inject their own)."""
+    return datetime.now(UTC)
+
+
 def parse_time(value: Any) -> datetime | None:
     """An RFC 3339 timestamp ("2026-11-27T04:00:00Z"), aware; None when absent or bad.
 
@@ -28,6 +33,14 @@ def parse_time(value: Any) -> datetime | None:
     except ValueError:
         return None
     return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
+
+
+def slack_ts_time(ts: str) -> datetime | None:
+    """When a Slack message was posted, from its ts ("1764216000.000100"); None when the text
+    is not a plausible ts (the field comes from outside)."""
+    if len(ts) > _MAX_TEXT or not re.fullmatch(r"[0-9]{1,12}(\.[0-9]{1,9})?", ts):
+        return None
+    return datetime.fromtimestamp(float(ts), UTC)
 
 
 def kube_time(when: datetime) -> str:

@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from typing import Protocol
+from datetime import datetime
+from typing import Any, Protocol
 
-from bot.domain.audit import AuditRecord
+from bot.config.catalog import ServiceRef
+from bot.domain.audit import AuditRecord, Step
 from bot.domain.rollback.models import Deployment
 
 log = logging.getLogger(__name__)
@@ -29,3 +31,18 @@ class AuditTrail:
                 log.warning(
                     "audit sink %s failed for %s: %s", type(sink).__name__, record.step, exc
                 )
+
+
+def slack_step(step: Step, ref: ServiceRef, user: str, at: datetime, **details: Any) -> AuditRecord:
+    """A step a Slack user took about a catalog service (asked, denied)."""
+    return AuditRecord(
+        step=step,
+        service=ref.name,
+        namespace=ref.namespace,
+        deployment=ref.deployment,
+        actor=user,
+        via="Slack",
+        at=at,
+        context=ref.context,
+        **details,
+    )

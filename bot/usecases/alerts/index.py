@@ -14,7 +14,7 @@ import logging
 import secrets
 from collections.abc import Callable
 from dataclasses import replace
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Literal, Protocol, TypeVar
 
 from bot.domain.alerts.index import (
@@ -32,6 +32,7 @@ from bot.domain.alerts.index import (
 from bot.domain.errors import Conflict
 from bot.domain.retry import Backoff, retry
 from bot.domain.rollback.models import JsonDict
+from bot.domain.times import utc_now
 
 log = logging.getLogger(__name__)
 
@@ -58,10 +59,6 @@ class IndexDocument(Protocol):
         ...
 
 
-def _now() -> datetime:
-    return datetime.now(UTC)
-
-
 class AlertIndex:
     def __init__(
         self,
@@ -72,7 +69,7 @@ class AlertIndex:
         keep_untouched: timedelta = KEEP_UNTOUCHED,
         max_bytes: int = MAX_DATA_BYTES,
         attempts: int = 10,
-        clock: Callable[[], datetime] = _now,
+        clock: Callable[[], datetime] = utc_now,
     ) -> None:
         self._store = store
         self.posting_ttl = posting_ttl

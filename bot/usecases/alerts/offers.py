@@ -8,7 +8,7 @@ import logging
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Literal
 
 from bot.config.catalog import Catalog, ServiceRef
@@ -18,6 +18,7 @@ from bot.domain.alerts.mapping import message_key, route_alerts, slack_alert, ta
 from bot.domain.alerts.views import AlertGroupView
 from bot.domain.alerts.webhook import Alert, WebhookMessage, earliest_start
 from bot.domain.errors import RollbackBotError
+from bot.domain.times import slack_ts_time, utc_now
 from bot.usecases.alerts.index import AlertIndex
 from bot.usecases.alerts.ports import AlertMessages, ServiceViewer
 
@@ -52,7 +53,7 @@ class AlertOffers:
         default_channel: str | None,
         window: timedelta,
         patterns: tuple[re.Pattern[str], ...] = (),
-        now: Callable[[], datetime] = lambda: datetime.now(UTC),
+        now: Callable[[], datetime] = utc_now,
         metrics: Metrics | None = None,
     ) -> None:
         self._metrics = metrics
@@ -167,7 +168,7 @@ class AlertOffers:
         try:
             ref = self._catalog.resolve(found.service)
             view = await self._views.view(ref, "alertmanager")
-            posted_at = datetime.fromtimestamp(float(ts), UTC)
+            posted_at = slack_ts_time(ts) or self._now()
             history = view.history
             advice = advise(posted_at, history.went_out, history.deployment.version, self._window)
             replied = await self._messages.reply(channel, ts, view, found.title, advice)

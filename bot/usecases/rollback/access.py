@@ -5,21 +5,18 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import datetime
 
 from bot.config.catalog import ServiceRef
-from bot.domain.audit import AuditRecord, Step
+from bot.domain.audit import Step
 from bot.domain.errors import RollbackBotError
 from bot.domain.rollback.guards import AccessPolicy, may_roll_back
 from bot.domain.rollback.models import Deployment
-from bot.usecases.audit import AuditTrail
+from bot.domain.times import utc_now
+from bot.usecases.audit import AuditTrail, slack_step
 from bot.usecases.rollback.ports import Clusters, GroupDirectory
 
 log = logging.getLogger(__name__)
-
-
-def _now() -> datetime:
-    return datetime.now(UTC)
 
 
 class Access:
@@ -29,7 +26,7 @@ class Access:
         clusters: Clusters,
         audit: AuditTrail,
         *,
-        now: Callable[[], datetime] = _now,
+        now: Callable[[], datetime] = utc_now,
     ) -> None:
         self._directory = directory
         self._clusters = clusters
@@ -61,18 +58,6 @@ class Access:
             )
         except RollbackBotError:
             log.warning("could not read %s to record a denied %s", ref.qualified, what)
-        await self._audit.record(
-            AuditRecord(
-                step=Step.DENIED,
-                service=ref.name,
-                namespace=ref.namespace,
-                deployment=ref.deployment,
-                actor=user,
-                via="Slack",
-                at=self._now(),
-                detail=what,
-                context=ref.context,
-            ),
-            deployment,
-        )
+        denied = slack_step(Step.DENIED, ref, user, self._now(), detail=what)
+        await self._audit.record(denied, deployment)
         return False

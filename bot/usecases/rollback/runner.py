@@ -18,7 +18,7 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import TYPE_CHECKING, Literal
 
 from bot.domain.audit import AuditRecord, Step
@@ -28,6 +28,7 @@ from bot.domain.rollback.models import Deployment, History, RunInfo, Target
 from bot.domain.rollback.planning import RollbackCause, RollbackPlan, plan_rollback
 from bot.domain.rollback.progress import Phase, Progress
 from bot.domain.rollback.views import ServiceView, Thread
+from bot.domain.times import utc_now
 from bot.usecases.audit import AuditTrail
 from bot.usecases.rollback.engine import RollbackEngine
 from bot.usecases.rollback.ports import Reporter, Reporters, VersionMessages
@@ -44,10 +45,6 @@ PROGRESS_AUDIT_EVERY = 0.5  # record a progress milestone at each half of the po
 def replica_id() -> str:
     """Who holds a rollback lock: the pod's name in a cluster, host and pid elsewhere."""
     return os.environ.get("POD_NAME") or f"{socket.gethostname()}-{os.getpid()}"
-
-
-def _now() -> datetime:
-    return datetime.now(UTC)
 
 
 @dataclass(frozen=True)
@@ -147,7 +144,7 @@ class RolloutRunner:
         rollout_timeout: float = 900.0,
         lease_seconds: int = LEASE_SECONDS,
         clock: Callable[[], float] = time.monotonic,
-        now: Callable[[], datetime] = _now,
+        now: Callable[[], datetime] = utc_now,
         metrics: Metrics | None = None,
     ) -> None:
         self._engine = engine

@@ -4,17 +4,14 @@ and the "asked" step of the audit trail when someone is offered the rollback but
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import datetime
 
 from bot.config.catalog import ServiceRef
-from bot.domain.audit import AuditRecord, Step
+from bot.domain.audit import Step
 from bot.domain.rollback.views import ServiceView
-from bot.usecases.audit import AuditTrail
+from bot.domain.times import utc_now
+from bot.usecases.audit import AuditTrail, slack_step
 from bot.usecases.rollback.ports import Clusters, RunningRollbacks
-
-
-def _now() -> datetime:
-    return datetime.now(UTC)
 
 
 class ServiceViews:
@@ -24,7 +21,7 @@ class ServiceViews:
         running: RunningRollbacks,
         audit: AuditTrail,
         *,
-        now: Callable[[], datetime] = _now,
+        now: Callable[[], datetime] = utc_now,
     ) -> None:
         self._clusters = clusters
         self._running = running
@@ -53,18 +50,14 @@ class ServiceViews:
         view = await self.view(ref, user)
         deployment = view.history.deployment
         await self._audit.record(
-            AuditRecord(
-                step=Step.ASKED,
-                service=ref.name,
-                namespace=ref.namespace,
-                deployment=ref.deployment,
-                actor=user,
-                via="Slack",
-                at=self._now(),
+            slack_step(
+                Step.ASKED,
+                ref,
+                user,
+                self._now(),
                 from_version=deployment.version,
                 from_revision=deployment.revision,
                 channel=channel,
-                context=ref.context,
             ),
             deployment,
         )

@@ -30,3 +30,13 @@ def test_format(seconds: float, text: str) -> None:
 )
 def test_format_age(seconds: float, text: str) -> None:
     assert format_age(seconds) == text
+
+
+def test_a_slack_ts_is_a_time_and_anything_else_is_none() -> None:
+    from datetime import UTC, datetime
+
+    from bot.domain.times import slack_ts_time
+
+    assert slack_ts_time("1764216000.000100") == datetime(2025, 11, 27, 4, 0, 0, 100, tzinfo=UTC)
+    for bad in ("", "nan", "inf", "1e309", "-1", "1" * 80, "12.3.4", "１２"):
+        assert slack_ts_time(bad) is None
