@@ -13,6 +13,7 @@ from bot.config.catalog import Catalog
 from bot.usecases.rollback.access import Access
 from bot.usecases.rollback.ports import RunningRollbacks
 from handlers.errors import answering_failures
+from handlers.identity import from_elsewhere
 from handlers.replies import say_privately
 
 
@@ -31,8 +32,9 @@ def register(app: AsyncApp, catalog: Catalog, access: Access, running: RunningRo
         user = body["user"]["id"]
         button = RollbackButton.decode(body["actions"][0]["value"])
         ref = catalog.resolve(button.service)
-        if not await access.authorize(ref, user, "click"):
-            await say_privately(respond, blocks.denied_message(ref.name))
+        refusal = await access.authorize(ref, user, "click", external=from_elsewhere(body))
+        if refusal is not None:
+            await say_privately(respond, blocks.denied_message(ref.name, refusal))
             return
         run = running.running(ref.target)
         if run is not None:

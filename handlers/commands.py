@@ -43,13 +43,25 @@ def register(
         words = (command.get("text") or "")[:MAX_COMMAND_TEXT].split()
         if not words or words[0] == "help" or (words[0] in SUBCOMMANDS and len(words) < 2):
             services = [
-                (ref.name, ref.qualified, await access.may_roll_back(ref, user))
+                blocks.HelpEntry(
+                    ref.name,
+                    ref.qualified,
+                    await access.may_roll_back(ref, user),
+                    anyone=ref.entry is not None and not ref.entry.restricted,
+                )
                 for ref in catalog.refs()
             ]
-            await say_privately(respond, blocks.help_message(slash_command, services))
+            uncataloged = await access.may_name_uncataloged(user)
+            await say_privately(respond, blocks.help_message(slash_command, services, uncataloged))
             return
         kind, name = (words[0], words[1]) if words[0] in SUBCOMMANDS else ("versions", words[0])
         ref = catalog.resolve(name)
+        if ref.entry is None:
+            # Outside the catalog, even looking is for those the catalog allows.
+            refusal = await access.authorize(ref, user, kind)
+            if refusal is not None:
+                await say_privately(respond, blocks.notice(f"Not shown: {refusal}.", ":no_entry:"))
+                return
         if kind == "status":
             view = await views.view(ref, user)
             await post_in_channel(client, respond, channel, blocks.status_message(view))

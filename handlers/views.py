@@ -16,6 +16,7 @@ from bot.domain.rollback.views import Thread
 from bot.usecases.rollback.access import Access
 from bot.usecases.rollback.runner import RollbackRequest, RolloutRunner
 from handlers.errors import answering_failures
+from handlers.identity import from_elsewhere
 from handlers.replies import tell
 
 ERROR_TEXT = 150  # what Slack shows under an input block
@@ -62,8 +63,12 @@ def register(app: AsyncApp, catalog: Catalog, access: Access, runner: RolloutRun
         client: AsyncWebClient,
     ) -> None:
         user = body["user"]["id"]
-        if not await access.authorize(ref, user, "confirmation"):
-            await tell(client, context.channel, user, blocks.denied_message(ref.name))
+        # The last check before acting: group membership asked of Slack now, not from the cache.
+        refusal = await access.authorize(
+            ref, user, "confirmation", external=from_elsewhere(body), fresh=True
+        )
+        if refusal is not None:
+            await tell(client, context.channel, user, blocks.denied_message(ref.name, refusal))
             return
         button = context.button
         result = await runner.start(

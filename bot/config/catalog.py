@@ -55,10 +55,21 @@ class ServiceEntry(BaseModel):
         return bool(self.allowed_users or self.allowed_groups)
 
 
+class UncatalogedPolicy(BaseModel):
+    """Who may name a Deployment the catalog does not list (`NAMESPACE/DEPLOYMENT`) in Slack.
+    Absent: nobody. The bot acts with its own service account, so this is never "anyone"."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    allowed_users: tuple[SlackUserId, ...] = Field(default=())
+    allowed_groups: tuple[SlackGroupId, ...] = Field(default=())
+
+
 class CatalogFile(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     services: dict[str, ServiceEntry] = Field(default_factory=dict)
+    uncataloged: UncatalogedPolicy | None = None
 
 
 @dataclass(frozen=True)
@@ -92,6 +103,12 @@ class ServiceRef:
 class Catalog:
     services: dict[str, ServiceEntry]
     source: str | None = None
+    uncataloged: UncatalogedPolicy | None = None
+
+    @property
+    def unrestricted(self) -> tuple[str, ...]:
+        """The services anyone in the workspace may roll back (no users, no groups named)."""
+        return tuple(sorted(name for name, e in self.services.items() if not e.restricted))
 
     @classmethod
     def empty(cls) -> Catalog:
@@ -104,7 +121,7 @@ class Catalog:
         except OSError as exc:
             raise ConfigError(f"service catalog {path}: cannot read it ({exc.strerror})") from None
         try:
-            raw = yaml.safe_load(text)
+            raw = yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 - a SafeLoader subclass
         except yaml.YAMLError as exc:
             mark = getattr(exc, "problem_mark", None)
             where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
@@ -116,7 +133,10 @@ class Catalog:
             parsed = CatalogFile.model_validate(raw)
         except ValidationError as exc:
             raise ConfigError(f"service catalog {path}: {_describe(exc)}") from None
-        return cls(services=dict(parsed.services), source=str(path))
+        problems = _conflicting_names(parsed.services)
+        if problems:
+            raise ConfigError(f"service catalog {path}: {'; '.join(problems)}")
+        return cls(services=dict(parsed.services), source=str(path), uncataloged=parsed.uncataloged)
 
     def resolve(self, argument: str) -> ServiceRef:
         """A catalog name, or NAMESPACE/DEPLOYMENT (which need not be in the catalog)."""
@@ -140,6 +160,48 @@ class Catalog:
 
     def refs(self) -> tuple[ServiceRef, ...]:
         return tuple(self.resolve(name) for name in sorted(self.services))
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """YAML whose mappings may not repeat a key: a second `checkout:` would silently replace the
+    first (a restricted entry by an unrestricted one)."""
+
+
+def _unique_mapping(loader: _UniqueKeyLoader, node: yaml.MappingNode) -> dict[object, object]:
+    seen: set[object] = set()
+    for key_node, _value in node.value:
+        key = loader.construct_object(key_node)
+        if key in seen:
+            raise yaml.constructor.ConstructorError(
+                None, None, f"key {key!r} appears twice", key_node.start_mark
+            )
+        seen.add(key)
+    return loader.construct_mapping(node)
+
+
+_UniqueKeyLoader.add_constructor(
+    yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG,
+    _unique_mapping,
+)
+
+
+def _conflicting_names(services: dict[str, ServiceEntry]) -> list[str]:
+    """Two names for one Deployment must not say different things about who may roll it back."""
+    by_target: dict[tuple[str | None, str, str], list[str]] = {}
+    for name, entry in services.items():
+        by_target.setdefault((entry.context, entry.namespace, entry.deployment), []).append(name)
+    problems = []
+    for (_context, namespace, deployment), names in sorted(by_target.items(), key=str):
+        policies = {
+            (frozenset(services[n].allowed_users), frozenset(services[n].allowed_groups))
+            for n in names
+        }
+        if len(policies) > 1:
+            problems.append(
+                f"services {', '.join(repr(n) for n in sorted(names))} are all "
+                f"{namespace}/{deployment} but allow different users or groups"
+            )
+    return problems
 
 
 _PATTERN_NAMES = {

@@ -7,6 +7,7 @@ clipped here first, so a service with 30 revisions and 6 containers still render
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from slack_sdk.models.blocks import (
     Block,
@@ -250,22 +251,36 @@ def history_message(view: ServiceView) -> Message:
     return Message(text=f"{view.service}: {len(lines)} revisions", blocks=render(blocks))
 
 
-def help_message(command: str, services: Sequence[tuple[str, str, bool]]) -> Message:
-    """Usage, and the services with whether this user may roll each back."""
+@dataclass(frozen=True)
+class HelpEntry:
+    """A catalog service as `/rollback help` lists it for one person."""
+
+    name: str
+    where: str
+    allowed: bool  # this person may roll it back
+    anyone: bool  # everyone in the workspace may (no users or groups named)
+
+
+def help_message(command: str, services: Sequence[HelpEntry], uncataloged: bool) -> Message:
+    """Usage, and the services with whether this user may roll each back. `uncataloged`: this
+    user may also name a Deployment outside the catalog (`namespace/deployment`)."""
+    where = "a catalog name or `namespace/deployment`" if uncataloged else "a catalog name"
     usage = (
         f"*{command} SERVICE* — the deployed version and earlier ones, with rollback buttons\n"
         f"*{command} status SERVICE* — what runs now\n"
         f"*{command} history SERVICE* — every kept revision\n"
         f"*{command} help* — this message\n"
-        "SERVICE is a catalog name or `namespace/deployment`."
+        f"SERVICE is {where}."
     )
     if services:
         listed = "\n".join(
-            f"• *{escape(name)}* `{escape(where)}`" + ("" if allowed else " (view only for you)")
-            for name, where, allowed in services[:40]
+            f"• *{escape(e.name)}* `{escape(e.where)}`"
+            + ("" if e.allowed else " (view only for you)")
+            + (" · :warning: anyone in the workspace may roll it back" if e.anyone else "")
+            for e in services[:40]
         )
     else:
-        listed = "No services are in the catalog; use `namespace/deployment`."
+        listed = "No services are in the catalog."
     blocks: list[Block] = [
         SectionBlock(text=MarkdownTextObject(text=usage)),
         SectionBlock(text=MarkdownTextObject(text=clip(f"*Services*\n{listed}", SECTION_TEXT))),
@@ -278,10 +293,10 @@ def notice(text: str, emoji: str = ":information_source:") -> Message:
     return section_message(text, f"{emoji} {text}")
 
 
-def denied_message(service: str) -> Message:
+def denied_message(service: str, reason: str) -> Message:
     return notice(
-        f"You may not roll back *{escape(service)}*: only the users and groups its catalog entry "
-        "names may. Nothing was changed; this attempt is recorded.",
+        f"You may not roll back *{escape(service)}*: {escape(reason)}. Nothing was changed; "
+        "this attempt is recorded.",
         ":no_entry:",
     )
 

@@ -23,15 +23,17 @@ class UserDirectory:
         self._clock = clock
         self._members: dict[str, tuple[float, frozenset[str]]] = {}
 
-    async def members(self, group: str) -> frozenset[str]:
+    async def members(self, group: str, *, fresh: bool = False) -> frozenset[str]:
         cached = self._members.get(group)
-        if cached is not None and self._clock() - cached[0] < self._ttl:
+        if not fresh and cached is not None and self._clock() - cached[0] < self._ttl:
             return cached[1]
         response = await self._client.usergroups_users_list(usergroup=group)
         users = frozenset(str(u) for u in response.get("users") or [])
         self._members[group] = (self._clock(), users)
         return users
 
-    async def groups_of(self, user: str, among: Iterable[str]) -> frozenset[str]:
+    async def groups_of(
+        self, user: str, among: Iterable[str], *, fresh: bool = False
+    ) -> frozenset[str]:
         """Which of these groups the user is in (only those groups are asked about)."""
-        return frozenset([g for g in among if user in await self.members(g)])
+        return frozenset([g for g in among if user in await self.members(g, fresh=fresh)])

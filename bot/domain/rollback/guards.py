@@ -10,18 +10,26 @@ from bot.domain.rollback.models import History
 
 @dataclass(frozen=True)
 class AccessPolicy:
-    """Slack users and user groups allowed to roll a service back; both empty: anyone."""
+    """Slack users and user groups allowed to roll a service back. `anyone`: with neither named,
+    everyone in the workspace may (a catalog entry's default); otherwise only those named."""
 
     users: frozenset[str] = frozenset()
     groups: frozenset[str] = frozenset()
+    anyone: bool = True
 
     @property
     def open(self) -> bool:
-        return not self.users and not self.groups
+        return self.anyone and not self.users and not self.groups
 
 
-def may_roll_back(policy: AccessPolicy, user: str, user_groups: Collection[str]) -> bool:
-    """Allowed when the policy is open, names the user, or names one of the user's groups."""
+def may_roll_back(
+    policy: AccessPolicy, user: str, user_groups: Collection[str], *, external: bool = False
+) -> bool:
+    """Allowed when the policy is open, names the user, or names one of the user's groups. A user
+    of another workspace (Slack Connect) is allowed only when named: groups and "anyone" mean
+    this workspace's people."""
+    if external:
+        return user in policy.users
     return policy.open or user in policy.users or any(g in policy.groups for g in user_groups)
 
 

@@ -146,6 +146,12 @@ def build_bot(
     if problems:
         raise RollbackBotError("cannot start: " + "; ".join(problems))
     assert settings.slack_bot_token is not None
+    if catalog.unrestricted:
+        log.warning(
+            "anyone in the Slack workspace may roll back %s: their catalog entries name no "
+            "allowed_users or allowed_groups",
+            ", ".join(catalog.unrestricted),
+        )
     metrics = Metrics()
     registry = ClusterRegistry(
         settings.kubeconfig,
@@ -169,7 +175,7 @@ def build_bot(
         engine, audit, ThreadReporters(client), replica_id=me, messages=messages, metrics=metrics
     )
     service_views = ServiceViews(registry, runner, audit)
-    access = Access(UserDirectory(client), registry, audit)
+    access = Access(catalog, UserDirectory(client), registry, audit)
     index = AlertIndex(
         alert_index
         or registry.document(

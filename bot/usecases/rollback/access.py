@@ -1,5 +1,9 @@
-"""Who may roll a service back: its catalog entry's users and groups, asked again on every click
-and confirmation (group membership can change mid-incident); a refusal is recorded."""
+"""Who may roll a service back, asked again on every click and confirmation (group membership can
+change mid-incident, and is read afresh at confirmation); a refusal is recorded.
+
+The bot acts with its own service account, so a Deployment the catalog does not list is nobody's
+to roll back from Slack unless the catalog's `uncataloged` policy names who may.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +11,7 @@ import logging
 from collections.abc import Callable
 from datetime import datetime
 
-from bot.config.catalog import ServiceRef
+from bot.config.catalog import Catalog, ServiceRef
 from bot.domain.audit import Step
 from bot.domain.errors import RollbackBotError
 from bot.domain.rollback.guards import AccessPolicy, may_roll_back
@@ -19,38 +23,94 @@ from bot.usecases.rollback.ports import Clusters, GroupDirectory
 log = logging.getLogger(__name__)
 
 
+def policy_of(catalog: Catalog, ref: ServiceRef) -> AccessPolicy | None:
+    """The service's policy; None for a Deployment outside the catalog with no policy for it."""
+    if ref.entry is not None:
+        return AccessPolicy(
+            users=frozenset(ref.entry.allowed_users), groups=frozenset(ref.entry.allowed_groups)
+        )
+    if catalog.uncataloged is None:
+        return None
+    return AccessPolicy(
+        users=frozenset(catalog.uncataloged.allowed_users),
+        groups=frozenset(catalog.uncataloged.allowed_groups),
+        anyone=False,
+    )
+
+
 class Access:
     def __init__(
         self,
+        catalog: Catalog,
         directory: GroupDirectory,
         clusters: Clusters,
         audit: AuditTrail,
         *,
         now: Callable[[], datetime] = utc_now,
     ) -> None:
+        self._catalog = catalog
         self._directory = directory
         self._clusters = clusters
         self._audit = audit
         self._now = now
 
-    async def may_roll_back(self, ref: ServiceRef, user: str) -> bool:
-        """Whether `user` may roll `ref` back now (nothing is recorded: for listings)."""
-        entry = ref.entry
-        if entry is None or not entry.restricted:
-            return True
-        policy = AccessPolicy(
-            users=frozenset(entry.allowed_users), groups=frozenset(entry.allowed_groups)
-        )
-        if user in policy.users:
-            return True
-        groups = await self._directory.groups_of(user, policy.groups)
-        return may_roll_back(policy, user, groups)
+    async def refusal(
+        self, ref: ServiceRef, user: str, *, external: bool = False, fresh: bool = False
+    ) -> str | None:
+        """Why `user` may not roll `ref` back now, or None when they may (nothing recorded).
 
-    async def authorize(self, ref: ServiceRef, user: str, what: str) -> bool:
-        """Whether `user` may do `what` ("click", "confirmation") to roll `ref` back; a refusal
-        is recorded, on the Deployment too when it can be read."""
-        if await self.may_roll_back(ref, user):
+        `external`: the user belongs to another workspace (Slack Connect). `fresh`: ask Slack for
+        group membership now rather than trust the short cache (the last check before acting)."""
+        policy = policy_of(self._catalog, ref)
+        if policy is None:
+            return (
+                f"{ref.qualified} is not in the service catalog, and the bot rolls back only the "
+                "services its catalog names (an admin may add it, or allow uncataloged "
+                "deployments for named users)"
+            )
+        if user in policy.users or (policy.open and not external):
+            return None
+        groups: frozenset[str] = frozenset()
+        if policy.groups and not external:
+            groups = await self._directory.groups_of(user, policy.groups, fresh=fresh)
+        if may_roll_back(policy, user, groups, external=external):
+            return None
+        if external:
+            return "people of another workspace may roll back only where the catalog names them"
+        if ref.entry is None:
+            return (
+                f"{ref.qualified} is not in the service catalog, and only the users and groups "
+                "its `uncataloged` policy names may use such deployments"
+            )
+        return "only the users and groups its catalog entry names may"
+
+    async def may_name_uncataloged(self, user: str) -> bool:
+        """Whether `user` may name Deployments outside the catalog at all."""
+        policy = self._catalog.uncataloged
+        if policy is None:
+            return False
+        if user in policy.allowed_users:
             return True
+        return bool(await self._directory.groups_of(user, policy.allowed_groups))
+
+    async def may_roll_back(self, ref: ServiceRef, user: str) -> bool:
+        """For listings: whether `user` may roll `ref` back (nothing is recorded)."""
+        return await self.refusal(ref, user) is None
+
+    async def authorize(
+        self,
+        ref: ServiceRef,
+        user: str,
+        what: str,
+        *,
+        external: bool = False,
+        fresh: bool = False,
+    ) -> str | None:
+        """None when `user` may do `what` ("click", "confirmation", "view") about `ref`; else
+        why not, and the refusal is recorded (on the Deployment too when it can be read)."""
+        refusal = await self.refusal(ref, user, external=external, fresh=fresh)
+        if refusal is None:
+            return None
         deployment: Deployment | None = None
         try:
             deployment = await self._clusters.cluster(ref.context).read(
@@ -58,6 +118,6 @@ class Access:
             )
         except RollbackBotError:
             log.warning("could not read %s to record a denied %s", ref.qualified, what)
-        denied = slack_step(Step.DENIED, ref, user, self._now(), detail=what)
+        denied = slack_step(Step.DENIED, ref, user, self._now(), detail=f"{what}: {refusal}")
         await self._audit.record(denied, deployment)
-        return False
+        return refusal

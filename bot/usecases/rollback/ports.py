@@ -97,4 +97,8 @@ class RunningRollbacks(Protocol):
 class GroupDirectory(Protocol):
     """Slack user group membership."""
 
-    async def groups_of(self, user: str, among: Collection[str]) -> frozenset[str]: ...
+    async def groups_of(
+        self, user: str, among: Collection[str], *, fresh: bool = False
+    ) -> frozenset[str]:
+        """Which of `among` the user is in; `fresh`: asked of Slack now, not from a cache."""
+        ...

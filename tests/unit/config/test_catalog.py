@@ -75,3 +75,67 @@ def test_a_bad_catalog_names_the_file_and_the_key(tmp_path: Path, text: str, mes
 def test_a_missing_catalog_file_is_a_config_error(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="cannot read it"):
         Catalog.load(tmp_path / "nope.yaml")
+
+
+def test_a_key_given_twice_is_refused_not_replaced(tmp_path: Path) -> None:
+    # The second entry would silently drop the first one's restriction.
+    path = write(
+        tmp_path,
+        """
+services:
+  checkout: {namespace: shop, deployment: checkout, allowed_users: [U0ALICE1]}
+  checkout: {namespace: shop, deployment: checkout}
+""",
+    )
+    with pytest.raises(ConfigError, match=r"key 'checkout' appears twice.*line 4"):
+        Catalog.load(path)
+
+
+def test_two_names_for_one_deployment_must_agree_on_who_may_roll_back(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        """
+services:
+  checkout: {namespace: shop, deployment: checkout, allowed_groups: [S0ONCALL1]}
+  shop-checkout: {namespace: shop, deployment: checkout}
+""",
+    )
+    with pytest.raises(ConfigError, match="'checkout', 'shop-checkout' are all shop/checkout"):
+        Catalog.load(path)
+    same = write(
+        tmp_path,
+        """
+services:
+  checkout: {namespace: shop, deployment: checkout, allowed_groups: [S0ONCALL1]}
+  shop-checkout: {namespace: shop, deployment: checkout, allowed_groups: [S0ONCALL1]}
+""",
+    )
+    assert Catalog.load(same).resolve("shop/checkout").name == "checkout"
+
+
+def test_uncataloged_deployments_have_no_policy_unless_the_catalog_gives_one(
+    tmp_path: Path,
+) -> None:
+    plain = Catalog.load(write(tmp_path, "services: {}\n"))
+    assert plain.uncataloged is None
+    given = Catalog.load(
+        write(tmp_path, "uncataloged: {allowed_users: [U0ADMIN1], allowed_groups: [S0SRE001]}\n")
+    )
+    assert given.uncataloged is not None
+    assert given.uncataloged.allowed_users == ("U0ADMIN1",)
+    assert given.uncataloged.allowed_groups == ("S0SRE001",)
+
+
+def test_unrestricted_services_are_named(tmp_path: Path) -> None:
+    catalog = Catalog.load(
+        write(
+            tmp_path,
+            """
+services:
+  cart: {namespace: shop, deployment: cart}
+  checkout: {namespace: shop, deployment: checkout, allowed_users: [U0ALICE1]}
+  search: {namespace: search, deployment: api}
+""",
+        )
+    )
+    assert catalog.unrestricted == ("cart", "search")

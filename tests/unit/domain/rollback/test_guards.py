@@ -53,3 +53,19 @@ def test_a_vanished_or_renumbered_target_is_stale() -> None:
     assert staleness(gone, history()) == "revision 2 is no longer kept in the history"
     renumbered = dataclasses.replace(SNAP, target_revision=7)
     assert staleness(renumbered, history()) == "revision 7 is now revision 2"
+
+
+def test_a_policy_that_is_not_for_anyone_allows_only_those_named() -> None:
+    nobody = AccessPolicy(anyone=False)
+    assert not nobody.open
+    assert not may_roll_back(nobody, "U1", ("S1",))
+    named = AccessPolicy(users=frozenset({"U1"}), groups=frozenset({"S9"}), anyone=False)
+    assert may_roll_back(named, "U1", ())
+    assert may_roll_back(named, "U2", ("S9",))
+
+
+def test_a_user_of_another_workspace_needs_to_be_named() -> None:
+    assert not may_roll_back(AccessPolicy(), "U1", (), external=True)
+    group_only = AccessPolicy(groups=frozenset({"S9"}))
+    assert not may_roll_back(group_only, "U1", ("S9",), external=True)
+    assert may_roll_back(AccessPolicy(users=frozenset({"U1"})), "U1", (), external=True)
