@@ -142,3 +142,11 @@ def test_without_the_simulated_world_installed_serve_says_what_to_do(tmp_path: P
     assert "rollback-bot-sandbox distribution, which is not installed" in message
     assert "KUBECONFIG" in message
     assert "Traceback" not in result.stderr
+
+
+def test_an_empty_signing_secret_or_token_is_refused_at_start(tmp_path: Path) -> None:
+    result = serve({"SLACK_BOT_TOKEN": " ", "SLACK_SIGNING_SECRET": ""}, tmp_path)
+    assert result.returncode == 1
+    message = json.loads(result.stderr.strip().splitlines()[-1])["message"]
+    assert "SLACK_SIGNING_SECRET is empty" in message
+    assert "SLACK_BOT_TOKEN is empty" in message

@@ -12,6 +12,7 @@ from typing import Any
 from aiohttp import web
 from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
 from slack_bolt.async_app import AsyncApp
+from slack_sdk.signature import SignatureVerifier
 
 from bot.observability.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from bot.observability.metrics import Metrics
@@ -46,25 +47,59 @@ class Readiness:
         return results
 
 
+# The ack metric's label: one of these, so no request can add a series of its own.
+PAYLOAD_TYPES = frozenset(
+    {
+        "slash_command",
+        "block_actions",
+        "view_submission",
+        "view_closed",
+        "event_callback",
+        "url_verification",
+        "shortcut",
+        "message_action",
+        "block_suggestion",
+    }
+)
+
+
 def payload_type(body: dict[str, Any]) -> str:
-    """slash_command, block_actions, view_submission, event_callback, … for the ack metric."""
+    """slash_command, block_actions, view_submission, event_callback, … or "other"."""
     if "command" in body:
         return "slash_command"
-    return str(body.get("type") or "unknown")[:32]
+    kind = body.get("type")
+    return kind if isinstance(kind, str) and kind in PAYLOAD_TYPES else "other"
+
+
+def _unsigned(reason: str) -> web.Response:
+    return web.json_response({"status": "error", "error": reason}, status=401)
 
 
 def build_routes(
     *,
     bolt: AsyncApp | None,
+    signing_secret: str | None,
     alertmanager_webhook: alertmanager.Handler,
     readiness: Readiness,
     metrics: Metrics,
 ) -> web.Application:
-    """The aiohttp application; `bolt` None in Socket Mode (Slack then comes over a socket)."""
+    """The aiohttp application; `bolt` None in Socket Mode (Slack then comes over a socket).
+
+    A request to `/slack/events` is checked against Slack's signature before anything reads
+    it: an unsigned one is answered 401 and leaves no trace (no parsing, no body in the logs, no
+    metric series)."""
+    verifier = SignatureVerifier(signing_secret) if signing_secret else None
 
     async def slack_events(request: web.Request) -> web.Response:
-        assert bolt is not None
+        assert bolt is not None and verifier is not None
         started = time.perf_counter()
+        body = await request.read()  # bounded by the application's client_max_size
+        if not verifier.is_valid(
+            body,
+            request.headers.get("X-Slack-Request-Timestamp", ""),
+            request.headers.get("X-Slack-Signature", ""),
+        ):
+            return _unsigned("invalid or expired Slack signature")
         bolt_request = await to_bolt_request(request)
         response = await to_aiohttp_response(await bolt.async_dispatch(bolt_request))
         kind = payload_type(bolt_request.body)

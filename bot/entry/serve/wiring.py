@@ -59,6 +59,14 @@ def settings_problems(settings: Settings) -> list[str]:
         problems.append(
             "neither SLACK_SIGNING_SECRET (HTTP mode) nor SLACK_APP_TOKEN (Socket Mode) is set"
         )
+    for name, value in (
+        ("SLACK_BOT_TOKEN", settings.slack_bot_token),
+        ("SLACK_SIGNING_SECRET", settings.slack_signing_secret),
+        ("SLACK_APP_TOKEN", settings.slack_app_token),
+    ):
+        # An empty value passes "is set", and then every request fails.
+        if value is not None and not value.get_secret_value().strip():
+            problems.append(f"{name} is empty")
     if (
         settings.slack_app_token is not None
         and not settings.slack_app_token.get_secret_value().startswith("xapp-")
@@ -219,6 +227,11 @@ def build_bot(
         checks[f"cluster:{context or 'default'}"] = registry.cluster_ping(context)
     http = build_routes(
         bolt=None if socket_mode else bolt,
+        signing_secret=(
+            settings.slack_signing_secret.get_secret_value()
+            if settings.slack_signing_secret
+            else None
+        ),
         alertmanager_webhook=alertmanager.webhook(offers, settings.alertmanager_token),
         readiness=Readiness(checks),
         metrics=metrics,
