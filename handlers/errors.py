@@ -22,7 +22,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.adapters.slack import blocks
 from bot.adapters.slack.payloads import BadPayload, ConfirmContext
-from bot.adapters.slack.render import Message
+from bot.adapters.slack.render import Message, escape
 from bot.domain.errors import RollbackBotError, UnknownService
 from handlers.replies import say_privately, tell
 
@@ -32,15 +32,18 @@ UNEXPECTED = "Something went wrong on my side; it is logged. Try again."
 
 
 def notice_for(error: Exception, body: dict[str, Any]) -> Message:
-    """The private answer to a failed command, click or confirmation."""
+    """The private answer to a failed command, click or confirmation. The error's sentence can
+    carry outside text (a typed service name, the API server's message): shown escaped."""
     confirming = body.get("type") == "view_submission"
     if isinstance(error, UnknownService):
-        return blocks.notice(str(error), ":grey_question:")
-    if isinstance(error, BadPayload):
-        return blocks.notice(str(error), ":warning:")
-    if isinstance(error, RollbackBotError):
-        return blocks.notice(f"Not rolled back: {error}" if confirming else str(error), ":x:")
-    return blocks.notice(UNEXPECTED, ":x:")
+        said, emoji = str(error), ":grey_question:"
+    elif isinstance(error, BadPayload):
+        said, emoji = str(error), ":warning:"
+    elif isinstance(error, RollbackBotError):
+        said, emoji = (f"Not rolled back: {error}" if confirming else str(error)), ":x:"
+    else:
+        said, emoji = UNEXPECTED, ":x:"
+    return blocks.notice(escape(said), emoji, plain=said)
 
 
 def _log(error: Exception, body: dict[str, Any]) -> None:

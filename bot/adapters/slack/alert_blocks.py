@@ -28,6 +28,7 @@ from bot.adapters.slack.render import (
     Message,
     clip,
     escape,
+    fallback,
     render,
     section_message,
     slack_date,
@@ -219,7 +220,7 @@ def alert_message(view: AlertGroupView) -> Message:
     blocks += _alert_list(view)
     blocks += _offer(view)
     blocks.append(_context(view))
-    return Message(text=_fallback(view), blocks=render(blocks))
+    return Message(text=fallback(_fallback(view)), blocks=render(blocks))
 
 
 def _fallback(view: AlertGroupView) -> str:
@@ -277,4 +278,4 @@ def alert_reply(sv: ServiceView, title: str, advice: Advice | None) -> Message:
             )
         )
     headline = advice.headline if advice is not None else f"{deployment.version} deployed"
-    return Message(text=clip(f"{sv.service}: {headline} ({title})", 3000), blocks=render(blocks))
+    return Message(text=fallback(f"{sv.service}: {headline} ({title})"), blocks=render(blocks))

@@ -32,6 +32,7 @@ from bot.adapters.slack.render import (
     Message,
     clip,
     escape,
+    fallback,
     render,
     section_message,
     slack_date,
@@ -181,19 +182,19 @@ def versions_message(view: ServiceView) -> Message:
         ContextBlock(
             elements=[
                 MarkdownTextObject(
-                    text=f"Taken {slack_date(view.taken_at)} for <@{view.asked_by}>{more} · "
+                    text=f"Taken {slack_date(view.taken_at)} for {who(view.asked_by)}{more} · "
                     "a click asks to confirm and re-checks the cluster first"
                 )
             ]
         )
     )
     text = f"{view.service}: {deployment.version} deployed; {len(previous)} earlier versions"
-    return Message(text=text, blocks=render(blocks))
+    return Message(text=fallback(text), blocks=render(blocks))
 
 
 def running_text(run: RunInfo) -> str:
     return (
-        f":rewind: <@{run.actor}> is rolling back to *{escape(run.to_version)}* "
+        f":rewind: {who(run.actor)} is rolling back to *{escape(run.to_version)}* "
         f"(revision {run.to_revision}) since {slack_date(run.started_at, '{time}')}: "
         "follow it in this thread"
     )
@@ -217,7 +218,7 @@ def status_message(view: ServiceView) -> Message:
         *_deployed_now(view),
     ]
     return Message(
-        text=f"{view.service}: {deployment.version} (revision {deployment.revision})",
+        text=fallback(f"{view.service}: {deployment.version} (revision {deployment.revision})"),
         blocks=render(blocks),
     )
 
@@ -248,7 +249,7 @@ def history_message(view: ServiceView) -> Message:
         chunk.append(line)
     if chunk:
         blocks.append(SectionBlock(text=MarkdownTextObject(text="\n".join(chunk))))
-    return Message(text=f"{view.service}: {len(lines)} revisions", blocks=render(blocks))
+    return Message(text=fallback(f"{view.service}: {len(lines)} revisions"), blocks=render(blocks))
 
 
 @dataclass(frozen=True)
@@ -285,19 +286,21 @@ def help_message(command: str, services: Sequence[HelpEntry], uncataloged: bool)
         SectionBlock(text=MarkdownTextObject(text=usage)),
         SectionBlock(text=MarkdownTextObject(text=clip(f"*Services*\n{listed}", SECTION_TEXT))),
     ]
-    return Message(text=f"How to use {command}", blocks=render(blocks))
+    return Message(text=fallback(f"How to use {command}"), blocks=render(blocks))
 
 
-def notice(text: str, emoji: str = ":information_source:") -> Message:
-    """A one-section message: errors, refusals, denials."""
-    return section_message(text, f"{emoji} {text}")
+def notice(text: str, emoji: str = ":information_source:", *, plain: str | None = None) -> Message:
+    """A one-section message: errors, refusals, denials. `plain`: the fallback in plain words
+    when `text` holds mrkdwn (mentions, dates)."""
+    return section_message(plain if plain is not None else text, f"{emoji} {text}")
 
 
 def denied_message(service: str, reason: str) -> Message:
+    said = f"{reason}. Nothing was changed; this attempt is recorded."
     return notice(
-        f"You may not roll back *{escape(service)}*: {escape(reason)}. Nothing was changed; "
-        "this attempt is recorded.",
+        f"You may not roll back *{escape(service)}*: {escape(said)}",
         ":no_entry:",
+        plain=f"You may not roll back {service}: {said}",
     )
 
 
@@ -311,10 +314,12 @@ def stale_message(service: str, reason: str) -> Message:
 
 def already_running_message(run: RunInfo) -> Message:
     return notice(
-        f"<@{run.actor}> is already rolling *{escape(run.service)}* back from "
+        f"{who(run.actor)} is already rolling *{escape(run.service)}* back from "
         f"{escape(run.from_version)} to *{escape(run.to_version)}* since "
         f"{slack_date(run.started_at, '{time}')}; nothing else was started.",
         ":hourglass_flowing_sand:",
+        plain=f"{run.actor} is already rolling {run.service} back from {run.from_version} to "
+        f"{run.to_version}; nothing else was started.",
     )
 
 
@@ -363,7 +368,7 @@ def started_message(
 ) -> Message:
     why = f"\n>{escape(clip(reason, REASON_MAX))}" if reason else ""
     body = (
-        f":rewind: <@{run.actor}> started rolling *{escape(run.service)}* "
+        f":rewind: {who(run.actor)} started rolling *{escape(run.service)}* "
         f"(`{escape(namespace)}`) back from *{escape(run.from_version)}* (revision "
         f"{from_revision or '?'}) to *{escape(run.to_version)}* (revision {run.to_revision})."
         f"{why}"
@@ -380,7 +385,7 @@ def progress_message(progress: Progress, elapsed: float, to_version: str) -> Mes
         f"{format_duration(elapsed)}"
     )
     return Message(
-        text=f"Rolling out {to_version}: {progress.counts}",
+        text=fallback(f"Rolling out {to_version}: {progress.counts}"),
         blocks=render(
             [
                 SectionBlock(text=MarkdownTextObject(text=body)),

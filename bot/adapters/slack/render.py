@@ -63,6 +63,12 @@ def text_section(text: str) -> SectionBlock:
 NOTHING_TO_ROLL_BACK_TO = "No previous revision is kept: there is nothing to roll back to."
 
 
+def fallback(text: str) -> str:
+    """A message's fallback text (what notifications show), from plain words: escaped, since
+    Slack reads `<!channel>` and links there too, and clipped."""
+    return escape(clip(text, SECTION_TEXT))
+
+
 def section_message(text: str, body: str) -> Message:
-    """A message of one mrkdwn section (clipped to Slack's limit) and its fallback text."""
-    return Message(text=clip(text, SECTION_TEXT), blocks=render([text_section(body)]))
+    """A message of one mrkdwn section (clipped to Slack's limit) and its plain fallback text."""
+    return Message(text=fallback(text), blocks=render([text_section(body)]))

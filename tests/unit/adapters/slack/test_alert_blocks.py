@@ -275,3 +275,16 @@ def test_the_reply_under_alertmanagers_own_message() -> None:
 
 def test_went_out_is_the_current_replicasets_creation() -> None:
     assert history().went_out == datetime(2026, 11, 27, 3, 46, tzinfo=UTC)
+
+
+def test_the_fallback_text_notifications_show_is_escaped_too() -> None:
+    def poison(data: dict[str, Any]) -> None:
+        for where in (data["commonLabels"], data["groupLabels"], data["alerts"][0]["labels"]):
+            where["alertname"] = "<!channel> <https://evil.example|click>"
+
+    message = alert_message(group_view(webhook("firing_single.json", poison)))
+    assert "<!channel>" not in message.text
+    assert "<https://evil" not in message.text
+    assert "&lt;!channel&gt;" in message.text
+    resolved = resolved_note(group_view(webhook("firing_single.json", poison)))
+    assert "<!channel>" not in resolved.text

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 from datetime import UTC, datetime
@@ -185,3 +186,18 @@ def test_mrkdwn_in_names_is_escaped() -> None:
     evil = blocks.stale_message("<!channel> & co", "<@U1> did it")
     assert "&lt;!channel&gt; &amp; co" in json.dumps(evil.blocks)
     assert "<!channel>" not in json.dumps(evil.blocks)
+
+
+def test_text_from_a_lease_cannot_mention_the_channel() -> None:
+    # Anyone who may write Leases writes these annotations: the bot reads them as data.
+    hostile = dataclasses.replace(
+        RUN, actor="!channel> <https://evil.example|click", to_version="<!here>"
+    )
+    for message in (
+        blocks.already_running_message(hostile),
+        blocks.locked_message(view(demo_history()), hostile),
+    ):
+        rendered = json.dumps(message_dict(message))
+        assert "<!channel>" not in rendered and "<!here>" not in rendered
+        assert "<https://evil" not in rendered
+        assert "<@!channel>" not in rendered
