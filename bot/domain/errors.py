@@ -40,6 +40,10 @@ class RollbackRefused(RollbackBotError):
     exit_code = 3
 
 
+class Stale(RollbackRefused):
+    """The Deployment moved (a deploy, a spec change, someone's rollback) after it was shown."""
+
+
 class ClusterError(RollbackBotError):
     """The Kubernetes API could not be used: unreachable, timed out, or it answered an error."""
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from bot.adapters.kube.clusters import ClusterRegistry, KubernetesCluster
-from bot.domain.errors import ClusterError, RolloutTimedOut
+from bot.domain.errors import ClusterError, RolloutTimedOut, Stale
 from bot.domain.rollback.models import Target
 from bot.domain.rollback.planning import RollbackCause
 from bot.domain.rollback.progress import Phase, Progress
@@ -192,3 +192,28 @@ async def test_an_unreachable_api_is_one_clear_sentence(tmp_path: Path) -> None:
     assert str(info.value) == (
         f"reading deployment apps/web: cannot reach the Kubernetes API at http://127.0.0.1:{port}"
     )
+
+
+async def test_a_deploy_between_read_and_patch_is_refused_not_rolled_over(
+    kubectl: Kubectl, engine: RollbackEngine
+) -> None:
+    build_history(kubectl, "apps")
+    plan = await engine.plan(WEB, None, CAUSE)  # what the person confirmed: revision 3 → 2
+    # A deploy lands after the read: the patch's resourceVersion precondition gives 409, and the
+    # re-read shows a new revision, which the person never saw.
+    kubectl("set", "image", "deployment/web", "app=registry.example.com/web:9.9.9", "-n", "apps")
+    with pytest.raises(Stale, match="not rolled back: the deployment moved from revision"):
+        await engine.apply(WEB, plan, CAUSE, snapshot=plan.snapshot)
+    deployed = await engine.status(WEB)
+    # The deploy stands; nothing was rolled over it.
+    assert deployed.containers[0].image == "registry.example.com/web:9.9.9"
+
+
+async def test_a_status_only_conflict_still_rolls_back(
+    kubectl: Kubectl, engine: RollbackEngine, sandbox: SandboxThread
+) -> None:
+    build_history(kubectl, "apps")
+    plan = await engine.plan(WEB, None, CAUSE)
+    sandbox.faults.fail_next(1, 409, method="PATCH", path_contains="deployments")
+    applied = await engine.apply(WEB, plan, CAUSE, snapshot=plan.snapshot)
+    assert applied.attempts == 2 and applied.plan.action == "patch"

@@ -12,8 +12,9 @@ import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 
-from bot.domain.errors import Conflict, RollbackRefused, RolloutTimedOut
+from bot.domain.errors import Conflict, RollbackRefused, RolloutTimedOut, Stale
 from bot.domain.retry import NO_WAIT, retry
+from bot.domain.rollback.guards import Snapshot, staleness
 from bot.domain.rollback.models import Deployment, History, Target
 from bot.domain.rollback.planning import RollbackCause, RollbackPlan, plan_rollback
 from bot.domain.rollback.progress import Phase, Progress, rollout_progress
@@ -60,11 +61,14 @@ class RollbackEngine:
         cause: RollbackCause | None = None,
         *,
         dry_run: bool = False,
+        snapshot: Snapshot | None = None,
     ) -> Applied:
         """Send the plan's patch. On 409 re-read and re-plan towards the same ReplicaSet.
 
         The target is pinned by ReplicaSet name, not revision number or "previous": if someone
-        else rolled back meanwhile, "previous" would now mean a different version.
+        else rolled back meanwhile, "previous" would now mean a different version. A conflict is
+        usually the controller writing the status; when the re-read shows the Deployment itself
+        moved since `snapshot` (what the person confirmed), nothing is patched: `Stale`.
         """
         cluster = self.cluster(target)
         current = plan
@@ -73,7 +77,7 @@ class RollbackEngine:
             nonlocal current
             if number > 1:
                 log.info("deployment %s changed while rolling back; re-planning", target)
-                current = await self._replan(target, current, cause)
+                current = await self._replan(target, current, cause, snapshot)
             if current.action == "skip":
                 return Applied(current, None, dry_run, number)
             deployment = await cluster.patch(
@@ -85,9 +89,17 @@ class RollbackEngine:
         return await retry(attempt, retry_on=Conflict, attempts=CONFLICT_ATTEMPTS, backoff=NO_WAIT)
 
     async def _replan(
-        self, target: Target, previous: RollbackPlan, cause: RollbackCause | None
+        self,
+        target: Target,
+        previous: RollbackPlan,
+        cause: RollbackCause | None,
+        snapshot: Snapshot | None,
     ) -> RollbackPlan:
         history = await self.history(target)
+        if snapshot is not None:
+            moved = staleness(snapshot, history)
+            if moved is not None:
+                raise Stale(f"not rolled back: {moved}")
         same = next(
             (r for r in history.revisions if r.replicaset == previous.target.replicaset), None
         )

@@ -22,7 +22,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Literal
 
 from bot.domain.audit import AuditRecord, Step
-from bot.domain.errors import RollbackBotError, RollbackRefused, RolloutTimedOut
+from bot.domain.errors import RollbackBotError, RollbackRefused, RolloutTimedOut, Stale
 from bot.domain.rollback.guards import Snapshot, staleness
 from bot.domain.rollback.models import Deployment, History, RunInfo, Target
 from bot.domain.rollback.planning import RollbackCause, RollbackPlan, plan_rollback
@@ -273,12 +273,12 @@ class RolloutRunner:
         started = self._clock()
         last: Progress | None = None
         error: str | None = None
-        timed_out = False
+        timed_out = stale = False
         renewer = asyncio.create_task(self._renew(target))
         if self._metrics is not None:
             self._metrics.in_flight.inc()
         try:
-            applied = await self._engine.apply(target, plan, cause)
+            applied = await self._engine.apply(target, plan, cause, snapshot=request.snapshot)
             plan = applied.plan
             await _quietly(reporter.started(run, plan, request.reason), "report the start")
             # In the rollback's own task, so the lock always comes before the final refresh.
@@ -306,6 +306,8 @@ class RolloutRunner:
                         deployment,
                     )
                     next_milestone += PROGRESS_AUDIT_EVERY
+        except Stale as exc:
+            error, stale = str(exc), True
         except RolloutTimedOut as exc:
             error, timed_out = str(exc), True
         except RollbackBotError as exc:
@@ -321,7 +323,7 @@ class RolloutRunner:
             if not succeeded and error is None:
                 error = last.message if last else "the rollout ended without a verdict"
             outcome = record(
-                Step.SUCCEEDED if succeeded else Step.FAILED,
+                Step.SUCCEEDED if succeeded else Step.REFUSED if stale else Step.FAILED,
                 plan=plan,
                 detail=(f"in {elapsed:.1f}s" if succeeded else f"{error}")
                 + (f" ({last.counts})" if last else ""),
