@@ -13,6 +13,8 @@ class Step(StrEnum):
     DENIED = "denied"
     CONFIRMED = "confirmed"
     REFUSED = "refused"
+    SKIPPED = "skipped"
+    BUSY = "busy"
     STARTED = "started"
     PROGRESS = "progress"
     SUCCEEDED = "succeeded"
@@ -25,6 +27,8 @@ EVENT_REASONS = {
     Step.DENIED: "RollbackDenied",
     Step.CONFIRMED: "RollbackConfirmed",
     Step.REFUSED: "RollbackRefused",
+    Step.SKIPPED: "RollbackSkipped",
+    Step.BUSY: "RollbackAlreadyRunning",
     Step.STARTED: "RollbackStarted",
     Step.PROGRESS: "RollbackProgressing",
     Step.SUCCEEDED: "RollbackSucceeded",
@@ -71,6 +75,8 @@ class AuditRecord:
             Step.DENIED: "was denied a rollback of",
             Step.CONFIRMED: "confirmed a rollback of",
             Step.REFUSED: "was refused a rollback of",
+            Step.SKIPPED: "asked for a rollback already in place of",
+            Step.BUSY: "asked for a rollback already running of",
             Step.STARTED: "started rolling back",
             Step.PROGRESS: "is rolling back",
             Step.SUCCEEDED: "rolled back",

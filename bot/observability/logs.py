@@ -33,9 +33,17 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(entry, default=str)
 
 
+AUDIT_LOGGER = "rollback_bot.audit"
+
+
 def configure_logging(level: str) -> None:
+    """JSON lines on stderr at `level`; the audit trail's lines always, whatever the level."""
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonFormatter())
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper() if level.upper() in logging.getLevelNamesMapping() else "INFO")
+    audit = logging.getLogger(AUDIT_LOGGER)
+    audit.handlers[:] = [handler]
+    audit.setLevel(logging.INFO)
+    audit.propagate = False

@@ -167,6 +167,7 @@ class RolloutRunner:
         target = request.target
         if target in self._active:
             run = self._active[target].run
+            await self._audit.record(self._busy(request, run))
             return StartResult("running", f"{run.actor} is already rolling back", run)
         # Reserved before the first await: two clicks in the same instant cannot both pass.
         slot = _Active(
@@ -217,6 +218,9 @@ class RolloutRunner:
             await self._audit.record(record(Step.REFUSED, detail=str(exc)), deployment)
             return StartResult("refused", str(exc))
         if plan.action == "skip":
+            await self._audit.record(
+                record(Step.SKIPPED, plan=plan, detail=plan.summary), deployment
+            )
             return StartResult("skipped", plan.summary, plan=plan)
         run = RunInfo(
             service=request.service,
@@ -232,6 +236,7 @@ class RolloutRunner:
             target.namespace, target.name, self._me, run, self._lease_seconds
         )
         if holder is not None:
+            await self._audit.record(self._busy(request, holder), deployment)
             return StartResult("running", f"{holder.actor} is already rolling back", holder)
         slot.run = run
         rollback_id = uuid.uuid4().hex[:12]
@@ -244,6 +249,24 @@ class RolloutRunner:
         )
         return StartResult(
             "started", f"rolling back to {plan.target.version}", run, plan, slot.outcome
+        )
+
+    def _busy(self, request: RollbackRequest, run: RunInfo) -> AuditRecord:
+        target = request.target
+        return AuditRecord(
+            step=Step.BUSY,
+            service=request.service,
+            namespace=target.namespace,
+            deployment=target.name,
+            actor=request.actor,
+            via=request.via,
+            at=self._now(),
+            to_version=request.target_version,
+            to_revision=request.target_revision,
+            detail=f"{run.actor} is rolling back to {run.to_version} since {run.started_at:%H:%M}",
+            channel=request.thread.channel if request.thread else None,
+            thread_ts=request.thread.thread_ts if request.thread else None,
+            context=target.context,
         )
 
     @staticmethod

@@ -2,8 +2,13 @@ from __future__ import annotations
 
 import json
 import logging
+from datetime import UTC, datetime
 
-from bot.observability.logs import JsonFormatter, interaction_id
+import pytest
+
+from bot.adapters.audit import JsonLogSink
+from bot.domain.audit import AuditRecord, Step
+from bot.observability.logs import JsonFormatter, configure_logging, interaction_id
 
 
 def format_line(message: str, *args: object, **extra: object) -> dict[str, object]:
@@ -28,3 +33,27 @@ def test_the_interaction_being_handled_is_on_every_line() -> None:
         assert format_line("clicked")["interaction"] == "trigger:12345.98765.abcdef"
     finally:
         interaction_id.reset(token)
+
+
+async def test_the_audit_trail_is_written_whatever_the_log_level(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    configure_logging("WARNING")
+    try:
+        logging.getLogger("bot.somewhere").info("an ordinary line the level drops")
+        record = AuditRecord(
+            step=Step.STARTED,
+            service="checkout",
+            namespace="shop",
+            deployment="checkout",
+            actor="U0ALICE1",
+            via="Slack",
+            at=datetime(2026, 11, 27, 4, 0, tzinfo=UTC),
+        )
+        await JsonLogSink().write(record, None)
+        lines = [json.loads(line) for line in capsys.readouterr().err.splitlines()]
+    finally:
+        logging.getLogger().handlers.clear()
+        logging.getLogger("rollback_bot.audit").handlers.clear()
+    assert [line["logger"] for line in lines] == ["rollback_bot.audit"]
+    assert json.loads(lines[0]["message"])["step"] == "started"

@@ -609,6 +609,7 @@ async def test_the_version_already_running_is_skipped() -> None:
     assert result.completion is None
     assert world.cluster.locks == [] and world.cluster.patches == []
     assert world.runner.running(TARGET) is None
+    assert world.sink.steps() == [Step.SKIPPED]  # the record says it was asked and not needed
 
 
 async def test_a_lock_held_elsewhere_answers_running_with_the_holders_run() -> None:
@@ -620,7 +621,7 @@ async def test_a_lock_held_elsewhere_answers_running_with_the_holders_run() -> N
     assert result.completion is None
     assert [what for what, _, _ in world.cluster.locks] == ["acquire"]  # not released: not ours
     assert world.cluster.patches == []
-    assert Step.CONFIRMED not in world.sink.steps()
+    assert world.sink.steps() == [Step.BUSY]
     assert world.runner.running(TARGET) is None
 
 
@@ -645,6 +646,7 @@ async def test_two_starts_in_the_same_instant_start_one_rollback() -> None:
     assert [what for what, _, _ in world.cluster.locks if what == "acquire"] == ["acquire"]
     assert len(world.cluster.patches) == 1
     assert world.sink.steps().count(Step.CONFIRMED) == 1
+    assert world.sink.steps().count(Step.BUSY) == 1  # the second click is on the record too
 
 
 async def test_a_second_start_while_one_runs_says_who_runs_it() -> None:
