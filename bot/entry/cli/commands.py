@@ -1,24 +1,33 @@
 """The CLI's commands: status, history and rollback, for people (tables) and scripts (JSON).
 
 Thin: resolve the service, call the engine, render. Errors are one sentence and an exit code.
+Everything shown to a person that came from outside (the cluster, the catalog, the kubeconfig)
+goes through `text.plain` and is printed as `Text`, never as markup: literal, one line, no
+terminal controls. `-o json` prints the values exactly.
 """
 
 from __future__ import annotations
 
-import getpass
+import base64
+import binascii
 import json
 import os
+import pwd
 import sys
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import cached_property
-from typing import TYPE_CHECKING, Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Final
+
+import yaml
 
 from bot.config.catalog import Catalog, ServiceRef
 from bot.domain.errors import RollbackRefused, RolloutFailed, RolloutTimedOut
 from bot.domain.rollback.models import Deployment, History, Revision, Target
 from bot.domain.rollback.planning import RollbackCause, RollbackPlan
 from bot.domain.times import ago, format_duration, kube_time
+from bot.entry.cli.text import plain
 from bot.usecases.rollback.engine import RollbackEngine
 from bot.usecases.rollback.ports import Cluster
 
@@ -97,19 +106,22 @@ class Cli:
         engine: RollbackEngine,
         runner: RolloutRunner | None,
         console: Console | None = None,
+        *,
+        kubeconfig: str | None = None,
+        default_context: str | None = None,
     ) -> None:
         self._catalog = catalog
         self._engine = engine
         self._runner = runner
+        self._kubeconfig = kubeconfig
+        self._default_context = default_context
         if console is not None:
             self.console = console
 
     @cached_property
     def console(self) -> Console:
-        # Imported when a person is shown something: `-o json` never pays for rich.
-        from rich.console import Console
-
-        return Console(highlight=False)
+        # Built when a person is shown something: `-o json` never pays for rich.
+        return plain_console()
 
     def _target(self, service: str) -> tuple[ServiceRef, Target, Cluster]:
         ref = self._catalog.resolve(service)
@@ -124,21 +136,33 @@ class Cli:
             print(json.dumps(deployment_json(ref, cluster.server, deployment), indent=2))
             return EXIT_OK
         status = deployment.status
-        c = self.console
-        c.print(f"[bold]{ref.name}[/] ({ref.qualified}) on {cluster.server}")
-        c.print(f"  version   {deployment.version} (revision {deployment.revision or '?'})")
+        say = self._say
+        self._heading(ref, cluster.server)
+        say(f"  version   {plain(deployment.version)} (revision {deployment.revision or '?'})")
         for container in deployment.containers:
-            c.print(f"  image     {container.name}: {container.image}")
+            say(f"  image     {plain(container.name)}: {plain(container.image)}")
         if deployment.change_cause:
-            c.print(f"  cause     {deployment.change_cause}")
-        c.print(
+            say(f"  cause     {plain(deployment.change_cause)}")
+        say(
             f"  replicas  {status.ready_replicas}/{deployment.desired_replicas} ready, "
-            f"{status.updated_replicas} updated, {status.available_replicas} available"
-            + ("  [yellow](paused)[/]" if deployment.paused else "")
+            f"{status.updated_replicas} updated, {status.available_replicas} available",
+            ("  (paused)", "yellow") if deployment.paused else "",
         )
         for cond in status.conditions:
-            c.print(f"  {cond.type:<9} {cond.status} {cond.reason}: {cond.message}")
+            say(
+                f"  {plain(cond.type):<9} {plain(cond.status)} {plain(cond.reason)}: "
+                f"{plain(cond.message)}"
+            )
         return EXIT_OK
+
+    def _say(self, *parts: str | tuple[str, str]) -> None:
+        """One line for people, as `Text`: what came from outside must be `plain` already."""
+        from rich.text import Text
+
+        self.console.print(Text.assemble(*parts))
+
+    def _heading(self, ref: ServiceRef, server: str) -> None:
+        self._say((plain(ref.name), "bold"), f" ({plain(ref.qualified)}) on {plain(server)}")
 
     # -- history ---------------------------------------------------------------------------
 
@@ -161,19 +185,21 @@ class Cli:
 
     def _history_table(self, ref: ServiceRef, history: History) -> Table:
         from rich.table import Table
+        from rich.text import Text
 
         now = datetime.now(UTC)
-        table = Table(title=f"{ref.name} ({ref.qualified})", title_justify="left")
+        title = Text(f"{plain(ref.name)} ({plain(ref.qualified)})")
+        table = Table(title=title, title_justify="left")
         for column in ("REVISION", "VERSION", "IMAGES", "CREATED", "READY", "CHANGE-CAUSE"):
             table.add_column(column)
         for r in history.revisions:
             table.add_row(
                 f"{r.number}{' *' if r.current else ''}",
-                r.version,
-                "\n".join(f"{c.name}={c.image}" for c in r.containers),
+                Text(plain(r.version)),
+                Text("\n".join(plain(f"{c.name}={c.image}") for c in r.containers)),
                 _ago(r.created_at, now),
                 f"{r.ready_replicas}/{r.replicas}",
-                r.change_cause or "",
+                Text(plain(r.change_cause or "")),
             )
         table.caption = "* deployed now"
         return table
@@ -182,13 +208,12 @@ class Cli:
 
     async def rollback(self, service: str, options: RollbackOptions) -> int:
         ref, target, cluster = self._target(service)
-        cause = RollbackCause(
-            actor=_actor(), via="CLI", reason=options.reason, at=datetime.now(UTC)
-        )
+        actor = cli_actor(self._kubeconfig, target.context or self._default_context)
+        cause = RollbackCause(actor=actor, via="CLI", reason=options.reason, at=datetime.now(UTC))
         plan = await self._engine.plan(target, options.to_revision, cause)
         self._show_plan(ref, cluster.server, plan)
         if plan.action == "skip":
-            self.console.print(plan.summary)
+            self._say(plain(plan.summary))
             return EXIT_OK
         if options.dry_run:
             await self._engine.apply(target, plan, cause, dry_run=True)
@@ -204,10 +229,10 @@ class Cli:
                 )
                 return EXIT_REFUSED
             from rich.prompt import Confirm
+            from rich.text import Text
 
-            if not Confirm.ask(
-                f"Roll back {ref.name} to {plan.target.version}?", console=self.console
-            ):
+            question = f"Roll back {plain(ref.name)} to {plain(plan.target.version)}?"
+            if not Confirm.ask(Text(question), console=self.console):
                 self.console.print("not rolled back")
                 return EXIT_REFUSED
         if self._runner is None:
@@ -228,7 +253,7 @@ class Cli:
             )
         )
         if result.outcome == "skipped":
-            self.console.print(result.message)
+            self._say(plain(result.message))
             return EXIT_OK
         if result.completion is None:
             who = ""
@@ -239,8 +264,9 @@ class Cli:
         outcome = await result.completion
         elapsed = format_duration(outcome.elapsed)
         if outcome.succeeded:
-            self.console.print(
-                f"[green]rolled back[/] {ref.name} to {plan.target.version} in {elapsed}"
+            self._say(
+                ("rolled back", "green"),
+                f" {plain(ref.name)} to {plain(plan.target.version)} in {elapsed}",
             )
             return EXIT_OK
         counts = f" ({outcome.last.counts})" if outcome.last else ""
@@ -250,23 +276,113 @@ class Cli:
         raise RolloutFailed(message)
 
     def _show_plan(self, ref: ServiceRef, server: str, plan: RollbackPlan) -> None:
-        c = self.console
-        c.print(f"[bold]{ref.name}[/] ({ref.qualified}) on {server}")
-        c.print(
-            f"  from  {plan.from_version} (revision {plan.from_revision or '?'})\n"
-            f"  to    {plan.target.version} (revision {plan.target.number}, "
-            f"ReplicaSet {plan.target.replicaset})"
+        say = self._say
+        self._heading(ref, server)
+        say(f"  from  {plain(plan.from_version)} (revision {plan.from_revision or '?'})")
+        say(
+            f"  to    {plain(plan.target.version)} (revision {plan.target.number}, "
+            f"ReplicaSet {plain(plan.target.replicaset)})"
         )
         if plan.target.change_cause:
-            c.print(f"  which was: {plan.target.change_cause}")
+            say(f"  which was: {plain(plan.target.change_cause)}")
         if plan.changes:
-            c.print("  changes in the pod template:")
+            say("  changes in the pod template:")
             for change in plan.changes:
-                c.print(f"    {change}", markup=False)
+                say(f"    {plain(change)}")
 
 
-def _actor() -> str:
+def plain_console() -> Console:
+    """A console for people: no highlighting, no `:emoji:` codes (cluster text stays literal)."""
+    from rich.console import Console
+
+    return Console(highlight=False, emoji=False)
+
+
+# -- who rolls back --------------------------------------------------------------------------
+#
+# Nothing here is verified: the OS user and the kubeconfig's user name are what this machine
+# and that file say, so the actor says so. The API server knows who really called it.
+
+ACTOR_LIMIT: Final = 120  # it goes into the change-cause annotation
+NAME_LIMIT: Final = 40
+UNVERIFIED: Final = " (unverified)"
+IN_CLUSTER_HOST_ENV: Final = "KUBERNETES_SERVICE_HOST"
+SERVICE_ACCOUNT_TOKEN: Final = Path("/var/run/secrets/kubernetes.io/serviceaccount/token")
+SERVICE_ACCOUNT_PREFIX: Final = "system:serviceaccount:"
+
+
+def cli_actor(kubeconfig: str | None, context: str | None) -> str:
+    """Who rolls back from this terminal, e.g. `os user alice, kubeconfig user admin@prod
+    (unverified)`: the OS user as the OS reports it and the user of the kubeconfig context in
+    use (the service account inside a cluster), never $USER. At most ACTOR_LIMIT characters."""
+    candidates = kubeconfig or os.environ.get("KUBECONFIG") or ""
+    default = Path("~/.kube/config").expanduser()
+    # The same choice as the client layer (bot.adapters.kube.client.load_api_client).
+    if candidates or default.exists():
+        kind, user = "kubeconfig user", kubeconfig_user(candidates or str(default), context)
+    elif os.environ.get(IN_CLUSTER_HOST_ENV):
+        kind, user = "service account", service_account()
+    else:
+        kind, user = "", None
+    return actor_text(os_user(), kind, user)
+
+
+def actor_text(os_name: str, kind: str, user: str | None) -> str:
+    """The actor from its parts, each one line and capped: they end up in an annotation. Pure."""
+    parts = [f"os user {plain(os_name, NAME_LIMIT)}"]
+    if user:
+        parts.append(f"{kind} {plain(user, NAME_LIMIT)}")
+    return plain(", ".join(parts), ACTOR_LIMIT - len(UNVERIFIED)) + UNVERIFIED
+
+
+def os_user() -> str:
+    """The user this process runs as, by the OS (not $USER or $LOGNAME, which anyone sets)."""
+    uid = os.getuid()
     try:
-        return os.environ.get("USER") or getpass.getuser()
-    except (KeyError, OSError):
-        return "unknown"
+        return pwd.getpwuid(uid).pw_name
+    except KeyError:
+        return f"uid {uid}"
+
+
+def kubeconfig_user(paths: str, context: str | None) -> str | None:
+    """The user name of `context` (None: the current context) in the kubeconfig `paths`, joined
+    like $KUBECONFIG and merged like kubectl (the first file to set a name or the current
+    context wins); None when it cannot be read or names no user."""
+    current: str | None = None
+    context_users: dict[str, object] = {}
+    for path in (p for p in paths.split(os.pathsep) if p):
+        document = _yaml_mapping(Path(path).expanduser())
+        if current is None and isinstance(document.get("current-context"), str):
+            current = document["current-context"] or None
+        entries = document.get("contexts")
+        for entry in entries if isinstance(entries, list) else []:
+            if isinstance(entry, dict) and isinstance(entry.get("name"), str):
+                body = entry.get("context")
+                context_users.setdefault(
+                    entry["name"], body.get("user") if isinstance(body, dict) else None
+                )
+    found = context_users.get(context or current or "")
+    return found if isinstance(found, str) and found else None
+
+
+def _yaml_mapping(path: Path) -> dict[str, Any]:
+    try:
+        document = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, yaml.YAMLError):
+        return {}
+    return document if isinstance(document, dict) else {}
+
+
+def service_account(token_path: Path | None = None) -> str | None:
+    """`namespace/name` of the Pod's service account, from its token's `sub` claim (read, not
+    verified), or None. The token itself is never shown."""
+    try:
+        token = (token_path or SERVICE_ACCOUNT_TOKEN).read_text(encoding="ascii")
+        payload = token.strip().split(".")[1]
+        claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+    except (OSError, UnicodeDecodeError, IndexError, binascii.Error, ValueError):
+        return None
+    subject = claims.get("sub") if isinstance(claims, dict) else None
+    if not isinstance(subject, str) or not subject.startswith(SERVICE_ACCOUNT_PREFIX):
+        return None
+    return subject.removeprefix(SERVICE_ACCOUNT_PREFIX).replace(":", "/", 1)

@@ -1,4 +1,6 @@
-"""The rollback's story on a terminal: a live bar when interactive, lines otherwise."""
+"""The rollback's story on a terminal: a live bar when interactive, lines otherwise.
+
+What the cluster said (versions, services, rollout messages) is shown as plain text (`text`)."""
 
 from __future__ import annotations
 
@@ -9,19 +11,20 @@ from bot.domain.rollback.models import RunInfo, Target
 from bot.domain.rollback.planning import RollbackPlan
 from bot.domain.rollback.progress import Progress as RolloutProgress
 from bot.domain.rollback.views import Thread
+from bot.entry.cli.text import plain
 
 
 class ConsoleReporter:
     """The runner's `Reporters` and `Reporter` for the CLI: one terminal, one rollback."""
 
     def __init__(self, console: Console | None = None) -> None:
-        self.console = console or Console(highlight=False)
+        self.console = console or Console(highlight=False, emoji=False)
         self._console = self.console
         self._interactive = self.console.is_terminal
         self._bar = Progress(
             TextColumn("[bold]{task.description}"),
             BarColumn(),
-            TextColumn("{task.fields[counts]}"),
+            TextColumn("{task.fields[counts]}", markup=False),
             TimeElapsedColumn(),
             console=console,
             disable=not self._interactive,
@@ -35,21 +38,24 @@ class ConsoleReporter:
 
     async def started(self, run: RunInfo, plan: RollbackPlan, reason: str | None) -> None:
         self._console.print(
-            f"rolling back {run.service}: {plan.from_version} → {run.to_version} "
-            f"(revision {plan.from_revision or '?'} → {run.to_revision})"
+            f"rolling back {plain(run.service)}: {plain(plan.from_version)} → "
+            f"{plain(run.to_version)} (revision {plan.from_revision or '?'} → {run.to_revision})",
+            markup=False,
         )
         self._bar.start()
 
     async def progress(self, progress: RolloutProgress, elapsed: float) -> None:
         if not self._interactive and progress.message != self._last:
-            self._console.print(f"  {progress.message} ({progress.counts})", markup=False)
+            self._console.print(
+                f"  {plain(progress.message)} ({plain(progress.counts)})", markup=False
+            )
         self._last = progress.message
         self._bar.update(
             self._task,
             total=max(progress.desired, 1) * 2,
             completed=min(progress.updated, progress.desired)
             + min(progress.available, progress.desired),
-            counts=progress.counts,
+            counts=plain(progress.counts),
         )
 
     async def finished(

@@ -6,21 +6,36 @@ Only what the command needs is imported: `status -o json` loads neither rich nor
 from __future__ import annotations
 
 import argparse
+import os
 import sys
+from pathlib import Path
 
 from bot.adapters.kube.clusters import ClusterRegistry
 from bot.config.catalog import Catalog
 from bot.config.settings import load_settings
 from bot.domain.errors import RollbackBotError
 from bot.entry.cli.commands import Cli, RollbackOptions
+from bot.entry.cli.text import plain
 from bot.usecases.rollback.engine import RollbackEngine
 
 RED_ERROR = "\033[31merror:\033[0m"
+ERROR_LIMIT = 2000  # one sentence, but it may carry several values from outside
+
+
+def audit_file() -> Path:
+    """Where the CLI appends its audit trail: $ROLLBACK_BOT_AUDIT_FILE, else the user's state
+    directory (XDG), one JSON object a line."""
+    given = os.environ.get("ROLLBACK_BOT_AUDIT_FILE")
+    if given:
+        return Path(given)
+    state = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    return Path(state) / "rollback-bot" / "audit.jsonl"
 
 
 def _error(text: str) -> None:
     label = RED_ERROR if sys.stderr.isatty() else "error:"
-    sys.stderr.write(f"{label} {text}\n")
+    # Errors carry names and values from the cluster and the catalog: no terminal controls.
+    sys.stderr.write(f"{label} {plain(text, ERROR_LIMIT)}\n")
 
 
 async def run_cli(args: argparse.Namespace) -> int:
@@ -44,7 +59,7 @@ async def run_cli(args: argparse.Namespace) -> int:
         if args.command == "history":
             return await Cli(catalog, engine, None).history(args.service, args.output)
         # Only a rollback needs the runner, its audit trail and the terminal's live bar.
-        from bot.adapters.audit import JsonLogSink, KubernetesEventSink
+        from bot.adapters.audit import JsonFileSink, KubernetesEventSink
         from bot.entry.cli.console import ConsoleReporter
         from bot.usecases.audit import AuditTrail
         from bot.usecases.rollback.runner import RolloutRunner, replica_id
@@ -53,12 +68,20 @@ async def run_cli(args: argparse.Namespace) -> int:
         reporter = ConsoleReporter()
         runner = RolloutRunner(
             engine,
-            AuditTrail([JsonLogSink(), KubernetesEventSink(registry, me)]),
+            AuditTrail([JsonFileSink(audit_file()), KubernetesEventSink(registry, me)]),
             reporter,
             replica_id=me,
             rollout_timeout=args.timeout,
         )
-        return await Cli(catalog, engine, runner, reporter.console).rollback(
+        cli = Cli(
+            catalog,
+            engine,
+            runner,
+            reporter.console,
+            kubeconfig=settings.kubeconfig,
+            default_context=settings.kube_context,
+        )
+        return await cli.rollback(
             args.service,
             RollbackOptions(
                 to_revision=args.to_revision,
