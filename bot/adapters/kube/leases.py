@@ -1,34 +1,62 @@
 """The rollback lock: a coordination.k8s.io/v1 Lease next to each Deployment, so one rollback
 per Deployment runs at a time across bot replicas and the CLI. The decisions (free? whose run?)
-are `bot.domain.rollback.locks`'s; this is the I/O."""
+are `bot.domain.rollback.locks`'s; this is the I/O.
+
+Every write is conditional on the resourceVersion just read, so nothing is written over a Lease
+another replica changed meanwhile: a conflict reads again and decides again. What this replica
+has seen of each Lease, and since when by its own monotonic clock, is kept here: a Lease held by
+someone else expires only after we saw it unchanged for its duration."""
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 
-from bot.adapters.kube.client import MERGE_PATCH, KubeClient
+from bot.adapters.kube.client import KubeClient
 from bot.domain.errors import Conflict, NotFound
 from bot.domain.retry import Backoff, retry
-from bot.domain.rollback.locks import is_free, lease_name, lease_state, run_annotations
+from bot.domain.rollback.locks import (
+    LeaseState,
+    LockLost,
+    Observation,
+    is_free,
+    lease_name,
+    lease_state,
+    observe,
+    run_annotations,
+)
 from bot.domain.rollback.models import JsonDict, RunInfo
 from bot.domain.times import micro_time
 
 LEASES = "/apis/coordination.k8s.io/v1"
 LOCK_ATTEMPTS = 3
 LOCK_BACKOFF = Backoff(first=0.02, factor=2.0, cap=0.2)
-HINT = "the bot's role needs get, create, update and patch on leases (coordination.k8s.io)"
+HINT = "the bot's role needs get, create and update on leases (coordination.k8s.io)"
+
+
+class _Lost(Exception):
+    """Inside a retried attempt: the Lease is no longer ours (not a Conflict, so not retried)."""
+
+    def __init__(self, state: LeaseState | None) -> None:
+        super().__init__()
+        self.state = state
 
 
 class Leases:
-    def __init__(self, kube: KubeClient) -> None:
+    def __init__(self, kube: KubeClient, *, clock: Callable[[], float] = time.monotonic) -> None:
         self._kube = kube
+        self._clock = clock
+        # (namespace, Lease name) → what we last saw of it and since when, by `clock`.
+        self._seen: dict[tuple[str, str], Observation] = {}
 
     async def acquire_lock(
         self, namespace: str, deployment: str, me: str, run: RunInfo, seconds: int
     ) -> RunInfo | None:
         """Take the Deployment's rollback Lease; None when taken, else who holds it.
 
-        Optimistic: a create or update that loses a race (409) re-reads and decides again.
+        Optimistic: a create or update that loses a race (409) re-reads and decides again. A
+        Lease held by someone else is free only once we saw it unchanged for its duration.
         """
         name = lease_name(deployment)
         what = f"locking deployment {namespace}/{deployment}"
@@ -52,14 +80,13 @@ class Leases:
                 },
             }
             try:
-                current = await self._kube.request(
-                    what, "GET", f"{path}/{name}", forbidden_hint=HINT
-                )
+                current = await self._read(what, namespace, name)
             except NotFound:
                 await self._kube.request(what, "POST", path, body, forbidden_hint=HINT)
                 return None
             state = lease_state(current)
-            if not is_free(state, now, me):
+            seen = self._observe(namespace, name, state)
+            if not is_free(state, seen.since, self._clock(), me):
                 return state.run or run
             body["metadata"]["resourceVersion"] = state.resource_version
             await self._kube.request(what, "PUT", f"{path}/{name}", body, forbidden_hint=HINT)
@@ -73,27 +100,80 @@ class Leases:
             raise Conflict(f"{what}: the lock kept changing under us; try again") from None
 
     async def renew_lock(self, namespace: str, deployment: str, me: str) -> None:
-        patch = {"spec": {"holderIdentity": me, "renewTime": micro_time(datetime.now(UTC))}}
-        await self._kube.request(
-            f"renewing the lock of deployment {namespace}/{deployment}",
-            "PATCH",
-            f"{LEASES}/namespaces/{namespace}/leases/{lease_name(deployment)}",
-            patch,
-            content_type=MERGE_PATCH,
-        )
+        """Move the renewTime of our Lease on, only while we still hold it: LockLost (naming
+        the new holder) when someone else took, released or deleted it, and nothing written."""
+        what = f"renewing the lock of deployment {namespace}/{deployment}"
+
+        def renewed(current: JsonDict) -> JsonDict:
+            spec = current.setdefault("spec", {})
+            spec["renewTime"] = micro_time(datetime.now(UTC))
+            return current
+
+        await self._rewrite(what, namespace, deployment, me, renewed, missing_is_lost=True)
 
     async def release_lock(self, namespace: str, deployment: str, me: str) -> None:
-        name = lease_name(deployment)
+        """Clear the holder of our Lease, only while we still hold it; a Lease someone else
+        holds (or none at all) is left as it is."""
         what = f"unlocking deployment {namespace}/{deployment}"
-        current = lease_state(
-            await self._kube.request(what, "GET", f"{LEASES}/namespaces/{namespace}/leases/{name}")
-        )
-        if current.holder != me:
+
+        def released(current: JsonDict) -> JsonDict:
+            spec = current.setdefault("spec", {})
+            for key in ("holderIdentity", "renewTime", "acquireTime"):
+                spec.pop(key, None)
+            return current
+
+        try:
+            await self._rewrite(what, namespace, deployment, me, released, missing_is_lost=False)
+        except LockLost:
             return
-        await self._kube.request(
-            what,
-            "PATCH",
-            f"{LEASES}/namespaces/{namespace}/leases/{name}",
-            {"spec": {"holderIdentity": None, "renewTime": None, "acquireTime": None}},
-            content_type=MERGE_PATCH,
+
+    async def _rewrite(
+        self,
+        what: str,
+        namespace: str,
+        deployment: str,
+        me: str,
+        change: Callable[[JsonDict], JsonDict],
+        *,
+        missing_is_lost: bool,
+    ) -> None:
+        """Read the Lease and, if we hold it, PUT `change(it)` back with the resourceVersion
+        read as precondition; a conflict reads and decides again. LockLost when it is not ours
+        (or gone, if `missing_is_lost`)."""
+        name = lease_name(deployment)
+        path = f"{LEASES}/namespaces/{namespace}/leases/{name}"
+
+        async def attempt(_number: int) -> None:
+            try:
+                current = await self._read(what, namespace, name)
+            except NotFound:
+                if missing_is_lost:
+                    raise _Lost(None) from None
+                return
+            state = lease_state(current)
+            self._observe(namespace, name, state)
+            if state.holder != me:
+                raise _Lost(state)
+            if not state.resource_version:  # never from an API server: no precondition to send
+                raise Conflict(f"{what}: the Lease was read without a resourceVersion")
+            body = change(current)
+            body.setdefault("metadata", {})["resourceVersion"] = state.resource_version
+            await self._kube.request(what, "PUT", path, body, forbidden_hint=HINT)
+
+        try:
+            await retry(attempt, retry_on=Conflict, attempts=LOCK_ATTEMPTS, backoff=LOCK_BACKOFF)
+        except _Lost as lost:
+            raise LockLost(what, lost.state) from None
+        except Conflict:
+            raise Conflict(f"{what}: the lock kept changing under us; try again") from None
+
+    async def _read(self, what: str, namespace: str, name: str) -> JsonDict:
+        return await self._kube.request(
+            what, "GET", f"{LEASES}/namespaces/{namespace}/leases/{name}", forbidden_hint=HINT
         )
+
+    def _observe(self, namespace: str, name: str, state: LeaseState) -> Observation:
+        key = (namespace, name)
+        seen = observe(self._seen.get(key), state, self._clock())
+        self._seen[key] = seen
+        return seen
