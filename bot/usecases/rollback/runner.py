@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Literal
 from bot.domain.audit import AuditRecord, Step
 from bot.domain.errors import RollbackBotError, RollbackRefused, RolloutTimedOut, Stale
 from bot.domain.rollback.guards import Snapshot, staleness
+from bot.domain.rollback.locks import LockLost
 from bot.domain.rollback.models import Deployment, History, RunInfo, Target
 from bot.domain.rollback.planning import RollbackCause, RollbackPlan, plan_rollback
 from bot.domain.rollback.progress import Phase, Progress
@@ -89,6 +90,7 @@ class StartResult:
 class _Active:
     run: RunInfo
     task: asyncio.Task[None] | None = None
+    lost: LockLost | None = None  # another replica holds the lock now: stop acting
     outcome: asyncio.Future[RunOutcome] = field(
         default_factory=lambda: asyncio.get_running_loop().create_future()
     )
@@ -297,7 +299,7 @@ class RolloutRunner:
         last: Progress | None = None
         error: str | None = None
         timed_out = stale = False
-        renewer = asyncio.create_task(self._renew(target))
+        renewer = asyncio.create_task(self._renew(target, slot))
         if self._metrics is not None:
             self._metrics.in_flight.inc()
         try:
@@ -329,6 +331,13 @@ class RolloutRunner:
                         deployment,
                     )
                     next_milestone += PROGRESS_AUDIT_EVERY
+        except asyncio.CancelledError:
+            if slot.lost is None:
+                raise  # a shutdown: the finally below still tells what is known
+            current = asyncio.current_task()
+            if current is not None:
+                current.uncancel()
+            error = f"stopped following: {slot.lost}"
         except Stale as exc:
             error, stale = str(exc), True
         except RolloutTimedOut as exc:
@@ -353,10 +362,11 @@ class RolloutRunner:
                 rollback_id=rollback_id,
             )
             await self._audit.record(outcome, deployment)
-            with contextlib.suppress(RollbackBotError):
-                await self._engine.cluster(target).release_lock(
-                    target.namespace, target.name, self._me
-                )
+            if slot.lost is None:
+                with contextlib.suppress(RollbackBotError):
+                    await self._engine.cluster(target).release_lock(
+                        target.namespace, target.name, self._me
+                    )
             # Released before the outcome is told, so what is rendered then shows no run.
             self._release_slot(target, slot)
             await _quietly(
@@ -409,12 +419,20 @@ class RolloutRunner:
         self._metrics.rollbacks.labels(service, label).inc()
         self._metrics.rollback_seconds.labels(service).observe(elapsed)
 
-    async def _renew(self, target: Target) -> None:
+    async def _renew(self, target: Target, slot: _Active) -> None:
+        """Renew the lock while the rollback runs. Once another replica holds it, this one stops
+        acting on the Deployment: the run is stopped and its story ends saying so."""
         cluster = self._engine.cluster(target)
         while True:
             await asyncio.sleep(self._lease_seconds / 3)
             try:
                 await cluster.renew_lock(target.namespace, target.name, self._me)
+            except LockLost as exc:
+                log.warning("lost the rollback lock of %s: %s", target, exc)
+                slot.lost = exc
+                if slot.task is not None:
+                    slot.task.cancel()
+                return
             except RollbackBotError as exc:
                 log.warning("could not renew the rollback lock of %s: %s", target, exc)
 
