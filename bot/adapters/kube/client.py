@@ -31,6 +31,9 @@ T = TypeVar("T")
 IN_CLUSTER_HOST_ENV = "KUBERNETES_SERVICE_HOST"
 SERVICE_ACCOUNT_NAMESPACE = Path("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
 WORKER_THREADS = 16
+# A watch holds its thread for as long as it follows a rollout: watches get threads of their own,
+# so however many rollouts run, Lease renewals, reads and /readyz always find a free worker.
+WATCH_THREADS = 64
 JSON_PATCH = "application/json-patch+json"
 MERGE_PATCH = "application/merge-patch+json"
 
@@ -105,8 +108,10 @@ class KubeClient:
         self.api_client = api_client
         self.timeout = request_timeout
         self._on_error = on_error
-        # Watches hold a thread for their whole life: keep them off the loop's default executor.
         self.executor = ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="kube")
+        self.watch_executor = ThreadPoolExecutor(
+            max_workers=WATCH_THREADS, thread_name_prefix="kube-watch"
+        )
 
     @classmethod
     def from_kubeconfig(
@@ -127,6 +132,7 @@ class KubeClient:
 
     async def close(self) -> None:
         self.executor.shutdown(wait=False, cancel_futures=True)
+        self.watch_executor.shutdown(wait=False, cancel_futures=True)
         await asyncio.get_running_loop().run_in_executor(None, self.api_client.close)
 
     async def run(self, fn: Callable[[], T]) -> T:
@@ -221,7 +227,7 @@ class KubeClient:
                 if not stop.is_set():
                     put("error", exc)
 
-        future = loop.run_in_executor(self.executor, reader)
+        future = loop.run_in_executor(self.watch_executor, reader)
         try:
             while True:
                 kind, value = await queue.get()
