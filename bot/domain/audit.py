@@ -18,6 +18,7 @@ class Step(StrEnum):
     STARTED = "started"
     PROGRESS = "progress"
     SUCCEEDED = "succeeded"
+    UNKNOWN = "unknown"
     FAILED = "failed"
 
 
@@ -32,9 +33,10 @@ EVENT_REASONS = {
     Step.STARTED: "RollbackStarted",
     Step.PROGRESS: "RollbackProgressing",
     Step.SUCCEEDED: "RollbackSucceeded",
+    Step.UNKNOWN: "RollbackOutcomeUnknown",
     Step.FAILED: "RollbackFailed",
 }
-WARNING_STEPS = frozenset({Step.DENIED, Step.REFUSED, Step.FAILED})
+WARNING_STEPS = frozenset({Step.DENIED, Step.REFUSED, Step.FAILED, Step.UNKNOWN})
 
 
 @dataclass(frozen=True)
@@ -80,6 +82,7 @@ class AuditRecord:
             Step.STARTED: "started rolling back",
             Step.PROGRESS: "is rolling back",
             Step.SUCCEEDED: "rolled back",
+            Step.UNKNOWN: "lost sight of the rollback of",
             Step.FAILED: "failed to roll back",
         }[self.step]
         text = f"{self.actor} {verb} {self.service}{versions} via {self.via}"

@@ -45,7 +45,13 @@ class Stale(RollbackRefused):
 
 
 class ClusterError(RollbackBotError):
-    """The Kubernetes API could not be used: unreachable, timed out, or it answered an error."""
+    """The Kubernetes API could not be used: unreachable, timed out, or it answered an error.
+
+    `transient`: the same call may well work in a moment (no answer, 429, 5xx)."""
+
+    def __init__(self, message: str, *, transient: bool = False) -> None:
+        super().__init__(message)
+        self.transient = transient
 
 
 class NotFound(ClusterError):

@@ -217,3 +217,14 @@ async def test_a_status_only_conflict_still_rolls_back(
     sandbox.faults.fail_next(1, 409, method="PATCH", path_contains="deployments")
     applied = await engine.apply(WEB, plan, CAUSE, snapshot=plan.snapshot)
     assert applied.attempts == 2 and applied.plan.action == "patch"
+
+
+async def test_one_503_on_the_watchs_first_list_is_listed_again(
+    kubectl: Kubectl, engine: RollbackEngine, sandbox: SandboxThread
+) -> None:
+    build_history(kubectl, "apps")
+    await engine.apply(WEB, await engine.plan(WEB, 1, CAUSE), CAUSE)
+    sandbox.faults.fail_next(1, 503, method="GET", path_contains="deployments")
+    seen = [progress async for progress in engine.follow(WEB, within=30)]
+    assert sandbox.faults.injected == 1
+    assert seen[-1].phase is Phase.COMPLETE

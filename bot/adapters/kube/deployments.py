@@ -80,9 +80,18 @@ class Deployments:
         failures = 0
         while True:
             if resource_version is None:
-                listing = await self._kube.request(
-                    what, "GET", collection, query=[("fieldSelector", f"metadata.name={name}")]
-                )
+                try:
+                    listing = await self._kube.request(
+                        what, "GET", collection, query=[("fieldSelector", f"metadata.name={name}")]
+                    )
+                except ClusterError as exc:
+                    # One 503 must not end the story as a failure: list again, a few times.
+                    failures += 1
+                    if not exc.transient or failures > WATCH_RETRY_LIMIT:
+                        raise
+                    log.info("listing %s/%s failed (%s); again", namespace, name, exc)
+                    await asyncio.sleep(WATCH_BACKOFF.delay(failures))
+                    continue
                 items = listing.get("items") or []
                 if not items:
                     raise NotFound(f"{what}: deployment not found")

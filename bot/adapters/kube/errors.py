@@ -37,9 +37,12 @@ def api_error(
             f"{message}{hint}"
         )
     if exc.status == 0:
-        return ClusterError(f"{what}: cannot talk to the Kubernetes API at {server}")
+        return ClusterError(
+            f"{what}: cannot talk to the Kubernetes API at {server}", transient=True
+        )
     return ClusterError(
-        f"{what}: the Kubernetes API at {server} answered {exc.status} {exc.reason}: {message}"
+        f"{what}: the Kubernetes API at {server} answered {exc.status} {exc.reason}: {message}",
+        transient=exc.status == 429 or exc.status >= 500,
     )
 
 
@@ -50,6 +53,7 @@ def is_timeout(exc: BaseException) -> bool:
 def transport_error(what: str, exc: BaseException, server: str, timeout: float) -> ClusterError:
     if is_timeout(exc):
         return ClusterError(
-            f"{what}: the Kubernetes API at {server} did not answer within {timeout:g}s"
+            f"{what}: the Kubernetes API at {server} did not answer within {timeout:g}s",
+            transient=True,
         )
-    return ClusterError(f"{what}: cannot reach the Kubernetes API at {server}")
+    return ClusterError(f"{what}: cannot reach the Kubernetes API at {server}", transient=True)

@@ -411,8 +411,11 @@ def outcome_message(
     last: Progress | None,
     elapsed: float,
     error: str | None = None,
+    *,
+    unknown: bool = False,
 ) -> Message:
-    """The last word in the thread: done, failed (with what to do next), or could not finish."""
+    """The last word in the thread: done, failed (with what to do next), or not known because
+    the bot lost sight of the rollout (with how to see it)."""
     took = format_duration(elapsed)
     if last is not None and last.phase is Phase.COMPLETE and error is None:
         body = (
@@ -426,6 +429,17 @@ def outcome_message(
         else ""
     )
     cause = error or (last.message if last else "the rollout ended without a verdict")
+    if unknown:
+        where = f"at {last.updated}/{last.desired} updated" if last else "before any progress"
+        body = (
+            f":grey_question: Lost sight of the rollback of *{escape(service)}* to "
+            f"*{escape(to_version)}* {where}, after {took}: {escape(clip(cause, 1500))}.\n"
+            f"The rollout itself may well go on: check with `kubectl -n {namespace} rollout "
+            f"status deployment/{deployment}`."
+        )
+        return section_message(
+            f"Lost sight of the rollback of {service} to {to_version}: {clip(cause, 200)}", body
+        )
     next_steps = (
         f"Next: look at the pods (`kubectl -n {namespace} get pods`, "
         f"`kubectl -n {namespace} describe deployment {deployment}`), then roll forward or to "

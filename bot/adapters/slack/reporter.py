@@ -92,7 +92,9 @@ class ThreadReporter:
                     blocks=message.blocks,
                 )
 
-    async def finished(self, last: Progress | None, elapsed: float, error: str | None) -> None:
+    async def finished(
+        self, last: Progress | None, elapsed: float, error: str | None, *, unknown: bool = False
+    ) -> None:
         if self._flush_task is not None:
             self._flush_task.cancel()
         if last is not None and self._run is not None:
@@ -106,7 +108,14 @@ class ThreadReporter:
         service = self._run.service if self._run else self._deployment
         await self._post(
             blocks.outcome_message(
-                service, to_version, self._namespace, self._deployment, last, elapsed, error
+                service,
+                to_version,
+                self._namespace,
+                self._deployment,
+                last,
+                elapsed,
+                error,
+                unknown=unknown,
             )
         )
 

@@ -59,6 +59,11 @@ class ConsoleReporter:
         )
 
     async def finished(
-        self, last: RolloutProgress | None, elapsed: float, error: str | None
+        self,
+        last: RolloutProgress | None,
+        elapsed: float,
+        error: str | None,
+        *,
+        unknown: bool = False,
     ) -> None:
         self._bar.stop()

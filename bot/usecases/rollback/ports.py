@@ -70,7 +70,12 @@ class Reporter(Protocol):
 
     async def progress(self, progress: Progress, elapsed: float) -> None: ...
 
-    async def finished(self, last: Progress | None, elapsed: float, error: str | None) -> None: ...
+    async def finished(
+        self, last: Progress | None, elapsed: float, error: str | None, *, unknown: bool = False
+    ) -> None:
+        """The end. `unknown`: the bot lost sight of the rollout (its own state said neither
+        done nor failed), so `error` says what happened to the bot, not to the rollout."""
+        ...
 
 
 class Reporters(Protocol):

@@ -22,7 +22,13 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Literal
 
 from bot.domain.audit import AuditRecord, Step
-from bot.domain.errors import RollbackBotError, RollbackRefused, RolloutTimedOut, Stale
+from bot.domain.errors import (
+    ClusterError,
+    RollbackBotError,
+    RollbackRefused,
+    RolloutTimedOut,
+    Stale,
+)
 from bot.domain.rollback.guards import Snapshot, staleness
 from bot.domain.rollback.locks import LockLost
 from bot.domain.rollback.models import Deployment, History, RunInfo, Target
@@ -68,13 +74,16 @@ class RollbackRequest:
 
 @dataclass(frozen=True)
 class RunOutcome:
-    """How a started rollback ended."""
+    """How a started rollback ended. `unknown`: the bot lost sight of it (the cluster stopped
+    answering, the patch's answer never came, a shutdown); only the rollout's own state says
+    "failed"."""
 
     succeeded: bool
     timed_out: bool
     error: str | None
     last: Progress | None
     elapsed: float
+    unknown: bool = False
 
 
 @dataclass(frozen=True)
@@ -298,7 +307,7 @@ class RolloutRunner:
         started = self._clock()
         last: Progress | None = None
         error: str | None = None
-        timed_out = stale = False
+        timed_out = stale = unknown = False
         renewer = asyncio.create_task(self._renew(target, slot))
         if self._metrics is not None:
             self._metrics.in_flight.inc()
@@ -342,6 +351,10 @@ class RolloutRunner:
             error, stale = str(exc), True
         except RolloutTimedOut as exc:
             error, timed_out = str(exc), True
+        except ClusterError as exc:
+            # The cluster did not answer (or the patch's answer was lost): what the rollout did
+            # is not known here, only that the bot can no longer see it.
+            error, unknown = str(exc), True
         except RollbackBotError as exc:
             error = str(exc)
         except Exception as exc:  # reported to the thread, never silent
@@ -351,11 +364,23 @@ class RolloutRunner:
             renewer.cancel()
             elapsed = self._clock() - started
             succeeded = error is None and last is not None and last.phase is Phase.COMPLETE
-            self._count(request.service, succeeded, timed_out, elapsed)
+            self._count(request.service, succeeded, timed_out, unknown, elapsed)
             if not succeeded and error is None:
-                error = last.message if last else "the rollout ended without a verdict"
+                # Following ended without the rollout's verdict: a shutdown stopped it.
+                unknown = last is None or last.phase is not Phase.FAILED
+                error = (
+                    last.message
+                    if last is not None and last.phase is Phase.FAILED
+                    else "the bot stopped following the rollout before it finished"
+                )
             outcome = record(
-                Step.SUCCEEDED if succeeded else Step.REFUSED if stale else Step.FAILED,
+                Step.SUCCEEDED
+                if succeeded
+                else Step.REFUSED
+                if stale
+                else Step.UNKNOWN
+                if unknown
+                else Step.FAILED,
                 plan=plan,
                 detail=(f"in {elapsed:.1f}s" if succeeded else f"{error}")
                 + (f" ({last.counts})" if last else ""),
@@ -370,12 +395,15 @@ class RolloutRunner:
             # Released before the outcome is told, so what is rendered then shows no run.
             self._release_slot(target, slot)
             await _quietly(
-                reporter.finished(last, elapsed, None if succeeded else error), "report the outcome"
+                reporter.finished(last, elapsed, None if succeeded else error, unknown=unknown),
+                "report the outcome",
             )
             await _quietly(self._show_after(request), "refresh the versions message")
             if not slot.outcome.done():
                 slot.outcome.set_result(
-                    RunOutcome(succeeded, timed_out, None if succeeded else error, last, elapsed)
+                    RunOutcome(
+                        succeeded, timed_out, None if succeeded else error, last, elapsed, unknown
+                    )
                 )
 
     def _view(self, request: RollbackRequest, history: History, run: RunInfo | None) -> ServiceView:
@@ -411,11 +439,21 @@ class RolloutRunner:
         history = await self._engine.history(request.target)
         await self._messages.refresh(thread, self._view(request, history, None))
 
-    def _count(self, service: str, succeeded: bool, timed_out: bool, elapsed: float) -> None:
+    def _count(
+        self, service: str, succeeded: bool, timed_out: bool, unknown: bool, elapsed: float
+    ) -> None:
         if self._metrics is None:
             return
         self._metrics.in_flight.dec()
-        label = "succeeded" if succeeded else "timed_out" if timed_out else "failed"
+        label = (
+            "succeeded"
+            if succeeded
+            else "timed_out"
+            if timed_out
+            else "unknown"
+            if unknown
+            else "failed"
+        )
         self._metrics.rollbacks.labels(service, label).inc()
         self._metrics.rollback_seconds.labels(service).observe(elapsed)
 

@@ -201,3 +201,23 @@ def test_text_from_a_lease_cannot_mention_the_channel() -> None:
         assert "<!channel>" not in rendered and "<!here>" not in rendered
         assert "<https://evil" not in rendered
         assert "<@!channel>" not in rendered
+
+
+def test_losing_sight_of_a_rollout_is_not_called_a_failure() -> None:
+    last = Progress(
+        phase=Phase.UPDATING,
+        message="Waiting for rollout",
+        desired=3,
+        updated=1,
+        ready=3,
+        available=3,
+        total=4,
+        revision=4,
+    )
+    message = blocks.outcome_message(
+        "checkout", "2.13.0", "shop", "checkout", last, 42.0, "the API did not answer", unknown=True
+    )
+    text = json.dumps(message_dict(message))
+    assert "Lost sight of the rollback" in text and "at 1/3 updated" in text
+    assert "kubectl -n shop rollout status deployment/checkout" in text
+    assert "failed" not in text and ":x:" not in text
