@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections import deque
 from collections.abc import Callable
 
 from slack_sdk.web.async_client import AsyncWebClient
@@ -19,8 +20,35 @@ from bot.domain.rollback.views import Thread
 
 log = logging.getLogger(__name__)
 
-# chat.update is Tier 3 (~50/min) and chat.postMessage ~1/s per channel: one edit a second at most.
+# chat.update is Tier 3 (~50/min) and chat.postMessage ~1/s per channel: one edit a second at most
+# per message, and all the running rollbacks' edits together within the method's budget.
 MIN_EDIT_INTERVAL = 1.0
+EDITS_PER_MINUTE = 45  # under Tier 3's 50, leaving room for the messages' own refreshes
+
+
+class EditBudget:
+    """Progress edits shared by every running rollback: at most `per_minute` in any minute.
+    An edit over the budget waits (and is coalesced with later ones); the final state is never
+    held back."""
+
+    def __init__(
+        self, per_minute: int = EDITS_PER_MINUTE, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self._per_minute = per_minute
+        self._clock = clock
+        self._spent: deque[float] = deque()
+
+    def wait(self) -> float:
+        """Seconds until an edit fits the budget (0: now)."""
+        now = self._clock()
+        while self._spent and self._spent[0] <= now - 60.0:
+            self._spent.popleft()
+        if len(self._spent) < self._per_minute:
+            return 0.0
+        return self._spent[0] + 60.0 - now
+
+    def spend(self) -> None:
+        self._spent.append(self._clock())
 
 
 class ThreadReporter:
@@ -33,9 +61,11 @@ class ThreadReporter:
         namespace: str,
         deployment: str,
         min_interval: float = MIN_EDIT_INTERVAL,
+        budget: EditBudget | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._client = client
+        self._budget = budget or EditBudget(clock=clock)
         self._channel = channel
         self._thread_ts = thread_ts
         self._namespace = namespace
@@ -63,16 +93,20 @@ class ThreadReporter:
         await self._post(blocks.started_message(run, plan.from_revision, reason, self._namespace))
 
     async def progress(self, progress: Progress, elapsed: float) -> None:
+        """Note the newest progress; the edit goes out in the background, so a slow or
+        rate-limited Slack never holds up following the rollout."""
         self._pending = (progress, elapsed)
-        wait = self._last_edit + self._min_interval - self._clock()
-        if wait <= 0:
-            await self._flush()
-        elif self._flush_task is None or self._flush_task.done():
-            self._flush_task = asyncio.create_task(self._flush_later(wait))
+        if self._flush_task is None or self._flush_task.done():
+            self._flush_task = asyncio.create_task(self._flush_when_due())
 
-    async def _flush_later(self, delay: float) -> None:
-        await asyncio.sleep(delay)
-        await self._flush()
+    async def _flush_when_due(self) -> None:
+        wait = max(self._last_edit + self._min_interval - self._clock(), self._budget.wait())
+        if wait > 0:
+            await asyncio.sleep(wait)  # later progress joins the same edit meanwhile
+        try:
+            await self._flush()
+        except Exception:  # the next progress, or the final state, tries again
+            log.exception("could not update the progress message")
 
     async def _flush(self) -> None:
         async with self._lock:
@@ -82,6 +116,7 @@ class ThreadReporter:
             self._pending = None
             message = blocks.progress_message(progress, elapsed, self._run.to_version)
             self._last_edit = self._clock()
+            self._budget.spend()
             if self._progress_ts is None:
                 self._progress_ts = await self._post(message)
             else:
@@ -97,6 +132,7 @@ class ThreadReporter:
     ) -> None:
         if self._flush_task is not None:
             self._flush_task.cancel()
+            await asyncio.gather(self._flush_task, return_exceptions=True)
         if last is not None and self._run is not None:
             # The progress message ends showing the final counts, not the last throttled ones.
             self._pending = (last, elapsed)
@@ -126,6 +162,7 @@ class ThreadReporters:
     def __init__(self, client: AsyncWebClient, *, min_interval: float = MIN_EDIT_INTERVAL) -> None:
         self._client = client
         self._min_interval = min_interval
+        self._budget = EditBudget()
 
     def reporter(self, thread: Thread | None, target: Target) -> ThreadReporter:
         if thread is None:
@@ -137,4 +174,5 @@ class ThreadReporters:
             namespace=target.namespace,
             deployment=target.name,
             min_interval=self._min_interval,
+            budget=self._budget,
         )

@@ -146,6 +146,7 @@ async def test_the_first_progress_is_posted_at_once() -> None:
     r = reporter(slack, clock)
     await r.started(RUN, plan(), None)
     await r.progress(progress(1), 2.0)
+    await others_done()  # in the background: following the rollout never waits for Slack
     assert slack.texts[1:] == [("post", counts_text(progress(1)))]
     assert slack.calls[1][1]["thread_ts"] == THREAD
 
@@ -155,6 +156,7 @@ async def test_edits_within_the_interval_become_one_later_edit_with_the_latest_p
     r = reporter(slack, clock, min_interval=1.0)
     await r.started(RUN, plan(), None)
     await r.progress(progress(1), 1.0)
+    await others_done()
     progress_ts = slack.calls[-1][1]["ts"]
 
     clock.now = 100.97  # 0.97s after the post: too early for an edit
@@ -171,6 +173,7 @@ async def test_edits_within_the_interval_become_one_later_edit_with_the_latest_p
 
     clock.now = 102.5  # more than the interval since that edit: the next goes out at once
     await r.progress(progress(3, ready=2), 3.5)
+    await others_done()
     assert [u["text"] for u in slack.updates()] == [
         counts_text(progress(2, ready=2)),
         counts_text(progress(3, ready=2)),
@@ -184,6 +187,7 @@ async def test_finished_shows_the_final_counts_at_once_and_then_the_outcome() ->
     r = reporter(slack, clock, min_interval=1.0)
     await r.started(RUN, plan(), None)
     await r.progress(progress(1), 1.0)
+    await others_done()
     clock.now = 100.3
     await r.progress(progress(2), 1.3)  # throttled: due 0.7s later
     clock.now = 100.4
@@ -256,3 +260,39 @@ async def test_reporters_tell_each_rollback_in_its_thread() -> None:
     )
     with pytest.raises(ValueError, match="thread"):
         reporters.reporter(None, Target("shop", "checkout"))
+
+
+async def test_progress_never_waits_for_slack() -> None:
+    # A rate-limited Slack (a Retry-After sleep inside the client) must not hold up following.
+    slack, clock = FakeSlack(), Clock()
+    gate = asyncio.Event()
+    original = slack.chat_postMessage
+
+    async def slow_post(**kwargs: Any) -> dict[str, Any]:
+        if kwargs.get("text", "").startswith("Rolling out"):
+            await gate.wait()
+        return await original(**kwargs)
+
+    slack.chat_postMessage = slow_post  # type: ignore[method-assign]
+    r = reporter(slack, clock)
+    await r.started(RUN, plan(), None)
+    await asyncio.wait_for(r.progress(progress(1), 1.0), timeout=1.0)
+    await asyncio.wait_for(r.progress(progress(2), 2.0), timeout=1.0)
+    gate.set()
+    await r.finished(DONE, 3.0, None)
+    assert slack.texts[-1] == ("post", "checkout rolled back to 1.1 in 3.0s")
+
+
+async def test_the_edits_of_all_rollbacks_share_one_budget() -> None:
+    from bot.adapters.slack.reporter import EditBudget
+
+    clock = Clock(100.0)
+    budget = EditBudget(per_minute=3, clock=clock)
+    for _ in range(3):
+        assert budget.wait() == 0.0
+        budget.spend()
+    assert budget.wait() == pytest.approx(60.0)
+    clock.now = 130.0
+    assert budget.wait() == pytest.approx(30.0)
+    clock.now = 160.0
+    assert budget.wait() == 0.0
