@@ -14,7 +14,12 @@ from bot.usecases.rollback.access import Access
 from bot.usecases.rollback.ports import RunningRollbacks
 from handlers.errors import answering_failures
 from handlers.identity import from_elsewhere
-from handlers.replies import say_privately
+from handlers.replies import bot_is_in, say_privately
+
+NOT_INVITED_TO_ACT = (
+    "I am not in this channel, so nobody here would see the rollback's progress and outcome. "
+    "Invite me (`/invite @rollback-bot`), then click again. Nothing was changed."
+)
 
 
 def register(app: AsyncApp, catalog: Catalog, access: Access, running: RunningRollbacks) -> None:
@@ -35,6 +40,11 @@ def register(app: AsyncApp, catalog: Catalog, access: Access, running: RunningRo
         refusal = await access.authorize(ref, user, "click", external=from_elsewhere(body))
         if refusal is not None:
             await say_privately(respond, blocks.denied_message(ref.name, refusal))
+            return
+        channel = body["channel"]["id"]
+        if not await bot_is_in(client, channel):
+            # The rollback's story goes in this channel's thread: nobody would see it.
+            await say_privately(respond, blocks.notice(NOT_INVITED_TO_ACT, ":warning:"))
             return
         run = running.running(ref.target)
         if run is not None:

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import logging
+
 from slack_bolt.async_app import AsyncRespond
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.adapters.slack import blocks
 from bot.adapters.slack.render import Message
+
+log = logging.getLogger(__name__)
 
 NOT_INVITED = (
     "Invite me to this channel (`/invite @rollback-bot`) so I can keep this message and its "
@@ -47,3 +51,20 @@ async def post_in_channel(
             blocks=[*message.blocks, *blocks.notice(NOT_INVITED).blocks],
         )
         return None
+
+
+async def bot_is_in(client: AsyncWebClient, channel: str) -> bool:
+    """Whether the bot is a member of `channel`, so the rollback's thread can be posted there.
+    A channel Slack will not describe (a private one the bot is not in) is not; an app without
+    the scope to ask is given the benefit of the doubt."""
+    try:
+        response = await client.conversations_info(channel=channel)
+    except SlackApiError as exc:
+        error = exc.response.get("error")
+        if error == "channel_not_found":
+            return False
+        if error == "missing_scope":
+            log.warning("cannot check channel membership: the app lacks channels:read/groups:read")
+            return True
+        raise
+    return bool((response.get("channel") or {}).get("is_member"))

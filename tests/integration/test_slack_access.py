@@ -145,3 +145,20 @@ async def test_the_confirmation_asks_slack_for_group_membership_afresh(
         )
     )
     assert (await demo_engine.status(CHECKOUT)).version == "2.14.0"  # nothing rolled back
+
+
+async def test_a_click_in_a_channel_the_bot_is_not_in_is_answered_not_acted_on(
+    start_bot: StartBot, demo_engine: RollbackEngine
+) -> None:
+    t = await start_bot(ONLY_CHECKOUT)
+    outside = t.slack.add_channel("war-room", bot_is_member=False)
+    await t.sender.slash_command("/rollback", "checkout", channel_id=outside)
+    # Not invited: the offer still reaches the channel through the command's response_url.
+    message = await t.slack.wait_for(
+        lambda: next((m for m in t.slack.messages(outside) if m.buttons()), None)
+    )
+    assert isinstance(message, StoredMessage)
+    await t.sender.click(outside, message.ts, "rollback:to:2")
+    await t.slack.wait_for(lambda: said(t, "I am not in this channel") or None)
+    assert not t.slack.views()  # no confirmation, so no rollback nobody could follow
+    assert (await demo_engine.status(CHECKOUT)).version == "2.14.0"
