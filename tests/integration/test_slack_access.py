@@ -82,6 +82,7 @@ async def test_the_uncataloged_policy_lets_named_users_in_and_only_them(
     )
     message = await offer(t, "shop/cart")
     assert "Roll back cart" not in message.all_text()  # named by its namespace/deployment
+    t.slack.add_user("someone", user_id="U0SOMEONE2")
     await t.sender.slash_command("/rollback", "shop/cart", user_id="U0SOMEONE2")
     await t.slack.wait_for(lambda: said(t, "not in the service catalog") or None)
 
@@ -162,3 +163,30 @@ async def test_a_click_in_a_channel_the_bot_is_not_in_is_answered_not_acted_on(
     await t.slack.wait_for(lambda: said(t, "I am not in this channel") or None)
     assert not t.slack.views()  # no confirmation, so no rollback nobody could follow
     assert (await demo_engine.status(CHECKOUT)).version == "2.14.0"
+
+
+async def test_a_guest_is_let_in_only_by_name(start_bot: StartBot) -> None:
+    t = await start_bot(
+        Catalog(
+            services={
+                "checkout": ServiceEntry(namespace="shop", deployment="checkout"),
+                "cart": ServiceEntry(
+                    namespace="shop", deployment="cart", allowed_users=("U0GUEST01",)
+                ),
+            }
+        )
+    )
+    t.slack.add_user("contractor", user_id="U0GUEST01", guest=True)
+    message = await offer(t, "checkout")  # open to anyone in the workspace: not to guests
+    await t.sender.click(CHANNEL, message.ts, "rollback:to:2", user_id="U0GUEST01")
+    await t.slack.wait_for(lambda: said(t, "guests of the workspace") or None)
+    assert not t.slack.views()
+    cart = await t.sender.slash_command("/rollback", "cart", user_id="U0GUEST01")
+    assert cart.status == 200
+    offered = await t.slack.wait_for(
+        lambda: next((m for m in t.slack.messages(CHANNEL) if "cart" in m.all_text()), None)
+    )
+    assert isinstance(offered, StoredMessage)
+    action = next(b for b in offered.buttons() if b["action_id"].startswith("rollback:to"))
+    await t.sender.click(CHANNEL, offered.ts, action["action_id"], user_id="U0GUEST01")
+    await t.slack.wait_for(lambda: t.slack.views() or None)  # named: the confirmation opens

@@ -59,8 +59,10 @@ class Access:
     ) -> str | None:
         """Why `user` may not roll `ref` back now, or None when they may (nothing recorded).
 
-        `external`: the user belongs to another workspace (Slack Connect). `fresh`: ask Slack for
-        group membership now rather than trust the short cache (the last check before acting)."""
+        `external`: the user belongs to another workspace (Slack Connect). People of another
+        workspace and guests are let in only where named: "anyone" and groups mean the
+        workspace's own people. `fresh`: ask Slack for group membership now rather than trust
+        the short cache (the last check before acting)."""
         policy = policy_of(self._catalog, ref)
         if policy is None:
             return (
@@ -68,15 +70,20 @@ class Access:
                 "services its catalog names (an admin may add it, or allow uncataloged "
                 "deployments for named users)"
             )
-        if user in policy.users or (policy.open and not external):
-            return None
-        groups: frozenset[str] = frozenset()
-        if policy.groups and not external:
-            groups = await self._directory.groups_of(user, policy.groups, fresh=fresh)
-        if may_roll_back(policy, user, groups, external=external):
+        if user in policy.users:
             return None
         if external:
             return "people of another workspace may roll back only where the catalog names them"
+        # Guests are let in only by name: "anyone" and groups mean the workspace's own people.
+        if await self._directory.is_guest(user):
+            return "guests of the workspace may roll back only where the catalog names them"
+        if policy.open:
+            return None
+        groups: frozenset[str] = frozenset()
+        if policy.groups:
+            groups = await self._directory.groups_of(user, policy.groups, fresh=fresh)
+        if may_roll_back(policy, user, groups):
+            return None
         if ref.entry is None:
             return (
                 f"{ref.qualified} is not in the service catalog, and only the users and groups "

@@ -100,7 +100,11 @@ class RunningRollbacks(Protocol):
 
 
 class GroupDirectory(Protocol):
-    """Slack user group membership."""
+    """Slack's people: user group membership, and who is a guest."""
+
+    async def is_guest(self, user: str) -> bool:
+        """A multi- or single-channel guest of the workspace."""
+        ...
 
     async def groups_of(
         self, user: str, among: Collection[str], *, fresh: bool = False

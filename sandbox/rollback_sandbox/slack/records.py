@@ -227,6 +227,9 @@ class FakeUser:
     tz: str = "Europe/London"
     tz_offset: int = 0
     team_id: str = DEFAULT_WORKSPACE.team_id
+    #: A guest: multi-channel (restricted) or single-channel (ultra restricted).
+    is_restricted: bool = False
+    is_ultra_restricted: bool = False
 
     def to_api(self) -> JsonDict:
         profile: JsonDict = {
@@ -255,8 +258,8 @@ class FakeUser:
             "is_admin": self.is_admin,
             "is_owner": False,
             "is_primary_owner": False,
-            "is_restricted": False,
-            "is_ultra_restricted": False,
+            "is_restricted": self.is_restricted or self.is_ultra_restricted,
+            "is_ultra_restricted": self.is_ultra_restricted,
             "is_bot": self.is_bot,
             "is_app_user": False,
             "updated": 1_700_000_000,

@@ -329,6 +329,8 @@ class FakeSlackWebApi:
         deleted: bool = False,
         tz: str = "Europe/London",
         tz_offset: int = 0,
+        guest: bool = False,
+        single_channel_guest: bool = False,
     ) -> str:
         """Add a user (or replace one with the same id); returns its id (`U…`)."""
         user_id = user_id or self._new_id("U")
@@ -343,6 +345,8 @@ class FakeSlackWebApi:
             tz=tz,
             tz_offset=tz_offset,
             team_id=self._workspace.team_id,
+            is_restricted=guest,
+            is_ultra_restricted=single_channel_guest,
         )
         return user_id
 
