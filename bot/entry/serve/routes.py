@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -17,6 +18,8 @@ from slack_sdk.signature import SignatureVerifier
 from bot.observability.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from bot.observability.metrics import Metrics
 from handlers import alertmanager
+
+log = logging.getLogger(__name__)
 
 READY_CACHE_SECONDS = 10.0
 READY_CHECK_SECONDS = 5.0
@@ -71,6 +74,41 @@ def payload_type(body: dict[str, Any]) -> str:
     return kind if isinstance(kind, str) and kind in PAYLOAD_TYPES else "other"
 
 
+# What Bolt reads of any payload to build its context, taking each for an object.
+OBJECT_FIELDS = ("team", "user", "channel", "enterprise", "container", "view", "message", "event")
+
+
+def _has(obj: Any, *keys: str) -> bool:
+    """`obj` is an object whose `keys` are strings."""
+    return isinstance(obj, dict) and all(isinstance(obj.get(k), str) for k in keys)
+
+
+def shape_problem(body: dict[str, Any]) -> str | None:
+    """What is missing from a signed payload Bolt would route on (it assumes Slack's shapes and
+    fails with a 500 otherwise); None when it has what its kind needs."""
+    for key in OBJECT_FIELDS:
+        if key in body and not isinstance(body[key], dict | type(None)):
+            return f"{key} must be an object"
+    if "command" in body:
+        ok = _has(body, "command", "user_id", "channel_id")
+        return None if ok else "a command needs command, user_id and channel_id"
+    kind = body.get("type")
+    if kind == "block_actions":
+        actions = body.get("actions")
+        if not (
+            isinstance(actions, list) and actions and all(_has(a, "action_id") for a in actions)
+        ):
+            return "block_actions need a list of actions, each with its action_id"
+        return None if _has(body.get("user"), "id") else "block_actions need the user's id"
+    if kind in ("view_submission", "view_closed"):
+        if not _has(body.get("view"), "id", "callback_id"):
+            return f"a {kind} needs its view, with id and callback_id"
+        return None if _has(body.get("user"), "id") else f"a {kind} needs the user's id"
+    if kind == "event_callback" and not _has(body.get("event"), "type"):
+        return "an event_callback needs its event, with a type"
+    return None
+
+
 def _unsigned(reason: str) -> web.Response:
     return web.json_response({"status": "error", "error": reason}, status=401)
 
@@ -100,8 +138,20 @@ def build_routes(
             request.headers.get("X-Slack-Signature", ""),
         ):
             return _unsigned("invalid or expired Slack signature")
-        bolt_request = await to_bolt_request(request)
-        response = await to_aiohttp_response(await bolt.async_dispatch(bolt_request))
+        try:
+            bolt_request = await to_bolt_request(request)
+            problem = shape_problem(bolt_request.body)
+            if problem is not None:
+                log.warning("a signed Slack request refused: %s", problem)
+                return web.json_response({"status": "error", "error": problem}, status=400)
+            response = await to_aiohttp_response(await bolt.async_dispatch(bolt_request))
+        except (KeyError, IndexError, TypeError, AttributeError, ValueError) as exc:
+            # Signed, yet not a payload Bolt can route (it assumes Slack's shapes): refused in
+            # one line, without the body.
+            log.warning("a signed Slack request Bolt could not route: %s", type(exc).__name__)
+            return web.json_response(
+                {"status": "error", "error": "malformed Slack payload"}, status=400
+            )
         kind = payload_type(bolt_request.body)
         metrics.slack_ack_seconds.labels(kind).observe(time.perf_counter() - started)
         return response
