@@ -333,3 +333,25 @@ async def test_alertmanagers_own_slack_post_gets_the_offer_in_its_thread_once(
     await slack_api.wait_for(lambda: first_reply(later), timeout=10)
     assert len(slack_api.thread(CHANNEL, post.ts)) == 1
     assert not slack_api.thread(CHANNEL, chat.ts)
+
+
+async def test_a_chunked_body_is_read_whole(alert_bot: Bot, slack_api: FakeSlackWebApi) -> None:
+    """Raw HTTP with Transfer-Encoding: chunked, the chunks apart in time."""
+    body = json.dumps(webhook_body('{}:{alertname="HighErrorRate", chunked="yes"}')).encode()
+    reader, writer = await asyncio.open_connection("127.0.0.1", alert_bot.port)
+    writer.write(
+        b"POST /alertmanager HTTP/1.1\r\nHost: bot\r\nContent-Type: application/json\r\n"
+        + f"Authorization: Bearer {TOKEN}\r\n".encode()
+        + b"Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
+    )
+    for start in range(0, len(body), 300):
+        piece = body[start : start + 300]
+        writer.write(f"{len(piece):x}\r\n".encode() + piece + b"\r\n")
+        await writer.drain()
+        await asyncio.sleep(0.01)  # each chunk its own segment
+    writer.write(b"0\r\n\r\n")
+    response = await asyncio.wait_for(reader.read(), timeout=30)
+    writer.close()
+    head, _, answer = response.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 200"), response[:300]
+    assert json.loads(answer)["posted"] == 1
