@@ -34,8 +34,11 @@ class Readiness:
     checks: dict[str, Check]
     clock: Callable[[], float] = time.monotonic
     _cached: tuple[float, dict[str, str]] | None = field(default=None, init=False)
+    stopping: bool = field(default=False, init=False)
 
     async def report(self) -> dict[str, str]:
+        if self.stopping:  # at once, so the Service stops sending this replica new requests
+            return {"replica": "stopping"}
         if self._cached is not None and self.clock() - self._cached[0] < READY_CACHE_SECONDS:
             return self._cached[1]
         results: dict[str, str] = {}
@@ -167,8 +170,9 @@ def build_routes(
     async def readyz(_request: web.Request) -> web.Response:
         results = await readiness.report()
         ready = all(v == "ok" for v in results.values())
+        status = "stopping" if readiness.stopping else "ready" if ready else "not ready"
         return web.json_response(
-            {"status": "ready" if ready else "not ready", "checks": results},
+            {"status": status, "checks": results},
             status=200 if ready else 503,
         )
 

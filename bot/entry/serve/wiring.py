@@ -86,6 +86,7 @@ class Bot:
     bolt: AsyncApp
     runner: RolloutRunner
     registry: ClusterRegistry
+    readiness: Readiness
     socket_mode: AsyncSocketModeHandler | None = None
     contexts: tuple[str | None, ...] = (None,)
     _site_runner: web.AppRunner | None = None
@@ -134,6 +135,9 @@ class Bot:
             log.info("cluster %s reachable (Kubernetes %s)", name, version)
 
     async def stop(self, grace: float = SHUTDOWN_GRACE_SECONDS) -> None:
+        # Unready first and taking no new rollbacks, then letting the running ones finish.
+        self.readiness.stopping = True
+        self.runner.stop_accepting()
         if self._cluster_check is not None:
             self._cluster_check.cancel()
         if self.socket_mode is not None:
@@ -225,6 +229,7 @@ def build_bot(
     checks: dict[str, Check] = {"slack": client.auth_test}
     for context in contexts:
         checks[f"cluster:{context or 'default'}"] = registry.cluster_ping(context)
+    readiness = Readiness(checks)
     http = build_routes(
         bolt=None if socket_mode else bolt,
         signing_secret=(
@@ -233,7 +238,7 @@ def build_bot(
             else None
         ),
         alertmanager_webhook=alertmanager.webhook(offers, settings.alertmanager_token),
-        readiness=Readiness(checks),
+        readiness=readiness,
         metrics=metrics,
     )
     handler = (
@@ -241,7 +246,9 @@ def build_bot(
         if settings.slack_app_token is not None
         else None
     )
-    return Bot(settings, http, bolt, runner, registry, socket_mode=handler, contexts=contexts)
+    return Bot(
+        settings, http, bolt, runner, registry, readiness, socket_mode=handler, contexts=contexts
+    )
 
 
 async def serve(settings: Settings, catalog: Catalog) -> int:

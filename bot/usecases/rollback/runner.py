@@ -169,6 +169,11 @@ class RolloutRunner:
         self._now = now
         self._metrics = metrics
         self._active: dict[Target, _Active] = {}
+        self._accepting = True
+
+    def stop_accepting(self) -> None:
+        """This replica is stopping: no new rollback starts here (the running ones go on)."""
+        self._accepting = False
 
     def running(self, target: Target) -> RunInfo | None:
         active = self._active.get(target)
@@ -176,6 +181,8 @@ class RolloutRunner:
 
     async def start(self, request: RollbackRequest) -> StartResult:
         target = request.target
+        if not self._accepting:
+            return StartResult("refused", "the bot is restarting; try again in a moment")
         if target in self._active:
             run = self._active[target].run
             await self._audit.record(self._busy(request, run))

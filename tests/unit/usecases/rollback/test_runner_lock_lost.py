@@ -56,3 +56,21 @@ async def test_losing_the_lock_stops_the_run_and_its_story_says_so() -> None:
     # It acted no more: one renewal tried, no release of a lock that is bot-b's now.
     assert [what for what, _, _ in cluster.locks] == ["acquire", "renew"]
     assert runner.running(request().target) is None
+
+
+async def test_a_stopping_replica_starts_no_new_rollback() -> None:
+    cluster = FakeCluster(before(), after=after())
+    runner = RolloutRunner(
+        RollbackEngine(OneCluster(cluster)),
+        AuditTrail([RecordingSink()]),
+        RecordingReporters(RecordingReporter()),
+        replica_id=ME,
+        now=lambda: NOW,
+    )
+    runner.stop_accepting()
+    result = await runner.start(request())
+    assert (result.outcome, result.message) == (
+        "refused",
+        "the bot is restarting; try again in a moment",
+    )
+    assert cluster.locks == [] and cluster.patches == [] and cluster.history_reads == 0
