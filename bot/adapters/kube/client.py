@@ -16,7 +16,7 @@ import threading
 from collections.abc import AsyncGenerator, Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
@@ -25,8 +25,6 @@ from kubernetes.config.config_exception import ConfigException
 from bot.adapters.kube.errors import TRANSPORT_ERRORS, api_error, is_timeout, transport_error
 from bot.domain.errors import ClusterError, ConfigError
 from bot.domain.rollback.models import JsonDict
-
-T = TypeVar("T")
 
 IN_CLUSTER_HOST_ENV = "KUBERNETES_SERVICE_HOST"
 SERVICE_ACCOUNT_NAMESPACE = Path("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
@@ -135,10 +133,6 @@ class KubeClient:
         self.watch_executor.shutdown(wait=False, cancel_futures=True)
         await asyncio.get_running_loop().run_in_executor(None, self.api_client.close)
 
-    async def run(self, fn: Callable[[], T]) -> T:
-        """`fn` in this cluster's worker threads."""
-        return await asyncio.get_running_loop().run_in_executor(self.executor, fn)
-
     async def request(
         self,
         what: str,
@@ -234,10 +228,8 @@ class KubeClient:
                 if kind == "line":
                     yield value
                 elif kind == "error":
-                    if isinstance(value, ApiException):
-                        raise value
-                    if isinstance(value, TRANSPORT_ERRORS):
-                        raise value
+                    if isinstance(value, ApiException | TRANSPORT_ERRORS):
+                        raise value  # the caller tells these apart (410, a dropped watch)
                     raise ClusterError(f"{what}: {type(value).__name__}") from None
                 else:
                     return
@@ -256,7 +248,7 @@ class KubeClient:
         self, what: str, blocking: Callable[[], JsonDict], forbidden_hint: str
     ) -> JsonDict:
         try:
-            return await self.run(blocking)
+            return await asyncio.get_running_loop().run_in_executor(self.executor, blocking)
         except ApiException as exc:
             raise self.api_error(what, exc, forbidden_hint) from None
         except TRANSPORT_ERRORS as exc:

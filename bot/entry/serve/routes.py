@@ -90,7 +90,10 @@ def shape_problem(body: dict[str, Any]) -> str | None:
     """What is missing from a signed payload Bolt would route on (it assumes Slack's shapes and
     fails with a 500 otherwise); None when it has what its kind needs."""
     for key in OBJECT_FIELDS:
-        if key in body and not isinstance(body[key], dict | type(None)):
+        # Slack sends `"enterprise": null` outside Enterprise Grid; null elsewhere is not Slack.
+        if key in body and not (
+            isinstance(body[key], dict) or (key == "enterprise" and body[key] is None)
+        ):
             return f"{key} must be an object"
     if "command" in body:
         ok = _has(body, "command", "user_id", "channel_id")

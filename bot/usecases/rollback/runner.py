@@ -17,7 +17,7 @@ import socket
 import time
 import uuid
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Literal
 
@@ -110,7 +110,7 @@ class _Records:
     """Audit records of one request, each built at the step it records."""
 
     request: RollbackRequest
-    deployment: Deployment
+    deployment: Deployment | None  # None: asked before the Deployment was read
     now: Callable[[], datetime]
 
     def __call__(
@@ -130,9 +130,11 @@ class _Records:
             actor=request.actor,
             via=request.via,
             at=self.now(),
-            from_version=plan.from_version if plan else deployment.version,
+            from_version=plan.from_version if plan else deployment.version if deployment else None,
             to_version=plan.target.version if plan else None,
-            from_revision=plan.from_revision if plan else deployment.revision,
+            from_revision=(
+                plan.from_revision if plan else deployment.revision if deployment else None
+            ),
             to_revision=plan.target.number if plan else request.target_revision,
             reason=request.reason,
             detail=detail,
@@ -254,7 +256,7 @@ class RolloutRunner:
             target.namespace, target.name, self._me, run, self._lease_seconds
         )
         if holder is not None:
-            await self._audit.record(self._busy(request, holder), deployment)
+            await self._audit.record(self._busy(request, holder, deployment), deployment)
             return StartResult("running", f"{holder.actor} is already rolling back", holder)
         slot.run = run
         rollback_id = uuid.uuid4().hex[:12]
@@ -269,23 +271,12 @@ class RolloutRunner:
             "started", f"rolling back to {plan.target.version}", run, plan, slot.outcome
         )
 
-    def _busy(self, request: RollbackRequest, run: RunInfo) -> AuditRecord:
-        target = request.target
-        return AuditRecord(
-            step=Step.BUSY,
-            service=request.service,
-            namespace=target.namespace,
-            deployment=target.name,
-            actor=request.actor,
-            via=request.via,
-            at=self._now(),
-            to_version=request.target_version,
-            to_revision=request.target_revision,
-            detail=f"{run.actor} is rolling back to {run.to_version} since {run.started_at:%H:%M}",
-            channel=request.thread.channel if request.thread else None,
-            thread_ts=request.thread.thread_ts if request.thread else None,
-            context=target.context,
-        )
+    def _busy(
+        self, request: RollbackRequest, run: RunInfo, deployment: Deployment | None = None
+    ) -> AuditRecord:
+        since = f"{run.actor} is rolling back to {run.to_version} since {run.started_at:%H:%M}"
+        asked = _Records(request, deployment, self._now)(Step.BUSY, detail=since)
+        return replace(asked, to_version=request.target_version)
 
     @staticmethod
     def _stale(request: RollbackRequest, history: History) -> str | None:

@@ -56,6 +56,7 @@ def test_the_ack_metric_label_is_one_of_a_fixed_few(body: dict[str, Any], kind: 
         {"type": "block_actions", "actions": [{"action_id": "a"}], "user": "U1"},
         {"type": "view_submission", "view": {"id": "V1"}, "user": {"id": "U1"}},
         {"type": "shortcut", "team": ["T1"]},
+        {"type": "shortcut", "view": None},
         {"type": "event_callback", "event": {}},
         {"command": "/rollback", "user_id": "U1"},
     ],
