@@ -23,11 +23,18 @@ ALERTMANAGER := /usr/bin/prometheus-alertmanager
 $(ALERTMANAGER):
 	bash scripts/install-alertmanager.sh
 
+# Debian's Chromium for the browser tests (tests/browser/: Playwright drives it headless).
+CHROMIUM := /usr/bin/chromium
+$(CHROMIUM):
+	bash scripts/install-chromium.sh
+
 setup: $(BIN)/rollback-bot $(TOOLS)/kubectl
 
-tools: $(TOOLS)/kubectl $(ALERTMANAGER)
+tools: $(TOOLS)/kubectl $(ALERTMANAGER) $(CHROMIUM)
 
 ## The bot, with the embedded simulated cluster and local Slack workspace when none is configured.
+## The simulated cluster's kubeconfig goes to .run/kubeconfig (the demo catalog beside it); the
+## banner prints the two `export` lines that point `.venv/bin/rollback-bot` at them.
 run: setup
 	$(BIN)/rollback-bot serve
 
@@ -54,4 +61,4 @@ bench: setup
 	$(BIN)/python -m benchmarks.bench_alerts
 
 clean:
-	rm -rf $(VENV) .tools .mypy_cache .pytest_cache .ruff_cache
+	rm -rf $(VENV) .tools .run .mypy_cache .pytest_cache .ruff_cache

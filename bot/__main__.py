@@ -19,6 +19,13 @@ def _duration(text: str) -> float:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
+def _positive_duration(text: str) -> float:
+    seconds = _duration(text)
+    if seconds <= 0:
+        raise argparse.ArgumentTypeError(f"{text!r} is no time to wait: give more than 0s")
+    return seconds
+
+
 def build_parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--kubeconfig", help="kubeconfig path (default: $KUBECONFIG)")
@@ -48,7 +55,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="roll SERVICE back (to the previous revision by default)",
         description="Roll SERVICE back, as `kubectl rollout undo`, and follow the rollout. "
         "Exit codes: 0 rolled out (or already at the target), 1 error, 2 usage, "
-        "3 refused, 4 rollout failed, 5 timed out.",
+        "3 refused, 4 rollout failed, 5 stopped waiting (--timeout; the rollout goes on).",
     )
     p.add_argument("service", metavar="SERVICE", help="catalog name or NAMESPACE/DEPLOYMENT")
     p.add_argument("--to-revision", type=int, metavar="N", help="revision to restore")
@@ -56,7 +63,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-y", "--yes", action="store_true", help="do not ask for confirmation")
     p.add_argument("--reason", help="why: recorded in the Deployment's change-cause")
     p.add_argument(
-        "--timeout", type=_duration, default=300.0, help="how long to wait for the rollout (5m)"
+        "--timeout",
+        type=_positive_duration,
+        default=300.0,
+        help="how long to follow the rollout (5m); after it the rollout goes on, unfollowed",
+    )
+    p.add_argument(
+        "--wait",
+        type=_duration,
+        default=0.0,
+        metavar="DURATION",
+        help="when someone else is rolling SERVICE back, wait this long for it to end (0s)",
     )
 
     sub.add_parser(

@@ -35,7 +35,8 @@ def register(app: AsyncApp, catalog: Catalog, access: Access, running: RunningRo
         body: dict[str, Any], client: AsyncWebClient, respond: AsyncRespond
     ) -> None:
         user = body["user"]["id"]
-        button = RollbackButton.decode(body["actions"][0]["value"])
+        action = body["actions"][0]
+        button = RollbackButton.decode(action["value"])
         ref = catalog.resolve(button.service)
         refusal = await access.authorize(ref, user, "click", external=from_elsewhere(body))
         if refusal is not None:
@@ -59,5 +60,10 @@ def register(app: AsyncApp, catalog: Catalog, access: Access, running: RunningRo
         )
         await client.views_open(
             trigger_id=body["trigger_id"],
-            view=blocks.confirm_modal(context, ref.reason_required),
+            view=blocks.confirm_modal(
+                context,
+                ref.reason_required,
+                # Its block says the version was rolled back from: the modal says it too.
+                known_bad=blocks.clicked_known_bad(action.get("block_id")),
+            ),
         )

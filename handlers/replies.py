@@ -25,10 +25,18 @@ async def say_privately(respond: AsyncRespond, message: Message) -> None:
     )
 
 
-async def tell(client: AsyncWebClient, channel: str, user: str, message: Message) -> None:
-    """Privately, where there is no response_url (a modal's submission)."""
+async def tell(
+    client: AsyncWebClient,
+    channel: str,
+    user: str,
+    message: Message,
+    *,
+    thread_ts: str | None = None,
+) -> None:
+    """Privately, where there is no response_url (a modal's submission); in `thread_ts`'s
+    thread when given, next to the message it is about."""
     await client.chat_postEphemeral(
-        channel=channel, user=user, text=message.text, blocks=message.blocks
+        channel=channel, user=user, text=message.text, blocks=message.blocks, thread_ts=thread_ts
     )
 
 

@@ -12,7 +12,7 @@ from bot.adapters.slack import action_ids, blocks
 from bot.adapters.slack.payloads import BadPayload, ConfirmContext
 from bot.config.catalog import Catalog, ServiceRef
 from bot.domain.errors import RollbackBotError
-from bot.domain.rollback.views import Thread
+from bot.domain.rollback.models import Thread
 from bot.usecases.rollback.access import Access
 from bot.usecases.rollback.runner import RollbackRequest, RolloutRunner
 from handlers.errors import answering_failures
@@ -96,9 +96,12 @@ def register(app: AsyncApp, catalog: Catalog, access: Access, runner: RolloutRun
         if result.outcome == "running" and result.run is not None:
             await tell(client, context.channel, user, blocks.already_running_message(result.run))
         elif result.outcome == "stale":
-            await tell(
-                client, context.channel, user, blocks.stale_message(ref.name, result.message)
+            # The runner refreshed a versions message in place; an alert's stays the alert's.
+            notice = blocks.stale_message(
+                ref.name, result.message, refreshed=button.source == "command"
             )
+            where = context.thread_ts or context.message_ts
+            await tell(client, context.channel, user, notice, thread_ts=where)
         elif result.outcome != "started":
             notice = blocks.notice(f"Not rolled back: {result.message}", ":warning:")
             await tell(client, context.channel, user, notice)

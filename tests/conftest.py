@@ -6,7 +6,12 @@ import os
 
 from hypothesis import settings
 
-pytest_plugins = ["tests.slack_fixtures", "tests.cluster_fixtures", "tests.bot_fixtures"]
+pytest_plugins = [
+    "tests.slack_fixtures",
+    "tests.cluster_fixtures",
+    "tests.bot_fixtures",
+    "tests.lease_fixtures",
+]
 
 # CI explores the same generated inputs on every run (a new finding belongs to a developer's run,
 # not to a red main); developers' runs explore afresh.

@@ -13,16 +13,18 @@ from bot.domain.audit import AuditRecord
 from bot.domain.errors import ClusterError
 from bot.domain.retry import Backoff, retry
 from bot.domain.rollback.models import Deployment
+from bot.observability.logs import FIELDS
 
 audit_log = logging.getLogger("rollback_bot.audit")
 
 
 class JsonLogSink:
     """The audit line on its own logger (`configure_logging` keeps it at INFO whatever the
-    log level), for the pod's log collector."""
+    log level), for the pod's log collector: one flat JSON object, the record's fields beside
+    `message` (its sentence), never JSON inside it."""
 
     async def write(self, record: AuditRecord, deployment: Deployment | None) -> None:
-        audit_log.info(json.dumps(record.to_json(), sort_keys=True))
+        audit_log.info("%s", record.sentence(), extra={FIELDS: record.to_json()})
 
 
 class JsonFileSink:

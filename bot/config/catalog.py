@@ -155,11 +155,24 @@ class Catalog:
                     return ServiceRef(name, namespace, deployment, entry.context, entry)
             return ServiceRef(argument, namespace, deployment, None)
         known = tuple(sorted(self.services))
+        if not known and self.source is not None:
+            raise UnknownInEmptyCatalog(argument, self.source)
         suggestions = tuple(difflib.get_close_matches(argument, known, n=3, cutoff=0.6))
         raise UnknownService(argument, suggestions, known)
 
     def refs(self) -> tuple[ServiceRef, ...]:
         return tuple(self.resolve(name) for name in sorted(self.services))
+
+
+class UnknownInEmptyCatalog(UnknownService):
+    """A name asked of a catalog file that lists no services: the file is there, and empty."""
+
+    def __init__(self, name: str, source: str) -> None:
+        super().__init__(name, (), ())
+        self.args = (
+            f"unknown service {name!r}: the service catalog {source} has no services; "
+            "add it under 'services:' there, or give NAMESPACE/DEPLOYMENT",
+        )
 
 
 class _UniqueKeyLoader(yaml.SafeLoader):

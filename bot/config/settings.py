@@ -6,8 +6,9 @@ Secrets are SecretStr: their repr and str are masked, so they cannot leak into l
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
-from pydantic import AliasChoices, Field, SecretStr
+from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -83,6 +84,22 @@ class Settings(BaseSettings):
     log_level: str = Field(
         default="INFO", validation_alias=AliasChoices("ROLLBACK_BOT_LOG_LEVEL", "log_level")
     )
+    lease_seconds: int = Field(
+        default=30,
+        ge=3,
+        le=300,
+        validation_alias=AliasChoices("ROLLBACK_BOT_LEASE_SECONDS", "lease_seconds"),
+        description=(
+            "a rollback's lock is renewed every third of this; a replica silent this long has "
+            "its running rollback picked up by another"
+        ),
+    )
+
+    @field_validator("config", "kubeconfig", "kube_context", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: Any) -> Any:
+        # `ROLLBACK_BOT_CONFIG=` in a shell means "none", not the current directory.
+        return None if isinstance(value, str) and not value.strip() else value
 
 
 def load_settings(secrets_dir: Path | None = None, **overrides: object) -> Settings:

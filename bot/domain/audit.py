@@ -19,7 +19,14 @@ class Step(StrEnum):
     PROGRESS = "progress"
     SUCCEEDED = "succeeded"
     UNKNOWN = "unknown"
+    # The bot stopped waiting; the rollout itself goes on, its end not known here.
+    TIMED_OUT = "timed_out"
     FAILED = "failed"
+    # A stopping replica handed its run over; another one took it over to finish it.
+    HANDED_OVER = "handed_over"
+    TAKEN_OVER = "taken_over"
+    # Confirmed, but its replica stopped before sending the patch: nothing changed.
+    ABANDONED = "abandoned"
 
 
 # Kubernetes Event reasons, CamelCase as the API's conventions ask.
@@ -34,9 +41,13 @@ EVENT_REASONS = {
     Step.PROGRESS: "RollbackProgressing",
     Step.SUCCEEDED: "RollbackSucceeded",
     Step.UNKNOWN: "RollbackOutcomeUnknown",
+    Step.TIMED_OUT: "RollbackTimedOutWaiting",
     Step.FAILED: "RollbackFailed",
+    Step.HANDED_OVER: "RollbackHandedOver",
+    Step.TAKEN_OVER: "RollbackTakenOver",
+    Step.ABANDONED: "RollbackAbandoned",
 }
-WARNING_STEPS = frozenset({Step.DENIED, Step.REFUSED, Step.FAILED, Step.UNKNOWN})
+WARNING_STEPS = frozenset({Step.DENIED, Step.REFUSED, Step.FAILED, Step.UNKNOWN, Step.ABANDONED})
 
 
 @dataclass(frozen=True)
@@ -83,9 +94,21 @@ class AuditRecord:
             Step.PROGRESS: "is rolling back",
             Step.SUCCEEDED: "rolled back",
             Step.UNKNOWN: "lost sight of the rollback of",
+            Step.TIMED_OUT: "stopped waiting for the rollback of",
             Step.FAILED: "failed to roll back",
-        }[self.step]
-        text = f"{self.actor} {verb} {self.service}{versions} via {self.via}"
+        }.get(self.step)
+        if verb is None:  # what happened to the rollback, not what its asker did
+            happened = {
+                Step.HANDED_OVER: "was handed over by a stopping replica",
+                Step.TAKEN_OVER: "was picked up by another replica",
+                Step.ABANDONED: "was never sent",
+            }[self.step]
+            text = (
+                f"the rollback of {self.service}{versions} asked by {self.actor} via "
+                f"{self.via} {happened}"
+            )
+        else:
+            text = f"{self.actor} {verb} {self.service}{versions} via {self.via}"
         if self.reason:
             text += f" (reason: {self.reason})"
         if self.detail:

@@ -1,4 +1,4 @@
-"""Structured logs: one JSON object per line, with the logger, level and any extra fields."""
+"""Structured logs: one flat JSON object per line, with the logger, level and any extra fields."""
 
 from __future__ import annotations
 
@@ -13,7 +13,12 @@ from typing import Any
 #: request enters, inherited by the tasks it starts (a rollback's too), written on every line.
 interaction_id: ContextVar[str | None] = ContextVar("interaction_id", default=None)
 
-_STANDARD = set(vars(logging.makeLogRecord({}))) | {"message", "asctime"}
+#: A record's attribute holding a mapping of fields to write at the line's top level, beside
+#: `message` (e.g. `extra={FIELDS: audit_record.to_json()}`): any names, even ones a LogRecord
+#: attribute has, and no JSON inside the message.
+FIELDS = "fields"
+
+_STANDARD = set(vars(logging.makeLogRecord({}))) | {"message", "asctime", FIELDS}
 
 
 class JsonFormatter(logging.Formatter):
@@ -24,7 +29,12 @@ class JsonFormatter(logging.Formatter):
             "logger": record.name,
             "message": record.getMessage(),
         }
-        entry.update({k: v for k, v in vars(record).items() if k not in _STANDARD})
+        fields = getattr(record, FIELDS, None)
+        for key, value in {
+            **(fields if isinstance(fields, dict) else {}),
+            **{k: v for k, v in vars(record).items() if k not in _STANDARD},
+        }.items():
+            entry.setdefault(str(key), value)  # the line's own keys are never replaced
         current = interaction_id.get()
         if current is not None:
             entry.setdefault("interaction", current)

@@ -32,7 +32,7 @@ ADAPTERS = REPO / "bot" / "adapters" / "kube"
 ROLLOUT_RULES = {
     ("apps", "deployments"): {"get", "list", "watch", "patch"},
     ("apps", "replicasets"): {"get", "list", "watch"},
-    ("coordination.k8s.io", "leases"): {"get", "create", "update"},
+    ("coordination.k8s.io", "leases"): {"get", "list", "create", "update"},
     ("", "events"): {"create", "patch"},
     ("events.k8s.io", "events"): {"create", "patch"},
 }
@@ -282,7 +282,7 @@ def test_the_roles_grant_every_call_of_the_bots_kubernetes_adapter() -> None:
     # What a rollback does, not only what happens to be read: the test would miss a lost call.
     assert needed[("apps", "deployments")] == {"get", "list", "patch", "watch"}
     assert needed[("apps", "replicasets")] == {"list"}
-    assert needed[("coordination.k8s.io", "leases")] == {"get", "create", "update"}
+    assert needed[("coordination.k8s.io", "leases")] == {"get", "list", "create", "update"}
     assert needed[("", "events")] == {"create"}
     assert needed[("", "configmaps")] == {"get", "create", "update"}
 

@@ -5,9 +5,11 @@ from __future__ import annotations
 import json
 import os
 import pwd
+import re
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -15,6 +17,7 @@ import yaml
 
 from rollback_sandbox.cluster.threaded import SandboxThread
 from tests.cluster_fixtures import Kubectl, find_kubectl
+from tests.paths import REPO
 
 CATALOG = "services:\n  checkout: {namespace: shop, deployment: checkout}\n"
 
@@ -27,9 +30,13 @@ def demo(tmp_path: Path) -> Iterator[tuple[SandboxThread, Path]]:
 
 
 def cli(
-    kubeconfig: Path, *args: str, stdin: str | None = None, env: dict[str, str] | None = None
+    kubeconfig: Path,
+    *args: str,
+    stdin: str | None = None,
+    env: Mapping[str, str | None] | None = None,
 ) -> subprocess.CompletedProcess[str]:
-    base = {
+    """`rollback-bot ARGS` as a subprocess; `env` adds to its environment (None: takes away)."""
+    base: dict[str, str | None] = {
         "KUBECONFIG": str(kubeconfig),
         "ROLLBACK_BOT_CONFIG": str(kubeconfig.parent / "catalog.yaml"),
         "ROLLBACK_BOT_AUDIT_FILE": str(kubeconfig.parent / "audit.jsonl"),
@@ -39,7 +46,7 @@ def cli(
     }
     return subprocess.run(
         [sys.executable, "-m", "bot", *args],
-        env={**base, **(env or {})},
+        env={k: v for k, v in {**base, **(env or {})}.items() if v is not None},
         input=stdin,
         capture_output=True,
         text=True,
@@ -146,20 +153,205 @@ def test_a_failed_rollout_exits_4_and_a_slow_one_5(
         demo[1], "rollback", "checkout", "--yes", "--to-revision", "6", "--timeout", "1s"
     )
     assert timed_out.returncode == 5, timed_out.stdout + timed_out.stderr
-    assert "did not finish within 1s" in timed_out.stderr
+    # Only the waiting ended: said so, with how to follow it, and not recorded as a failure.
+    assert "stopped waiting after 1" in timed_out.stderr
+    assert "kubectl -n shop rollout status deployment/checkout" in timed_out.stderr
+    assert "failed" not in timed_out.stderr
+    trail = (demo[1].parent / "audit.jsonl").read_text().splitlines()
+    last = json.loads(trail[-1])
+    assert last["step"] == "timed_out"
+    assert f"rolled back checkout to {last['to_version']}, and the rollout goes on" in (
+        timed_out.stderr
+    )
 
 
-def test_unknown_service_and_unreachable_cluster_are_one_sentence(
+def test_no_time_to_wait_is_a_usage_error(demo: tuple[SandboxThread, Path]) -> None:
+    for zero in ("0", "0s"):
+        result = cli(demo[1], "rollback", "checkout", "--yes", "--timeout", zero)
+        assert result.returncode == 2
+        assert "no time to wait: give more than 0s" in result.stderr
+
+
+def lease_left_by(holder: str, started: datetime, seconds: int) -> str:
+    """A rollback Lease as a replica leaves it when it is killed mid-rollout."""
+    now = started.strftime("%Y-%m-%dT%H:%M:%S.000000Z")
+    return json.dumps(
+        {
+            "apiVersion": "coordination.k8s.io/v1",
+            "kind": "Lease",
+            "metadata": {
+                "name": "rollback-bot.checkout",
+                "namespace": "shop",
+                "labels": {"app.kubernetes.io/managed-by": "rollback-bot"},
+                "annotations": {
+                    "rollback-bot.io/actor": "U0DAVE01",
+                    "rollback-bot.io/service": "checkout",
+                    "rollback-bot.io/to-version": "2.13.0",
+                    "rollback-bot.io/to-revision": "2",
+                    "rollback-bot.io/started-at": started.strftime("%Y-%m-%dT%H:%M:%SZ"),
+                },
+            },
+            "spec": {
+                "holderIdentity": holder,
+                "leaseDurationSeconds": seconds,
+                "acquireTime": now,
+                "renewTime": now,
+            },
+        }
+    )
+
+
+def test_a_lock_left_by_a_stopped_replica_is_explained_and_can_be_waited_for(
     demo: tuple[SandboxThread, Path], tmp_path: Path
 ) -> None:
+    kubectl = Kubectl(find_kubectl(), demo[1], tmp_path / "cache")
+    kubectl(
+        "create",
+        "--validate=false",
+        "-f",
+        "-",
+        stdin=lease_left_by("replica-x", datetime.now(UTC), 3),
+    )
+
+    # One look cannot tell a live holder from a dead one: it says who, and what to do.
+    busy = cli(demo[1], "rollback", "checkout", "--yes")
+    assert busy.returncode == 3, busy.stdout + busy.stderr
+    assert "U0DAVE01 is already rolling back" in busy.stderr
+    assert "lock held by replica-x" in busy.stderr
+    assert "--wait 1m" in busy.stderr
+
+    # Waiting, it sees the Lease go unrenewed for its duration, then rolls back.
+    waited = cli(demo[1], "rollback", "checkout", "--yes", "--wait", "40s")
+    assert waited.returncode == 0, waited.stdout + waited.stderr
+    assert "waiting up to" in waited.stdout
+    assert "rolled back checkout to 2.13.0" in waited.stdout
+
+
+def test_an_unknown_service_is_a_usage_error_exit_2_in_one_sentence(
+    demo: tuple[SandboxThread, Path],
+) -> None:
     unknown = cli(demo[1], "status", "chekout")
-    assert unknown.returncode == 1
+    assert unknown.returncode == 2  # the README: 2 usage
     assert unknown.stderr.strip() == "error: unknown service 'chekout': did you mean 'checkout'?"
+    malformed = cli(demo[1], "rollback", "Shop/Checkout", "--yes")
+    assert malformed.returncode == 2
+    assert malformed.stderr.strip() == (
+        "error: 'Shop/Checkout' is not NAMESPACE/DEPLOYMENT: both must be lowercase "
+        "Kubernetes names"
+    )
+    assert cli(demo[1], "status").returncode == 2  # argparse's own, for comparison
+
+
+def test_an_unreachable_cluster_is_one_line_without_the_libraries_chatter(
+    demo: tuple[SandboxThread, Path],
+) -> None:
     demo[0].stop()
     down = cli(demo[1], "history", "checkout")
     assert down.returncode == 1
-    assert "cannot reach the Kubernetes API at http://127.0.0.1:" in down.stderr
-    assert "Traceback" not in down.stderr
+    (line,) = down.stderr.splitlines()  # no urllib3 `Retrying (Retry(total=0 …` before it
+    assert line.startswith("error: reading the history of deployment shop/checkout: ")
+    assert line.endswith(f"cannot reach the Kubernetes API at {demo[0].url}")
+    assert down.stdout == ""
+
+
+# -- a kubeconfig that cannot be used: the file, the line, what is wrong ------------------------
+
+SECRET_TOKEN = "s3cr3t-token-value"
+USERS = f"users:\n- name: admin\n  user: {{token: {SECRET_TOKEN}}}\n"
+
+
+@pytest.mark.parametrize(
+    ("text", "line", "what"),
+    [
+        pytest.param(
+            "apiVersion: v1\nkind: Config\nclusters:\n- name: prod\n  cluster:\n"
+            "    server: https://k8s.example.com:6443\n   contexts: []\n" + USERS,
+            7,
+            "invalid YAML: expected <block end>, but found '<block mapping start>'",
+            id="indentation",
+        ),
+        pytest.param(
+            "apiVersion: v1\nclusters:\n\t- name: prod\n" + USERS,
+            3,
+            "invalid YAML: found character '\\t' that cannot start any token",
+            id="tab",
+        ),
+        pytest.param(
+            "apiVersion: v1\nclusters: https://k8s.example.com:6443\n" + USERS,
+            2,
+            "'clusters' must be a list, not a single value",
+            id="not-a-list",
+        ),
+        pytest.param(
+            "apiVersion: v1\nclusters:\n- name: prod\n  cluster: {server: 'https://k8s:6443'}\n"
+            "contexts:\n- name: prod\n  context: {cluster: staging, user: admin}\n"
+            "current-context: prod\n" + USERS,
+            7,
+            "context 'prod' names cluster 'staging', but 'clusters' has no entry of that name",
+            id="missing-cluster",
+        ),
+        pytest.param(
+            "- apiVersion: v1\n- " + SECRET_TOKEN + "\n",
+            1,
+            "a kubeconfig is a mapping (apiVersion, clusters, contexts, users, …), not a list",
+            id="a-list",
+        ),
+    ],
+)
+def test_a_malformed_kubeconfig_is_one_line_naming_the_file_and_the_line(
+    tmp_path: Path, text: str, line: int, what: str
+) -> None:
+    (tmp_path / "catalog.yaml").write_text(CATALOG)
+    kubeconfig = tmp_path / "kubeconfig"
+    kubeconfig.write_text(text)
+    for args in (("status", "checkout"), ("rollback", "shop/checkout", "--yes")):
+        result = cli(kubeconfig, *args)
+        assert result.returncode == 1, result.stderr
+        assert result.stderr.splitlines() == [
+            f"error: kubeconfig {kubeconfig}, line {line}: {what}"
+        ]
+        assert SECRET_TOKEN not in result.stdout + result.stderr
+        assert result.stdout == ""
+
+
+def test_a_missing_kubeconfig_and_an_unknown_context_are_named(
+    demo: tuple[SandboxThread, Path],
+) -> None:
+    missing = demo[1].parent / "no-such-kubeconfig"
+    result = cli(demo[1], "status", "checkout", env={"KUBECONFIG": str(missing)})
+    assert (result.returncode, result.stderr) == (1, f"error: kubeconfig {missing}: no such file\n")
+    result = cli(demo[1], "status", "checkout", "--context", "prod-eu")
+    assert (result.returncode, result.stderr) == (
+        1,
+        f"error: kubeconfig {demo[1]}: there is no context 'prod-eu'\n",
+    )
+
+
+# -- the catalog ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "text", ["services: {}\n", "", "uncataloged: {allowed_users: [U0ALICE1]}\n"]
+)
+def test_an_empty_catalog_is_said_to_have_no_services_not_to_be_missing(
+    demo: tuple[SandboxThread, Path], text: str
+) -> None:
+    catalog = demo[1].parent / "catalog.yaml"
+    catalog.write_text(text)
+    result = cli(demo[1], "status", "checkout")
+    assert result.returncode == 2
+    assert result.stderr.splitlines() == [
+        f"error: unknown service 'checkout': the service catalog {catalog} has no services; "
+        "add it under 'services:' there, or give NAMESPACE/DEPLOYMENT"
+    ]
+    assert "no service catalog is configured" not in result.stderr
+    assert cli(demo[1], "status", "shop/checkout").returncode == 0  # what it suggests works
+
+
+def test_without_a_catalog_a_name_is_said_to_need_one(demo: tuple[SandboxThread, Path]) -> None:
+    result = cli(demo[1], "status", "checkout", env={"ROLLBACK_BOT_CONFIG": None})
+    assert result.returncode == 2
+    assert "no service catalog is configured (ROLLBACK_BOT_CONFIG)" in result.stderr
 
 
 # -- text from the cluster is shown as text ---------------------------------------------------
@@ -322,3 +514,64 @@ def test_a_hostile_kubeconfig_user_name_is_recorded_as_data(
     assert "kubeconfig user [/bold]^[[31m^Jroot" in actor
     assert len(actor) <= 120
     assert actor.endswith("(unverified)")
+
+
+# -- the README and the command agree ----------------------------------------------------------
+
+
+def _exit_codes(text: str) -> list[tuple[int, str]]:
+    """`Exit codes: 0 rolled out (…), 1 error, …` as (code, what), the parentheses left out."""
+    found = re.search(r"Exit codes: (.*? stopped waiting)", " ".join(text.split()))
+    assert found, "no `Exit codes:` sentence"
+    sentence = re.sub(r"\s*\([^()]*\)", "", found.group(1))
+    return [(int(code), what.strip()) for code, what in re.findall(r"(\d) ([^,;]+)", sentence)]
+
+
+def test_the_readme_lists_the_exit_codes_the_cli_documents(tmp_path: Path) -> None:
+    readme = _exit_codes((REPO / "README.md").read_text(encoding="utf-8"))
+    assert [code for code, _ in readme] == [0, 1, 2, 3, 4, 5]
+    (tmp_path / "catalog.yaml").write_text(CATALOG)
+    help_text = cli(tmp_path / "kubeconfig", "rollback", "--help").stdout
+    assert _exit_codes(help_text) == readme
+
+
+def test_an_image_changed_without_its_label_is_not_named_by_the_label_alone(
+    demo: tuple[SandboxThread, Path], tmp_path: Path
+) -> None:
+    kubectl = Kubectl(find_kubectl(), demo[1], tmp_path / "cache")
+    kubectl("set", "image", "deployment/checkout", "-n", "shop",
+            "checkout=registry.example.com/shop/checkout:2.15.0")  # fmt: skip
+    kubectl("rollout", "status", "deployment/checkout", "-n", "shop")
+    plan = cli(demo[1], "rollback", "checkout", "--dry-run")
+    assert plan.returncode == 0, plan.stdout + plan.stderr
+    assert "from  2.14.0 (image 2.15.0) (revision 4)" in plan.stdout
+    assert "to    2.14.0 (revision 3" in plan.stdout
+
+
+def test_a_revision_rolled_back_to_went_out_just_now_not_when_it_was_created(
+    demo: tuple[SandboxThread, Path],
+) -> None:
+    before = json.loads(cli(demo[1], "history", "checkout", "-o", "json").stdout)
+    old = next(r for r in before["revisions"] if r["version"] == "2.13.0")
+    assert old["wentOutAt"] == old["createdAt"]  # never current again since it was created
+
+    rolled = cli(demo[1], "rollback", "checkout", "--yes")
+    assert rolled.returncode == 0, rolled.stdout + rolled.stderr
+    after = json.loads(cli(demo[1], "history", "checkout", "-o", "json").stdout)
+    now = next(r for r in after["revisions"] if r["current"])
+    assert now["version"] == "2.13.0"
+    assert now["createdAt"] == old["createdAt"]  # the same ReplicaSet, reused
+    went_out = datetime.fromisoformat(now["wentOutAt"])
+    assert abs((datetime.now(UTC) - went_out).total_seconds()) < 60
+    # The audit trail's confirmation carries that very instant.
+    confirmed = [
+        json.loads(line)
+        for line in (demo[1].parent / "audit.jsonl").read_text().splitlines()
+        if json.loads(line)["step"] == "confirmed"
+    ]
+    assert datetime.fromisoformat(confirmed[-1]["at"]).replace(microsecond=0) == went_out
+
+    table = cli(demo[1], "history", "checkout", env=WIDE).stdout
+    assert "WENT OUT" in table
+    row = next(line for line in table.splitlines() if "2.13.0" in line and "*" in line)
+    assert "s ago" in row and "d ago" not in row, row

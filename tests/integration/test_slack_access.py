@@ -4,7 +4,6 @@ Deployment outside the catalog is nobody's unless the catalog says whose."""
 
 from __future__ import annotations
 
-import json
 import logging
 from typing import Any
 
@@ -12,6 +11,7 @@ import pytest
 
 from bot.adapters.slack.payloads import RollbackButton
 from bot.config.catalog import Catalog, ServiceEntry, UncatalogedPolicy
+from bot.observability.logs import FIELDS
 from bot.usecases.rollback.engine import RollbackEngine
 from rollback_sandbox.slack.requests import DEFAULT_CHANNEL_ID, DEFAULT_USER_ID
 from rollback_sandbox.slack.web_api import StoredMessage
@@ -24,7 +24,7 @@ ONLY_CHECKOUT = Catalog(
 
 
 def audit(caplog: pytest.LogCaptureFixture) -> list[dict[str, Any]]:
-    return [json.loads(r.getMessage()) for r in caplog.records if r.name == "rollback_bot.audit"]
+    return [dict(getattr(r, FIELDS)) for r in caplog.records if r.name == "rollback_bot.audit"]
 
 
 def private_answers(t: BotUnderTest) -> list[str]:

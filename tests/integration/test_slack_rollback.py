@@ -12,6 +12,7 @@ import pytest
 
 from bot.config.catalog import ServiceEntry
 from bot.domain.rollback.models import CHANGE_CAUSE_ANNOTATION
+from bot.observability.logs import FIELDS
 from bot.usecases.rollback.engine import RollbackEngine
 from rollback_sandbox.cluster.threaded import SandboxThread
 from rollback_sandbox.slack.requests import DEFAULT_CHANNEL_ID, DEFAULT_USER_ID, SendOptions
@@ -61,10 +62,9 @@ def offers(t: BotUnderTest) -> list[StoredMessage]:
 
 
 def audit_steps(caplog: pytest.LogCaptureFixture) -> list[str]:
-    """The bot's audit trail so far (its JSON log sink), as steps: "asked", "started", …"""
-    return [
-        json.loads(r.getMessage())["step"] for r in caplog.records if r.name == "rollback_bot.audit"
-    ]
+    """The bot's audit trail so far (its JSON log sink: the record's fields beside the
+    sentence), as steps: "asked", "started", …"""
+    return [getattr(r, FIELDS)["step"] for r in caplog.records if r.name == "rollback_bot.audit"]
 
 
 async def test_command_click_confirm_rolls_back_with_the_story_in_the_thread(
@@ -86,10 +86,22 @@ async def test_command_click_confirm_rolls_back_with_the_story_in_the_thread(
     assert f"<@{DEFAULT_USER_ID}> started rolling *checkout*" in story
     assert "from *2.14.0* (revision 3) to *2.13.0* (revision 2)" in story
     assert "5xx spike after 2.14.0" in story
-    # One progress message, edited in place, ending at the final counts.
-    progress = [m for m in t.slack.thread(CHANNEL, message.ts) if "Rolling out" in m.all_text()]
+    # One progress message, edited in place, ending at the final counts and state.
+    progress = [
+        m
+        for m in t.slack.thread(CHANNEL, message.ts)
+        if any("Rolling out" in v.text for v in m.versions)
+    ]
     assert len(progress) == 1
-    assert "3/3 available" in progress[0].all_text()
+    shown = progress[0].all_text()
+    assert "3/3 available" in shown
+    assert ":white_check_mark: Rolled out *2.13.0* ▰▰▰▰▰▰▰▰▰▰" in shown
+    assert "Rolling out" not in shown and "hourglass" not in shown
+    # The bar is full only once kubectl's rollout status says the rollout is done (the old
+    # pods keep every count of available pods full from the start).
+    for version in progress[0].versions:
+        if "▰" * 10 in str(version.blocks):
+            assert "successfully rolled out" in str(version.blocks), version.blocks
 
     deployment = await demo_engine.status(CHECKOUT)
     assert deployment.version == "2.13.0"
@@ -112,9 +124,39 @@ async def test_command_click_confirm_rolls_back_with_the_story_in_the_thread(
     assert any("is rolling back to" in str(v.blocks) for v in final.versions)
     assert "*Deployed now*\n2.13.0" in final.all_text()
     assert "is rolling back" not in final.all_text()
-    assert "known bad: @oncall rolled back from it" in final.all_text()
+    assert f"known bad: <@{DEFAULT_USER_ID}> rolled back from it" in final.all_text()
     # The refreshed buttons offer the versions before, not a second rollback of the same state.
     assert "Roll back to 2.13.0" not in str(final.buttons())
+
+
+async def test_the_version_just_rolled_back_from_is_offered_as_a_known_bad_redeploy(
+    running_bot: BotUnderTest,
+) -> None:
+    t = running_bot
+    message = await versions_message(t)
+    await confirm(t, message, "rollback:to:2", reason="5xx spike after 2.14.0")
+    await t.slack.wait_for(lambda: "rolled back to *2.13.0*" in thread_text(t, message), timeout=20)
+
+    def refreshed() -> StoredMessage | None:
+        now = t.slack.message(CHANNEL, message.ts)
+        return now if now is not None and "Redeploy" in str(now.buttons()) else None
+
+    final = await t.slack.wait_for(refreshed)
+    assert final is not None
+    bad, older = final.button("rollback:to:3"), final.button("rollback:to:1")
+    assert bad["text"]["text"] == "Redeploy 2.14.0 (known bad)"
+    assert "style" not in bad  # not the red "Roll back to" of a way out
+    assert (older["text"]["text"], older["style"]) == ("Roll back to 2.12.0", "danger")
+
+    views_before = len(t.slack.views())
+    reply = await t.sender.click(CHANNEL, message.ts, "rollback:to:3")
+    assert reply.status == 200
+    view: Any = await t.slack.wait_for(
+        lambda: t.slack.views()[-1] if len(t.slack.views()) > views_before else None
+    )
+    modal = json.dumps(view["blocks"])
+    assert "*2.14.0* is known bad" in modal and "roll-forward to a known-bad" in modal
+    assert view["submit"]["text"] == "Redeploy"
 
 
 async def test_kubernetes_events_record_every_step(
@@ -156,6 +198,13 @@ async def test_a_stale_button_is_refused_with_what_changed(
     )
     assert notice is not None
     assert "moved from revision 3 to revision 4 (2.12.0)" in notice.all_text()
+    # Told next to the message clicked, which itself now shows the state: nothing dangles.
+    assert notice.thread_ts == message.ts
+    assert notice.all_text().rstrip().endswith("choose again there.")
+    refreshed = await t.slack.wait_for(
+        lambda: (m := t.slack.message(CHANNEL, message.ts)) and "2.12.0" in m.all_text() and m
+    )
+    assert refreshed
     assert (await demo_engine.status(target)).version == "2.12.0"
     assert not [m for m in t.slack.thread(CHANNEL, message.ts) if "started rolling" in m.all_text()]
 
@@ -174,7 +223,10 @@ async def test_concurrent_confirmations_start_one_rollback(
     started = [m for m in t.slack.thread(CHANNEL, message.ts) if "started rolling" in m.all_text()]
     assert len(started) == 1
     told = t.slack.ephemerals(CHANNEL, DEFAULT_USER_ID) + t.slack.ephemerals(CHANNEL, other)
-    assert any("already rolling" in m.all_text() for m in told)
+    busy = [m for m in told if "already rolling" in m.all_text()]
+    assert busy
+    # Named as Slack names people, in the notification's text too, not as a bare user id.
+    assert all(m.text.startswith(("<@U0ONCALL01> ", f"<@{other}> ")) for m in busy)
     history = await demo_engine.history(CHECKOUT)
     assert history.revisions[0].number == 4  # one rollback, one new revision
 
@@ -283,7 +335,8 @@ async def test_a_stalled_rollout_ends_in_a_failure_message_with_next_steps(
     t = await start_bot(demo_catalog(web=ServiceEntry(namespace="shop", deployment="web")))
     message = await versions_message(t, "web")
     await confirm(t, message, "rollback:to:1", reason=None)
-    await t.slack.wait_for(lambda: "failed after" in thread_text(t, message), timeout=20)
+    # The outcome's own message (the progress message's last edit says "failed" too).
+    await t.slack.wait_for(lambda: ":x: Rollback of" in thread_text(t, message), timeout=20)
     story = thread_text(t, message)
     assert "exceeded its progress deadline" in story
     assert "updated to 0.9.0-broken" in story

@@ -18,11 +18,13 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+import yaml
 from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 from kubernetes.config.config_exception import ConfigException
 
 from bot.adapters.kube.errors import TRANSPORT_ERRORS, api_error, is_timeout, transport_error
+from bot.adapters.kube.kubeconfig import explain
 from bot.domain.errors import ClusterError, ConfigError
 from bot.domain.rollback.models import JsonDict
 
@@ -41,39 +43,64 @@ def load_api_client(
 ) -> client.ApiClient:
     """An ApiClient from the kubeconfig (paths joined like $KUBECONFIG), else in-cluster config.
 
-    Raises ConfigError with one sentence; the kubeconfig's credentials never reach the message.
+    Raises ConfigError with one sentence (for a kubeconfig: the file, the line, what is wrong);
+    the kubeconfig's credentials never reach the message.
     """
     configuration = client.Configuration()
     candidates = kubeconfig or os.environ.get("KUBECONFIG") or ""
     default = Path("~/.kube/config").expanduser()
-    try:
-        if candidates or default.exists():
-            config.load_kube_config(  # type: ignore[no-untyped-call]
-                config_file=candidates or str(default),
-                context=context,
-                client_configuration=configuration,
-                persist_config=False,
-            )
-        elif os.environ.get(IN_CLUSTER_HOST_ENV):
-            if context:
-                raise ConfigError(f"context {context!r} was asked for, but there is no kubeconfig")
+    if candidates or default.exists():
+        _load_kubeconfig(candidates or str(default), context, configuration)
+    elif os.environ.get(IN_CLUSTER_HOST_ENV):
+        if context:
+            raise ConfigError(f"context {context!r} was asked for, but there is no kubeconfig")
+        try:
             config.load_incluster_config(  # type: ignore[no-untyped-call]
                 client_configuration=configuration
             )
-        else:
+        except ConfigException as exc:
             raise ConfigError(
-                "no Kubernetes configuration: set KUBECONFIG or --kubeconfig, "
-                "or run inside a cluster"
-            )
-    except ConfigException as exc:
-        where = candidates or str(default)
-        raise ConfigError(f"cannot use kubeconfig {where}: {_first_line(str(exc))}") from None
-    except OSError as exc:
-        raise ConfigError(f"cannot read kubeconfig {candidates}: {exc.strerror}") from None
+                f"cannot use the in-cluster configuration: {_first_line(str(exc))}"
+            ) from None
+    else:
+        raise ConfigError(
+            "no Kubernetes configuration: set KUBECONFIG or --kubeconfig, or run inside a cluster"
+        )
     configuration.retries = retries
     # As many pooled connections as worker threads, so concurrent calls reuse them.
     configuration.connection_pool_maxsize = WORKER_THREADS
     return client.ApiClient(configuration)
+
+
+# What the official loader raises on a kubeconfig it cannot use: its own ConfigException, the
+# YAML parser's errors, and plain Python errors where the file's shape is not what it expects.
+_KUBECONFIG_ERRORS = (
+    ConfigException, yaml.YAMLError, OSError, TypeError, AttributeError, KeyError, ValueError,
+)  # fmt: skip
+
+
+def _load_kubeconfig(files: str, context: str | None, configuration: client.Configuration) -> None:
+    try:
+        config.load_kube_config(  # type: ignore[no-untyped-call]
+            config_file=files,
+            context=context,
+            client_configuration=configuration,
+            persist_config=False,
+        )
+    except _KUBECONFIG_ERRORS as exc:
+        explained = explain(files, context)
+        if explained is None:
+            # Nothing wrong with the file's structure: what the client said (its ConfigException
+            # names keys and names, never values), else no more than the kind of error.
+            said = _first_line(str(exc)) if isinstance(exc, ConfigException) else ""
+            if isinstance(exc, OSError):
+                said = f"cannot read it ({exc.strerror})"
+            explained = f"cannot use kubeconfig {files}: {said or 'it is not a valid kubeconfig'}"
+        raise ConfigError(explained) from None
+    if not configuration.host:  # the client accepts a cluster without a server, then calls ''
+        raise ConfigError(
+            explain(files, context) or f"kubeconfig {files}: the cluster in use has no 'server'"
+        )
 
 
 def _first_line(text: str) -> str:

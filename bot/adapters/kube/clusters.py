@@ -55,6 +55,17 @@ class KubernetesCluster:
     async def release_lock(self, namespace: str, deployment: str, me: str) -> None:
         await self._leases.release_lock(namespace, deployment, me)
 
+    async def hand_over_lock(self, namespace: str, deployment: str, me: str) -> None:
+        await self._leases.hand_over_lock(namespace, deployment, me)
+
+    async def unfinished_runs(self, namespace: str, me: str) -> list[RunInfo]:
+        return await self._leases.unfinished_runs(namespace, me)
+
+    async def take_over_lock(
+        self, namespace: str, deployment: str, me: str, seconds: int
+    ) -> RunInfo | None:
+        return await self._leases.take_over_lock(namespace, deployment, me, seconds)
+
     async def record_event(
         self, deployment: Deployment, reason: str, message: str, *, warning: bool, source: str
     ) -> None:

@@ -17,10 +17,15 @@ from bot.adapters.kube.client import KubeClient
 from bot.domain.errors import Conflict, NotFound
 from bot.domain.retry import Backoff, retry
 from bot.domain.rollback.locks import (
+    HANDED_OVER_BY,
+    MANAGED_BY,
+    MANAGED_BY_LABEL,
     LeaseState,
     LockLost,
     Observation,
+    adoptable,
     is_free,
+    is_run_annotation,
     lease_name,
     lease_state,
     observe,
@@ -32,7 +37,7 @@ from bot.domain.times import micro_time
 LEASES = "/apis/coordination.k8s.io/v1"
 LOCK_ATTEMPTS = 3
 LOCK_BACKOFF = Backoff(first=0.02, factor=2.0, cap=0.2)
-HINT = "the bot's role needs get, create and update on leases (coordination.k8s.io)"
+HINT = "the bot's role needs get, list, create and update on leases (coordination.k8s.io)"
 
 
 class _Lost(Exception):
@@ -70,6 +75,7 @@ class Leases:
                 "metadata": {
                     "name": name,
                     "namespace": namespace,
+                    "labels": {MANAGED_BY_LABEL: MANAGED_BY},
                     "annotations": run_annotations(run),
                 },
                 "spec": {
@@ -112,20 +118,101 @@ class Leases:
         await self._rewrite(what, namespace, deployment, me, renewed, missing_is_lost=True)
 
     async def release_lock(self, namespace: str, deployment: str, me: str) -> None:
-        """Clear the holder of our Lease, only while we still hold it; a Lease someone else
-        holds (or none at all) is left as it is."""
+        """Clear the holder of our Lease and the run it carried, only while we still hold it; a
+        Lease someone else holds (or none at all) is left as it is."""
         what = f"unlocking deployment {namespace}/{deployment}"
 
         def released(current: JsonDict) -> JsonDict:
-            spec = current.setdefault("spec", {})
-            for key in ("holderIdentity", "renewTime", "acquireTime"):
-                spec.pop(key, None)
+            _unhold(current)
+            metadata = current.setdefault("metadata", {})
+            notes = metadata.get("annotations") or {}
+            metadata["annotations"] = {k: v for k, v in notes.items() if not is_run_annotation(k)}
             return current
 
         try:
             await self._rewrite(what, namespace, deployment, me, released, missing_is_lost=False)
         except LockLost:
             return
+
+    async def hand_over_lock(self, namespace: str, deployment: str, me: str) -> None:
+        """Release our Lease keeping the run it carries, marked handed over: another replica
+        (or this one's successor) picks it up at once and finishes its story. LockLost when
+        it is not ours any more."""
+        what = f"handing over the rollback of deployment {namespace}/{deployment}"
+
+        def handed_over(current: JsonDict) -> JsonDict:
+            _unhold(current)
+            metadata = current.setdefault("metadata", {})
+            metadata["annotations"] = {**(metadata.get("annotations") or {}), HANDED_OVER_BY: me}
+            return current
+
+        await self._rewrite(what, namespace, deployment, me, handed_over, missing_is_lost=True)
+
+    async def unfinished_runs(self, namespace: str, me: str) -> list[RunInfo]:
+        """The runs in this namespace's rollback Leases that this replica should pick up now
+        (`adoptable`): handed over, left by this replica's earlier self, or silent too long."""
+        what = f"looking for unfinished rollbacks in namespace {namespace}"
+        found = await self._kube.request(
+            what,
+            "GET",
+            f"{LEASES}/namespaces/{namespace}/leases",
+            query=[("labelSelector", f"{MANAGED_BY_LABEL}={MANAGED_BY}")],
+            forbidden_hint=HINT,
+        )
+        runs = []
+        items = found.get("items")
+        for item in items if isinstance(items, list) else []:
+            if not isinstance(item, dict):
+                continue
+            state = lease_state(item)
+            name = item.get("metadata", {}).get("name")
+            if not isinstance(name, str):
+                continue
+            seen = self._observe(namespace, name, state)
+            run = state.run
+            if (
+                run is not None
+                and run.deployment is not None
+                and lease_name(run.deployment) == name  # a Lease names the Deployment it locks
+                and adoptable(state, seen.since, self._clock(), me)
+            ):
+                runs.append(run)
+        return runs
+
+    async def take_over_lock(
+        self, namespace: str, deployment: str, me: str, seconds: int
+    ) -> RunInfo | None:
+        """Take the Lease of a run to pick up, if it is still one (read again, decided again):
+        its run (`holder`: who had it), or None when it is not ours to take any more, someone
+        else having been quicker included."""
+        name = lease_name(deployment)
+        what = f"picking up the rollback of deployment {namespace}/{deployment}"
+        try:
+            current = await self._read(what, namespace, name)
+        except NotFound:
+            return None
+        state = lease_state(current)
+        seen = self._observe(namespace, name, state)
+        if state.run is None or not adoptable(state, seen.since, self._clock(), me):
+            return None
+        now = micro_time(datetime.now(UTC))
+        metadata = current.setdefault("metadata", {})
+        notes = metadata.get("annotations") or {}
+        metadata["annotations"] = {k: v for k, v in notes.items() if k != HANDED_OVER_BY}
+        metadata["resourceVersion"] = state.resource_version
+        current["spec"] = {
+            **(current.get("spec") or {}),
+            "holderIdentity": me,
+            "leaseDurationSeconds": seconds,
+            "acquireTime": now,
+            "renewTime": now,
+        }
+        path = f"{LEASES}/namespaces/{namespace}/leases/{name}"
+        try:
+            await self._kube.request(what, "PUT", path, current, forbidden_hint=HINT)
+        except Conflict:
+            return None  # changed since read: another replica took it, or its holder woke up
+        return state.run
 
     async def _rewrite(
         self,
@@ -177,3 +264,9 @@ class Leases:
         seen = observe(self._seen.get(key), state, self._clock())
         self._seen[key] = seen
         return seen
+
+
+def _unhold(lease: JsonDict) -> None:
+    spec = lease.setdefault("spec", {})
+    for key in ("holderIdentity", "renewTime", "acquireTime"):
+        spec.pop(key, None)

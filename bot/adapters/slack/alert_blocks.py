@@ -21,7 +21,7 @@ from slack_sdk.models.blocks import (
     SectionBlock,
 )
 
-from bot.adapters.slack.blocks import rollback_button, running_text
+from bot.adapters.slack.blocks import offer_block_id, rollback_button, running_text
 from bot.adapters.slack.render import (
     NOTHING_TO_ROLL_BACK_TO,
     SECTION_TEXT,
@@ -37,6 +37,7 @@ from bot.adapters.slack.render import (
 from bot.domain.alerts.advice import Advice, Verdict
 from bot.domain.alerts.views import AlertGroupView
 from bot.domain.alerts.webhook import Alert, group_severity
+from bot.domain.rollback.models import Revision
 from bot.domain.rollback.planning import previous_revision
 from bot.domain.rollback.views import ServiceView
 from bot.domain.times import ago, format_duration
@@ -164,6 +165,14 @@ def _alert_list(view: AlertGroupView) -> list[Block]:
     return [SectionBlock(text=MarkdownTextObject(text=clip("\n".join(lines), SECTION_TEXT)))]
 
 
+def _button(sv: ServiceView, target: Revision) -> ActionsBlock:
+    """The one rollback button, in a block that tells a click on a known-bad version."""
+    return ActionsBlock(
+        block_id=offer_block_id(sv, target),
+        elements=[rollback_button(sv, target, source=BUTTON_SOURCE)],
+    )
+
+
 def _offer(view: AlertGroupView) -> list[Block]:
     """The advice and the one rollback button, or why there is no button."""
     blocks: list[Block] = []
@@ -188,7 +197,7 @@ def _offer(view: AlertGroupView) -> list[Block]:
     if target is None:
         blocks.append(text_section(NOTHING_TO_ROLL_BACK_TO))
         return blocks
-    blocks.append(ActionsBlock(elements=[rollback_button(sv, target, source=BUTTON_SOURCE)]))
+    blocks.append(_button(sv, target))
     return blocks
 
 
@@ -267,7 +276,7 @@ def alert_reply(sv: ServiceView, title: str, advice: Advice | None) -> Message:
     elif target is None:
         blocks.append(text_section(NOTHING_TO_ROLL_BACK_TO))
     else:
-        blocks.append(ActionsBlock(elements=[rollback_button(sv, target, source=BUTTON_SOURCE)]))
+        blocks.append(_button(sv, target))
         blocks.append(
             ContextBlock(
                 elements=[

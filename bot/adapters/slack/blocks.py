@@ -41,7 +41,7 @@ from bot.adapters.slack.render import (
 )
 from bot.domain.rollback.models import Container, Deployment, Revision, RunInfo
 from bot.domain.rollback.planning import rolled_back_from
-from bot.domain.rollback.progress import Phase, Progress
+from bot.domain.rollback.progress import Ending, Progress, ending
 from bot.domain.rollback.views import ServiceView
 from bot.domain.times import ago, format_duration
 
@@ -49,6 +49,7 @@ BUTTON_TEXT = 75
 CONTEXT_TEXT = 2000
 MAX_REVISIONS_SHOWN = 20
 REASON_MAX = 500
+KNOWN_BAD_BLOCK = "rollback:known-bad"  # block_id prefix of a known-bad version's button
 
 
 def _images(containers: Sequence[Container], limit: int = 900) -> str:
@@ -106,10 +107,10 @@ def _notes(revision: Revision, current: Revision | None, known_bad: dict[str, st
 
 
 def _revision_text(revision: Revision, view: ServiceView, notes: list[str]) -> str:
+    went_out = view.history.went_out_of(revision)
     head = (
-        f"*{escape(clip(revision.version, 200))}* · revision {revision.number} · "
-        f"{slack_date(revision.created_at, '{date_short_pretty}')} "
-        f"({ago(revision.created_at, view.taken_at)})"
+        f"*{escape(clip(revision.version, 200))}* · revision {revision.number} · went out "
+        f"{slack_date(went_out)} ({ago(went_out, view.taken_at)})"
     )
     cause = f"\n_{escape(clip(revision.change_cause, 500))}_" if revision.change_cause else ""
     images = _images(revision.containers, 1500)
@@ -117,9 +118,28 @@ def _revision_text(revision: Revision, view: ServiceView, notes: list[str]) -> s
     return clip(f"{head}{cause}\n{images}{extra}", SECTION_TEXT)
 
 
+def is_known_bad(view: ServiceView, revision: Revision) -> bool:
+    """Whether going back to `revision` redeploys a version the bot has rolled back from: a
+    roll-forward to a known-bad version, not a rollback to a good one."""
+    return revision.version in rolled_back_from(view.history)
+
+
+def offer_block_id(view: ServiceView, revision: Revision) -> str | None:
+    """The block_id of the block holding `revision`'s button. Slack sends it back with the
+    click, which is how the confirmation knows it redeploys a known-bad version."""
+    return f"{KNOWN_BAD_BLOCK}:{revision.number}" if is_known_bad(view, revision) else None
+
+
+def clicked_known_bad(block_id: str | None) -> bool:
+    """Whether a click came from a button `offer_block_id` marked as known bad."""
+    return block_id is not None and block_id.startswith(f"{KNOWN_BAD_BLOCK}:")
+
+
 def rollback_button(
     view: ServiceView, revision: Revision, source: str = "command"
 ) -> ButtonElement:
+    """The button: a red "Roll back to X"; for a version already rolled back from, "Redeploy X
+    (known bad)" in the default style, so that it does not read as the way out."""
     deployment = view.history.deployment
     value = RollbackButton(
         service=view.service,
@@ -131,11 +151,15 @@ def rollback_button(
         generation=deployment.generation,
         source=source,
     )
+    if is_known_bad(view, revision):
+        label, style = f"Redeploy {clip(revision.version, 40)} (known bad)", None
+    else:
+        label, style = f"Roll back to {revision.version}", "danger"
     return ButtonElement(
-        text=PlainTextObject(text=clip(f"Roll back to {revision.version}", BUTTON_TEXT)),
+        text=PlainTextObject(text=clip(label, BUTTON_TEXT)),
         action_id=action_ids.rollback_button_id(revision.number),
         value=value.encode(),
-        style="danger",
+        style=style,
     )
 
 
@@ -172,6 +196,7 @@ def versions_message(view: ServiceView) -> Message:
         notes = _notes(revision, current, known_bad)
         blocks.append(
             SectionBlock(
+                block_id=None if view.running else offer_block_id(view, revision),
                 text=MarkdownTextObject(text=_revision_text(revision, view, notes)),
                 accessory=None if view.running else rollback_button(view, revision),
             )
@@ -229,9 +254,10 @@ def history_message(view: ServiceView) -> Message:
     for r in view.history.revisions[:MAX_REVISIONS_SHOWN]:
         mark = " ← deployed now" if r.current else ""
         cause = f" — {escape(clip(r.change_cause, 200))}" if r.change_cause else ""
+        went_out = view.history.went_out_of(r)
         lines.append(
-            f"`{r.number:>3}` *{escape(clip(r.version, 100))}* "
-            f"{slack_date(r.created_at, '{date_short_pretty}')}{cause}{mark}"
+            f"`{r.number:>3}` *{escape(clip(r.version, 100))}* went out "
+            f"{slack_date(went_out)} ({ago(went_out, view.taken_at)}){cause}{mark}"
         )
     blocks: list[Block] = [
         SectionBlock(
@@ -304,36 +330,59 @@ def denied_message(service: str, reason: str) -> Message:
     )
 
 
-def stale_message(service: str, reason: str) -> Message:
-    body = (
-        f":warning: Not rolled back: this message about *{escape(service)}* is out of date — "
-        f"{escape(reason)}. Here is a fresh view:"
+def stale_message(service: str, reason: str, *, refreshed: bool) -> Message:
+    """Told in the thread of the message clicked: what changed since it was posted, and where
+    the current state is (that message itself, refreshed, or a new `/rollback`)."""
+    where = (
+        "The message you clicked now shows what is deployed: choose again there."
+        if refreshed
+        else f"Ask `/rollback {escape(service)}` for what is deployed now."
     )
-    return section_message(f"Not rolled back: {reason}", body)
+    body = (
+        f":warning: Not rolled back: what you confirmed about *{escape(service)}* is out of "
+        f"date: {escape(reason)}. Nothing was changed. {where}"
+    )
+    return section_message(f"Not rolled back, out of date: {reason}", body)
 
 
 def already_running_message(run: RunInfo) -> Message:
-    return notice(
+    message = notice(
         f"{who(run.actor)} is already rolling *{escape(run.service)}* back from "
         f"{escape(run.from_version)} to *{escape(run.to_version)}* since "
         f"{slack_date(run.started_at, '{time}')}; nothing else was started.",
         ":hourglass_flowing_sand:",
-        plain=f"{run.actor} is already rolling {run.service} back from {run.from_version} to "
+        plain=f"is already rolling {run.service} back from {run.from_version} to "
         f"{run.to_version}; nothing else was started.",
     )
+    # The notification names the person as Slack does too, not by a bare user id.
+    return Message(text=f"{who(run.actor)} {message.text}", blocks=message.blocks)
 
 
-def confirm_modal(context: ConfirmContext, reason_required: bool) -> JsonDict:
-    """The confirmation: one submit rolls back; the reason goes to the record."""
+def confirm_modal(
+    context: ConfirmContext, reason_required: bool, *, known_bad: bool = False
+) -> JsonDict:
+    """The confirmation: one submit rolls back; the reason goes to the record. `known_bad`: the
+    target is a version the bot rolled back from, and the modal says so."""
     button = context.button
+    service, target = escape(button.service), escape(button.target_version)
+    revisions = (
+        f"from *{escape(button.from_version)}* (revision {button.revision or '?'}) to "
+        f"*{target}* (revision {button.target_revision})"
+    )
+    if known_bad:
+        ask = (
+            f":warning: *{target}* is known bad: it was rolled back from before. This is not a "
+            f"rollback to a good version but a roll-forward to a known-bad one.\n"
+            f"Redeploy *{service}* {revisions}?"
+        )
+    else:
+        ask = f"Roll *{service}* back {revisions}?"
     blocks: list[Block] = [
         SectionBlock(
             text=MarkdownTextObject(
                 text=clip(
-                    f"Roll *{escape(button.service)}* back from *{escape(button.from_version)}* "
-                    f"(revision {button.revision or '?'}) to *{escape(button.target_version)}* "
-                    f"(revision {button.target_revision})?\nThe whole channel will see it in "
-                    "the thread; the cluster is checked again before anything changes.",
+                    f"{ask}\nThe whole channel will see it in the thread; the cluster is "
+                    "checked again before anything changes.",
                     SECTION_TEXT,
                 )
             )
@@ -343,7 +392,9 @@ def confirm_modal(context: ConfirmContext, reason_required: bool) -> JsonDict:
             label=PlainTextObject(text="Reason"),  # Slack itself marks an optional input
             element=PlainTextInputElement(
                 action_id=action_ids.REASON_INPUT,
-                placeholder=PlainTextObject(text="e.g. 5xx spike after 2.14.0"),
+                placeholder=PlainTextObject(
+                    text="e.g. why it is safe now" if known_bad else "e.g. 5xx spike after 2.14.0"
+                ),
                 max_length=REASON_MAX,
                 multiline=False,
             ),
@@ -353,8 +404,8 @@ def confirm_modal(context: ConfirmContext, reason_required: bool) -> JsonDict:
     view = View(
         type="modal",
         callback_id=action_ids.CONFIRM_VIEW,
-        title=PlainTextObject(text="Confirm rollback"),
-        submit=PlainTextObject(text="Roll back"),
+        title=PlainTextObject(text="Redeploy known bad" if known_bad else "Confirm rollback"),
+        submit=PlainTextObject(text="Redeploy" if known_bad else "Roll back"),
         close=PlainTextObject(text="Cancel"),
         private_metadata=context.encode(),
         blocks=blocks,
@@ -376,19 +427,39 @@ def started_message(
     return section_message(f"{run.service}: rolling back to {run.to_version}", body)
 
 
-def progress_message(progress: Progress, elapsed: float, to_version: str) -> Message:
-    bar = _bar(progress)
-    body = (
-        f":hourglass_flowing_sand: Rolling out *{escape(to_version)}* {bar}\n"
+_ENDED = {  # emoji, what happened to the version, and how the time reads
+    Ending.SUCCEEDED: (":white_check_mark:", "Rolled out {version}", "in"),
+    Ending.FAILED: (":x:", "Rollout of {version} failed", "after"),
+    Ending.UNKNOWN: (":grey_question:", "Lost sight of the rollout of {version}", "after"),
+}
+
+
+def progress_message(
+    progress: Progress, elapsed: float, to_version: str, ended: Ending | None = None
+) -> Message:
+    """The progress message while the rollout runs; once `ended`, its final state (the outcome
+    itself is told in a message of its own below it)."""
+    counts = (
         f"{progress.updated}/{progress.desired} updated · {progress.ready}/{progress.desired} "
-        f"ready · {progress.available}/{progress.desired} available · "
-        f"{format_duration(elapsed)}"
+        f"ready · {progress.available}/{progress.desired} available"
     )
+    took = format_duration(elapsed)
+    if ended is None:
+        emoji, what, when = ":hourglass_flowing_sand:", "Rolling out {version}", ""
+    else:
+        emoji, what, when = _ENDED[ended]
+    head = what.format(version=f"*{escape(to_version)}*")
+    timing = f"{when} {took}" if when else took
+    plain = what.format(version=to_version) + (f" {timing}" if when else "")
     return Message(
-        text=fallback(f"Rolling out {to_version}: {progress.counts}"),
+        text=fallback(f"{plain}: {progress.counts}"),
         blocks=render(
             [
-                SectionBlock(text=MarkdownTextObject(text=body)),
+                SectionBlock(
+                    text=MarkdownTextObject(
+                        text=f"{emoji} {head} {_bar(progress)}\n{counts} · {timing}"
+                    )
+                ),
                 ContextBlock(
                     elements=[MarkdownTextObject(text=escape(clip(progress.message, 1000)))]
                 ),
@@ -398,9 +469,11 @@ def progress_message(progress: Progress, elapsed: float, to_version: str) -> Mes
 
 
 def _bar(progress: Progress, width: int = 10) -> str:
-    desired = max(progress.desired, 1)
-    done = round(width * min(progress.available, desired) / desired)
-    return "▰" * done + "▱" * (width - done)
+    """kubectl's waits (updated, old replicas gone, updated available) as a bar, full only
+    once the rollout is complete."""
+    done, of = progress.steps
+    filled = width * done // of
+    return "▰" * filled + "▱" * (width - filled)
 
 
 def outcome_message(
@@ -417,7 +490,8 @@ def outcome_message(
     """The last word in the thread: done, failed (with what to do next), or not known because
     the bot lost sight of the rollout (with how to see it)."""
     took = format_duration(elapsed)
-    if last is not None and last.phase is Phase.COMPLETE and error is None:
+    verdict = ending(last, error, unknown=unknown)
+    if verdict is Ending.SUCCEEDED and last is not None:
         body = (
             f":white_check_mark: *{escape(service)}* rolled back to *{escape(to_version)}* in "
             f"{took} ({last.ready}/{last.desired} ready)."
@@ -429,7 +503,7 @@ def outcome_message(
         else ""
     )
     cause = error or (last.message if last else "the rollout ended without a verdict")
-    if unknown:
+    if verdict is Ending.UNKNOWN:
         where = f"at {last.updated}/{last.desired} updated" if last else "before any progress"
         body = (
             f":grey_question: Lost sight of the rollback of *{escape(service)}* to "
@@ -452,3 +526,56 @@ def outcome_message(
     return section_message(
         f"Rollback of {service} to {to_version} failed: {clip(cause, 200)}", body
     )
+
+
+# -- a rollback told by more than one replica ------------------------------------------------
+REPLICA_TEXT = 100
+
+
+def _replica(name: str) -> str:
+    return f"`{escape(clip(name, REPLICA_TEXT))}`"
+
+
+def picked_up_message(run: RunInfo, previous: str, namespace: str) -> Message:
+    """The first word of a replica finishing the story of a rollback another one started."""
+    body = (
+        f":arrows_counterclockwise: Picked up after replica {_replica(previous)} stopped: "
+        f"following the rollback of *{escape(run.service)}* (`{escape(namespace)}`) from "
+        f"*{escape(run.from_version)}* to *{escape(run.to_version)}* (revision "
+        f"{run.to_revision}) that {who(run.actor)} started "
+        f"{slack_date(run.started_at, '{time}')}."
+    )
+    return section_message(
+        f"Picked up after replica {clip(previous, REPLICA_TEXT)} stopped: following the "
+        f"rollback of {run.service} to {run.to_version}",
+        body,
+    )
+
+
+def handed_over_message(run: RunInfo, me: str) -> Message:
+    body = (
+        f":pause_button: Replica {_replica(me)} is stopping: another replica picks up "
+        f"following the rollback of *{escape(run.service)}* to *{escape(run.to_version)}* "
+        "and tells its end here."
+    )
+    return section_message(f"Replica {clip(me, REPLICA_TEXT)} is stopping: handed over", body)
+
+
+def not_picked_up_message(run: RunInfo, previous: str, detail: str, *, sent: bool) -> Message:
+    """A picked-up run with nothing to follow: never sent (nothing changed), or moved on."""
+    if not sent:
+        body = (
+            f":warning: The rollback of *{escape(run.service)}* to *{escape(run.to_version)}* "
+            f"that {who(run.actor)} confirmed was not sent: replica {_replica(previous)} "
+            f"stopped first. {escape(clip(detail, 500))}. Ask again with `/rollback` if it is "
+            "still needed."
+        )
+        return section_message(
+            f"Not rolled back: {run.service} to {run.to_version} was never sent", body
+        )
+    body = (
+        f":grey_question: Replica {_replica(previous)} stopped while rolling "
+        f"*{escape(run.service)}* back to *{escape(run.to_version)}*, and "
+        f"{escape(clip(detail, 500))}. Look before acting again."
+    )
+    return section_message(f"Lost sight of the rollback of {run.service} to {run.to_version}", body)

@@ -9,7 +9,8 @@ from bot.adapters.slack import alert_blocks, blocks
 from bot.adapters.slack.render import Message
 from bot.domain.alerts.advice import Advice
 from bot.domain.alerts.views import AlertGroupView
-from bot.domain.rollback.views import ServiceView, Thread
+from bot.domain.rollback.models import Thread
+from bot.domain.rollback.views import ServiceView
 
 
 class SlackMessages:

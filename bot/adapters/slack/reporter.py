@@ -13,10 +13,9 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.adapters.slack import blocks
 from bot.adapters.slack.render import Message
-from bot.domain.rollback.models import RunInfo, Target
+from bot.domain.rollback.models import RunInfo, Target, Thread
 from bot.domain.rollback.planning import RollbackPlan
-from bot.domain.rollback.progress import Progress
-from bot.domain.rollback.views import Thread
+from bot.domain.rollback.progress import Ending, Progress, ending
 
 log = logging.getLogger(__name__)
 
@@ -108,13 +107,15 @@ class ThreadReporter:
         except Exception:  # the next progress, or the final state, tries again
             log.exception("could not update the progress message")
 
-    async def _flush(self) -> None:
+    async def _flush(self, ended: Ending | None = None) -> None:
+        """Post or edit the progress message with the pending progress; `ended`: the last
+        edit, showing how the rollout ended instead of "Rolling out"."""
         async with self._lock:
             if self._pending is None or self._run is None:
                 return
             progress, elapsed = self._pending
             self._pending = None
-            message = blocks.progress_message(progress, elapsed, self._run.to_version)
+            message = blocks.progress_message(progress, elapsed, self._run.to_version, ended)
             self._last_edit = self._clock()
             self._budget.spend()
             if self._progress_ts is None:
@@ -134,10 +135,11 @@ class ThreadReporter:
             self._flush_task.cancel()
             await asyncio.gather(self._flush_task, return_exceptions=True)
         if last is not None and self._run is not None:
-            # The progress message ends showing the final counts, not the last throttled ones.
+            # The progress message ends showing the final state and counts, not the last
+            # throttled ones under "Rolling out".
             self._pending = (last, elapsed)
             try:
-                await self._flush()
+                await self._flush(ending(last, error, unknown=unknown))
             except Exception:
                 log.exception("could not update the progress message")
         to_version = self._run.to_version if self._run else "?"
@@ -154,6 +156,19 @@ class ThreadReporter:
                 unknown=unknown,
             )
         )
+
+    async def picked_up(self, run: RunInfo, previous: str) -> None:
+        self._run = run
+        await self._post(blocks.picked_up_message(run, previous, self._namespace))
+
+    async def handed_over(self, run: RunInfo, me: str) -> None:
+        if self._flush_task is not None:
+            self._flush_task.cancel()
+            await asyncio.gather(self._flush_task, return_exceptions=True)
+        await self._post(blocks.handed_over_message(run, me))
+
+    async def not_picked_up(self, run: RunInfo, previous: str, detail: str, *, sent: bool) -> None:
+        await self._post(blocks.not_picked_up_message(run, previous, detail, sent=sent))
 
 
 class ThreadReporters:

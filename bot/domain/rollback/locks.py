@@ -18,10 +18,14 @@ from datetime import datetime
 from typing import Any
 
 from bot.domain.errors import Conflict
-from bot.domain.rollback.models import BOT_ANNOTATION_PREFIX, RunInfo
+from bot.domain.rollback.models import BOT_ANNOTATION_PREFIX, RunInfo, Thread
 from bot.domain.times import kube_time, parse_time
 
 LEASE_PREFIX = "rollback-bot."
+# Every rollback Lease carries it, so a replica finds them all with one list per namespace.
+MANAGED_BY_LABEL = "app.kubernetes.io/managed-by"
+MANAGED_BY = "rollback-bot"
+HANDED_OVER_BY = f"{BOT_ANNOTATION_PREFIX}handed-over-by"
 
 
 MAX_NAME = 253
@@ -32,6 +36,13 @@ DIGEST_HEX = 12
 MIN_LEASE_SECONDS = 1
 MAX_LEASE_SECONDS = 300
 MAX_DIGITS = 9  # more digits than this in Lease text is no sane number
+# Lease text is written by anyone who may write Leases: bounded, and the parts that address
+# Slack must look like what Slack hands out, or the run has no thread to be told in.
+MAX_TEXT = 200
+MAX_REASON = 3000
+SLACK_ID = re.compile(r"[A-Z0-9]{2,24}")
+SLACK_TS = re.compile(r"[0-9]{1,12}\.[0-9]{1,9}")
+ROLLBACK_ID = re.compile(r"[0-9a-f]{1,32}")
 
 
 def lease_name(deployment: str) -> str:
@@ -52,6 +63,13 @@ class LeaseState:
     run: RunInfo | None
     resource_version: str | None
     acquired_at: datetime | None = None
+    # A stopping replica released the Lease keeping its run, for another one to finish.
+    handed_over_by: str | None = None
+
+    @property
+    def held(self) -> bool:
+        """Someone holds it, or a run handed over waits in it for a replica to pick it up."""
+        return self.holder is not None or self.handed_over_by is not None
 
 
 def lease_state(obj: dict[str, Any]) -> LeaseState:
@@ -59,17 +77,13 @@ def lease_state(obj: dict[str, Any]) -> LeaseState:
     spec = _dict(obj.get("spec"))
     notes = _dict(metadata.get("annotations"))
     holder = _text(spec.get("holderIdentity"))
+    handed_over_by = None if holder is not None else _capped(notes.get(HANDED_OVER_BY))
     run = None
     started = parse_time(notes.get(f"{BOT_ANNOTATION_PREFIX}started-at"))
-    if holder is not None and started is not None:
-        run = RunInfo(
-            service=str(notes.get(f"{BOT_ANNOTATION_PREFIX}service", "")),
-            actor=str(notes.get(f"{BOT_ANNOTATION_PREFIX}actor", "someone")),
-            from_version=str(notes.get(f"{BOT_ANNOTATION_PREFIX}from-version", "?")),
-            to_version=str(notes.get(f"{BOT_ANNOTATION_PREFIX}to-version", "?")),
-            to_revision=_int(notes.get(f"{BOT_ANNOTATION_PREFIX}to-revision")),
-            started_at=started,
-        )
+    if (holder is not None or handed_over_by is not None) and started is not None:
+        run = _run(notes, started, holder or handed_over_by)
+    if holder is None and (run is None or run.thread is None):
+        handed_over_by, run = None, None  # a hand-over nobody could finish is a release
     return LeaseState(
         holder=holder,
         renewed_at=parse_time(spec.get("renewTime")) or parse_time(spec.get("acquireTime")),
@@ -77,7 +91,46 @@ def lease_state(obj: dict[str, Any]) -> LeaseState:
         run=run,
         resource_version=_text(metadata.get("resourceVersion")),
         acquired_at=parse_time(spec.get("acquireTime")),
+        handed_over_by=handed_over_by,
     )
+
+
+def _run(notes: dict[str, Any], started: datetime, holder: str | None) -> RunInfo:
+    def note(key: str, default: str | None = None, limit: int = MAX_TEXT) -> str | None:
+        return _capped(notes.get(f"{BOT_ANNOTATION_PREFIX}{key}"), limit) or default
+
+    thread = None
+    channel, thread_ts = note("channel"), note("thread-ts")
+    if _matches(SLACK_ID, channel) and _matches(SLACK_TS, thread_ts):
+        assert channel is not None and thread_ts is not None
+        message_ts = note("message-ts")
+        thread = Thread(channel, thread_ts, message_ts if _matches(SLACK_TS, message_ts) else None)
+    rollback_id = note("rollback-id")
+    from_revision = _int(notes.get(f"{BOT_ANNOTATION_PREFIX}from-revision"))
+    return RunInfo(
+        service=note("service", "") or "",
+        actor=note("actor", "someone") or "someone",
+        from_version=note("from-version", "?") or "?",
+        to_version=note("to-version", "?") or "?",
+        to_revision=_int(notes.get(f"{BOT_ANNOTATION_PREFIX}to-revision")),
+        started_at=started,
+        via=note("via", "") or "",
+        reason=note("reason", limit=MAX_REASON),
+        rollback_id=rollback_id if _matches(ROLLBACK_ID, rollback_id) else None,
+        thread=thread,
+        deployment=note("deployment"),
+        from_revision=from_revision or None,
+        target_replicaset=note("target-replicaset"),
+        holder=holder,
+    )
+
+
+def _matches(pattern: re.Pattern[str], value: str | None) -> bool:
+    return value is not None and pattern.fullmatch(value) is not None
+
+
+def _capped(value: Any, limit: int = MAX_TEXT) -> str | None:
+    return value[:limit] if isinstance(value, str) and value else None
 
 
 def _int(value: Any, *, too_big: int = 0) -> int:
@@ -127,10 +180,24 @@ def observe(previous: Observation | None, state: LeaseState, now: float) -> Obse
 
 
 def is_free(state: LeaseState, observed_since: float, now: float, me: str) -> bool:
-    """Free when nobody holds it, we hold it, or we have seen it unchanged for longer than its
-    (bounded) duration: `observed_since` and `now` are this replica's monotonic clock. The
-    Lease's own times are never compared with our clock, so a Lease first seen now is held
-    however old its renewTime looks."""
+    """Free when nobody holds it, or we have seen it unchanged for longer than its (bounded)
+    duration: `observed_since` and `now` are this replica's monotonic clock. The Lease's own
+    times are never compared with our clock, so a Lease first seen now is held however old its
+    renewTime looks. A run handed over is not free either: it waits for a replica to pick it
+    up (`adoptable`)."""
+    if not state.held or state.holder == me:
+        return True
+    return now - observed_since > lease_duration(state)
+
+
+def adoptable(state: LeaseState, observed_since: float, now: float, me: str) -> bool:
+    """Whether this replica should pick up the run a Lease carries and finish its story: one
+    handed over by a stopping replica (at once), one left by this replica's earlier self (the
+    same name after a restart: at once), or one whose holder we saw silent for its duration.
+    Only a run with a thread to tell it in and an id to record it under is picked up."""
+    run = state.run
+    if run is None or run.thread is None or run.rollback_id is None:
+        return False
     if state.holder is None or state.holder == me:
         return True
     return now - observed_since > lease_duration(state)
@@ -155,11 +222,28 @@ class LockLost(Conflict):
 
 
 def run_annotations(run: RunInfo) -> dict[str, str]:
-    return {
-        f"{BOT_ANNOTATION_PREFIX}service": run.service,
-        f"{BOT_ANNOTATION_PREFIX}actor": run.actor,
-        f"{BOT_ANNOTATION_PREFIX}from-version": run.from_version,
-        f"{BOT_ANNOTATION_PREFIX}to-version": run.to_version,
-        f"{BOT_ANNOTATION_PREFIX}to-revision": str(run.to_revision),
-        f"{BOT_ANNOTATION_PREFIX}started-at": kube_time(run.started_at),
+    """The run as the Lease keeps it, for "already running" and for a replica picking it up."""
+    notes = {
+        "service": run.service,
+        "actor": run.actor,
+        "from-version": run.from_version,
+        "to-version": run.to_version,
+        "to-revision": str(run.to_revision),
+        "started-at": kube_time(run.started_at),
+        "via": run.via,
+        "reason": run.reason,
+        "rollback-id": run.rollback_id,
+        "deployment": run.deployment,
+        "from-revision": str(run.from_revision) if run.from_revision is not None else None,
+        "target-replicaset": run.target_replicaset,
     }
+    if run.thread is not None:
+        notes["channel"] = run.thread.channel
+        notes["thread-ts"] = run.thread.thread_ts
+        notes["message-ts"] = run.thread.message_ts
+    return {f"{BOT_ANNOTATION_PREFIX}{k}": v for k, v in notes.items() if v is not None}
+
+
+def is_run_annotation(key: str) -> bool:
+    """The annotations a release drops (and a hand-over keeps): everything the bot wrote."""
+    return key.startswith(BOT_ANNOTATION_PREFIX)

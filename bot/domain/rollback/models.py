@@ -141,20 +141,48 @@ class History:
 
     @property
     def went_out(self) -> datetime | None:
-        """When what runs now went out: its ReplicaSet's creation, or the bot's rollback to it
-        when later (a rollback reuses an old ReplicaSet, whose creation is days old)."""
+        """When what runs now went out (`went_out_of` its current revision)."""
         current = self.current
-        created = current.created_at if current is not None else self.deployment.created_at
-        rolled_back = parse_time(
-            self.deployment.annotations.get(f"{BOT_ANNOTATION_PREFIX}rolled-back-at")
-        )
-        candidates = [t for t in (created, rolled_back) if t is not None]
-        return max(candidates) if candidates else None
+        if current is None:
+            return _latest(self.deployment.created_at, _rolled_back_at(self.deployment.annotations))
+        return self.went_out_of(current)
+
+    def went_out_of(self, revision: Revision) -> datetime | None:
+        """When `revision` last became current: its ReplicaSet's creation, or the bot's latest
+        rollback to it when later (a rollback reuses an old ReplicaSet, whose creation is days
+        old; the bot's annotations travel with the ReplicaSet that became current). The one
+        meaning of "went out" wherever a revision's time is shown."""
+        times = [revision.created_at, _rolled_back_at(revision.annotations)]
+        if revision.current:  # the controller may not have copied the annotations yet
+            times.append(_rolled_back_at(self.deployment.annotations))
+        return _latest(*times)
+
+
+def _rolled_back_at(annotations: Mapping[str, str]) -> datetime | None:
+    return parse_time(annotations.get(f"{BOT_ANNOTATION_PREFIX}rolled-back-at"))
+
+
+def _latest(*times: datetime | None) -> datetime | None:
+    known = [t for t in times if t is not None]
+    return max(known) if known else None
+
+
+@dataclass(frozen=True)
+class Thread:
+    """Where a rollback asked from Slack is told: the channel, the thread, and the versions
+    message it was asked from (kept in step with the rollback) when there is one."""
+
+    channel: str
+    thread_ts: str
+    message_ts: str | None = None
 
 
 @dataclass(frozen=True)
 class RunInfo:
-    """A rollback in flight: who started it, towards what, since when (for "already running")."""
+    """A rollback in flight: who started it, towards what, since when (for "already running").
+
+    The rest is what another replica needs to finish its story if this one stops (kept in the
+    rollback's Lease): where it is told, its id in the audit trail, and what it changes."""
 
     service: str
     actor: str
@@ -162,3 +190,12 @@ class RunInfo:
     to_version: str
     to_revision: int
     started_at: datetime
+    via: str = ""
+    reason: str | None = None
+    rollback_id: str | None = None
+    thread: Thread | None = None
+    deployment: str | None = None
+    from_revision: int | None = None
+    target_replicaset: str | None = None
+    # Who holds the Lease it was read from (None for a run this replica built itself).
+    holder: str | None = None

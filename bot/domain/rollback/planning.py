@@ -35,6 +35,9 @@ class RollbackCause:
     via: str
     reason: str | None
     at: datetime
+    # The actor as Slack knows them ("U0ALICE"), where `actor` is how the change-cause names
+    # them ("@alice"): messages mention the person by it.
+    actor_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -144,6 +147,7 @@ def bot_annotations(
         f"{BOT_ANNOTATION_PREFIX}from-revision": str(plan_from) if plan_from is not None else "",
         f"{BOT_ANNOTATION_PREFIX}to-revision": str(target.number),
         **({f"{BOT_ANNOTATION_PREFIX}reason": cause.reason} if cause.reason else {}),
+        **({f"{BOT_ANNOTATION_PREFIX}rolled-back-by-id": cause.actor_id} if cause.actor_id else {}),
     }
 
 
@@ -228,5 +232,9 @@ def rolled_back_from(history: History) -> dict[str, str]:
     for notes in sources:
         version = notes.get(f"{BOT_ANNOTATION_PREFIX}from-version")
         if version and version not in found:
-            found[version] = notes.get(f"{BOT_ANNOTATION_PREFIX}rolled-back-by", "someone")
+            found[version] = (
+                notes.get(f"{BOT_ANNOTATION_PREFIX}rolled-back-by-id")
+                or notes.get(f"{BOT_ANNOTATION_PREFIX}rolled-back-by")
+                or "someone"
+            )
     return found

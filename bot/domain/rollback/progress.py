@@ -40,6 +40,27 @@ class Progress:
         return self.phase in (Phase.COMPLETE, Phase.FAILED)
 
     @property
+    def steps(self) -> tuple[int, int]:
+        """How far the rollout has come, as (done, of), counted the way kubectl waits for it: per
+        desired pod, one step when it is updated, one when an old replica is gone, one when an
+        updated replica is available. `done == of` only once the rollout is complete.
+
+        The Deployment's available count holds old pods and new ones alike, so the updated
+        replicas are known to be available only beyond the old replicas still running: a lower
+        bound until the old ones are gone, exact from then on (kubectl's last wait)."""
+        desired = max(self.desired, 1)
+        of = 3 * desired
+        if self.phase is Phase.COMPLETE:
+            return of, of
+        if self.phase is Phase.WAITING_FOR_OBSERVATION:
+            return 0, of  # the counts are still those of the spec before the rollback
+        updated = min(max(self.updated, 0), desired)
+        old = max(self.total - self.updated, 0)
+        gone = desired - min(old, desired)
+        available = min(max(self.available - old, 0), updated)
+        return min(updated + gone + available, of - 1), of
+
+    @property
     def counts(self) -> str:
         return (
             f"{self.updated}/{self.desired} updated, {self.ready}/{self.desired} ready, "
@@ -92,3 +113,19 @@ def rollout_progress(deployment: Deployment) -> Progress:
             f"{status.updated_replicas} updated replicas are available...",
         )
     return progress(Phase.COMPLETE, f"{name} successfully rolled out")
+
+
+class Ending(StrEnum):
+    """How a followed rollout ended, as the thread tells it."""
+
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"  # the rollout's own state says so (or the rollback could not go on)
+    UNKNOWN = "unknown"  # the bot lost sight of it: the rollout may well go on
+
+
+def ending(last: Progress | None, error: str | None, *, unknown: bool = False) -> Ending:
+    """Succeeded only when the last observation is kubectl's "successfully rolled out" and
+    nothing went wrong; unknown when the bot lost sight of the rollout; failed otherwise."""
+    if error is None and last is not None and last.phase is Phase.COMPLETE:
+        return Ending.SUCCEEDED
+    return Ending.UNKNOWN if unknown else Ending.FAILED

@@ -44,11 +44,32 @@ def main_container(template: dict[str, Any]) -> Container | None:
     return next((c for c in containers if c.name == preferred), containers[0])
 
 
+def image_tag(image: str) -> str | None:
+    """The tag an image reference names explicitly, if any (not a digest, not Docker's implicit
+    "latest"). Pure."""
+    name = image.partition("@")[0]
+    last_segment = name.rsplit("/", 1)[-1]
+    return last_segment.rsplit(":", 1)[1] if ":" in last_segment else None
+
+
+def _agree(label: str, tag: str) -> bool:
+    """A tag says the same version as the label: equal but for a leading "v", or the label
+    with a suffix ("2.13.0-alpine", "2.13.0+build.7")."""
+    label, tag = label.removeprefix("v"), tag.removeprefix("v")
+    return tag == label or (tag.startswith(label) and tag[len(label)] in "-+_.")
+
+
 def version_of(template: dict[str, Any]) -> str:
-    """The name people use for the version a pod template runs. Pure."""
+    """The name people use for the version a pod template runs: the version label, else the
+    main container's tag. When the label says one version and the image's tag another (a
+    `kubectl set image` that left the label behind), both are shown: the label alone would
+    name what no longer runs. Pure."""
     labels = (template.get("metadata") or {}).get("labels") or {}
-    label = labels.get(VERSION_LABEL)
-    if label:
-        return str(label)
+    label = str(labels.get(VERSION_LABEL) or "")
     container = main_container(template)
-    return image_reference_version(container.image) if container else "unknown"
+    if not label:
+        return image_reference_version(container.image) if container else "unknown"
+    tag = image_tag(container.image) if container else None
+    if tag is None or _agree(label, tag):
+        return label
+    return f"{label} (image {tag})"

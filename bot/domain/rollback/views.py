@@ -24,13 +24,3 @@ class ServiceView:
 
     def with_run(self, run: RunInfo | None) -> ServiceView:
         return replace(self, running=run)
-
-
-@dataclass(frozen=True)
-class Thread:
-    """Where a rollback asked from Slack is told: the channel, the thread, and the versions
-    message it was asked from (kept in step with the rollback) when there is one."""
-
-    channel: str
-    thread_ts: str
-    message_ts: str | None = None

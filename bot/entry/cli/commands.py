@@ -8,12 +8,14 @@ terminal controls. `-o json` prints the values exactly.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import json
 import os
 import pwd
 import sys
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import cached_property
@@ -23,7 +25,14 @@ from typing import TYPE_CHECKING, Any, Final
 import yaml
 
 from bot.config.catalog import Catalog, ServiceRef
-from bot.domain.errors import RollbackRefused, RolloutFailed, RolloutTimedOut
+from bot.domain.errors import (
+    ConfigError,
+    RollbackBotError,
+    RollbackRefused,
+    RolloutFailed,
+    RolloutTimedOut,
+    UnknownService,
+)
 from bot.domain.rollback.models import Deployment, History, Revision, Target
 from bot.domain.rollback.planning import RollbackCause, RollbackPlan
 from bot.domain.times import ago, format_duration, kube_time
@@ -35,11 +44,20 @@ if TYPE_CHECKING:
     from rich.console import Console
     from rich.table import Table
 
-    from bot.usecases.rollback.runner import RolloutRunner
+    from bot.usecases.rollback.runner import RollbackRequest, RolloutRunner, StartResult
 
 # Errors exit with their class's code (bot.domain.errors); these are the plain outcomes.
 EXIT_OK = 0
+WAIT_POLL_SECONDS = 2.0  # how often `--wait` asks again whether the lock is free
+EXIT_USAGE = 2  # argparse's own code for a bad command line
 EXIT_REFUSED = RollbackRefused.exit_code
+
+
+class UsageError(RollbackBotError):
+    """The command line names nothing that can be used: an unknown service, a malformed
+    NAMESPACE/DEPLOYMENT. Exits 2, as argparse does for the arguments it checks itself."""
+
+    exit_code = EXIT_USAGE
 
 
 @dataclass(frozen=True)
@@ -49,6 +67,7 @@ class RollbackOptions:
     yes: bool
     reason: str | None
     timeout: float
+    wait: float = 0.0  # how long to wait for someone else's rollback to end first
 
 
 def _ago(when: datetime | None, now: datetime) -> str:
@@ -85,7 +104,7 @@ def deployment_json(ref: ServiceRef, server: str, deployment: Deployment) -> dic
     }
 
 
-def revision_json(revision: Revision) -> dict[str, Any]:
+def revision_json(revision: Revision, history: History) -> dict[str, Any]:
     return {
         "revision": revision.number,
         "current": revision.current,
@@ -94,6 +113,7 @@ def revision_json(revision: Revision) -> dict[str, Any]:
         "images": {c.name: c.image for c in revision.containers},
         "changeCause": revision.change_cause,
         "createdAt": _iso(revision.created_at),
+        "wentOutAt": _iso(history.went_out_of(revision)),
         "replicas": revision.replicas,
         "readyReplicas": revision.ready_replicas,
     }
@@ -124,7 +144,10 @@ class Cli:
         return plain_console()
 
     def _target(self, service: str) -> tuple[ServiceRef, Target, Cluster]:
-        ref = self._catalog.resolve(service)
+        try:
+            ref = self._catalog.resolve(service)
+        except (UnknownService, ConfigError) as exc:  # about the SERVICE argument, not a file
+            raise UsageError(str(exc)) from None
         return ref, ref.target, self._engine.cluster(ref.target)
 
     # -- status ----------------------------------------------------------------------------
@@ -174,7 +197,7 @@ class Cli:
                 json.dumps(
                     {
                         **deployment_json(ref, cluster.server, history.deployment),
-                        "revisions": [revision_json(r) for r in history.revisions],
+                        "revisions": [revision_json(r, history) for r in history.revisions],
                     },
                     indent=2,
                 )
@@ -190,14 +213,14 @@ class Cli:
         now = datetime.now(UTC)
         title = Text(f"{plain(ref.name)} ({plain(ref.qualified)})")
         table = Table(title=title, title_justify="left")
-        for column in ("REVISION", "VERSION", "IMAGES", "CREATED", "READY", "CHANGE-CAUSE"):
+        for column in ("REVISION", "VERSION", "IMAGES", "WENT OUT", "READY", "CHANGE-CAUSE"):
             table.add_column(column)
         for r in history.revisions:
             table.add_row(
                 f"{r.number}{' *' if r.current else ''}",
                 Text(plain(r.version)),
                 Text("\n".join(plain(f"{c.name}={c.image}") for c in r.containers)),
-                _ago(r.created_at, now),
+                _ago(history.went_out_of(r), now),
                 f"{r.ready_replicas}/{r.replicas}",
                 Text(plain(r.change_cause or "")),
             )
@@ -239,28 +262,23 @@ class Cli:
             raise RollbackRefused("this command cannot roll back")  # the wiring always gives one
         from bot.usecases.rollback.runner import RollbackRequest  # only a rollback loads the runner
 
-        result = await self._runner.start(
-            RollbackRequest(
-                service=ref.name,
-                target=target,
-                target_replicaset=plan.target.replicaset,
-                target_revision=plan.target.number,
-                target_version=plan.target.version,
-                snapshot=plan.snapshot,
-                actor=cause.actor,
-                via="CLI",
-                reason=options.reason,
-            )
+        request = RollbackRequest(
+            service=ref.name,
+            target=target,
+            target_replicaset=plan.target.replicaset,
+            target_revision=plan.target.number,
+            target_version=plan.target.version,
+            snapshot=plan.snapshot,
+            actor=cause.actor,
+            via="CLI",
+            reason=options.reason,
         )
+        result = await self._start_when_free(request, options.wait)
         if result.outcome == "skipped":
             self._say(plain(result.message))
             return EXIT_OK
         if result.completion is None:
-            who = ""
-            if result.run is not None:
-                run = result.run
-                who = f" ({run.actor} → {run.to_version} since {_iso(run.started_at)})"
-            raise RollbackRefused(f"not rolled back: {result.message}{who}")
+            raise RollbackRefused(f"not rolled back: {result.message}{_busy_hint(result)}")
         outcome = await result.completion
         elapsed = format_duration(outcome.elapsed)
         if outcome.succeeded:
@@ -269,11 +287,41 @@ class Cli:
                 f" {plain(ref.name)} to {plain(plan.target.version)} in {elapsed}",
             )
             return EXIT_OK
-        counts = f" ({outcome.last.counts})" if outcome.last else ""
-        message = f"rollout of {ref.name} failed after {elapsed}: {outcome.error}{counts}"
+        counts = f" at {outcome.last.counts}" if outcome.last else ""
+        follow = (
+            f"follow it with: kubectl -n {target.namespace} rollout status deployment/{target.name}"
+        )
         if outcome.timed_out:
-            raise RolloutTimedOut(message)
-        raise RolloutFailed(message)
+            # Only the waiting ended: the patch is in and the rollout goes on.
+            raise RolloutTimedOut(
+                f"rolled back {ref.name} to {plan.target.version}, and the rollout goes on: "
+                f"stopped waiting after {elapsed}{counts}; {follow}"
+            )
+        if outcome.unknown:
+            raise RollbackBotError(
+                f"lost sight of the rollout of {ref.name} after {elapsed}{counts}: "
+                f"{outcome.error}; it may well go on: {follow}"
+            )
+        raise RolloutFailed(
+            f"rollout of {ref.name} failed after {elapsed}: {outcome.error}{counts}"
+        )
+
+    async def _start_when_free(self, request: RollbackRequest, wait: float) -> StartResult:
+        """Start the rollback; while someone else's holds the lock, try again for up to `wait`
+        seconds. Each try reads the Deployment afresh: if the other rollback changed it, this
+        one is refused as stale rather than rolled over it."""
+        assert self._runner is not None
+        deadline = time.monotonic() + wait
+        told = False
+        while True:
+            result = await self._runner.start(request)
+            remaining = deadline - time.monotonic()
+            if result.outcome != "running" or remaining <= 0:
+                return result
+            if not told:
+                self._say(f"waiting up to {format_duration(remaining)}: {plain(result.message)}")
+                told = True
+            await asyncio.sleep(min(WAIT_POLL_SECONDS, remaining))
 
     def _show_plan(self, ref: ServiceRef, server: str, plan: RollbackPlan) -> None:
         say = self._say
@@ -386,3 +434,18 @@ def service_account(token_path: Path | None = None) -> str | None:
     if not isinstance(subject, str) or not subject.startswith(SERVICE_ACCOUNT_PREFIX):
         return None
     return subject.removeprefix(SERVICE_ACCOUNT_PREFIX).replace(":", "/", 1)
+
+
+def _busy_hint(result: StartResult) -> str:
+    """Who holds the lock and what to do: a run whose replica died holds it until a bot
+    replica picks it up or it goes unrenewed for its duration, which one look cannot tell."""
+    run = result.run
+    if result.outcome != "running" or run is None:
+        return ""
+    holder = f", lock held by {run.holder}" if run.holder else ""
+    return (
+        f" ({run.actor} → {run.to_version} since {_iso(run.started_at)}{holder}). If that "
+        "rollback's bot replica or CLI stopped, a running bot replica picks it up, or the lock "
+        "frees itself once nobody renews it for its duration (30s by default): run again with "
+        "--wait 1m to wait for it"
+    )

@@ -7,10 +7,9 @@ from __future__ import annotations
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-from bot.domain.rollback.models import RunInfo, Target
+from bot.domain.rollback.models import RunInfo, Target, Thread
 from bot.domain.rollback.planning import RollbackPlan
 from bot.domain.rollback.progress import Progress as RolloutProgress
-from bot.domain.rollback.views import Thread
 from bot.entry.cli.text import plain
 
 
@@ -44,19 +43,34 @@ class ConsoleReporter:
         )
         self._bar.start()
 
+    async def picked_up(self, run: RunInfo, previous: str) -> None:
+        self._console.print(
+            f"following the rollback of {plain(run.service)} to {plain(run.to_version)} "
+            f"that {plain(previous)} started",
+            markup=False,
+        )
+        self._bar.start()
+
+    async def handed_over(self, run: RunInfo, me: str) -> None:
+        self._bar.stop()
+        self._console.print(
+            f"stopped following the rollback of {plain(run.service)}: handed over", markup=False
+        )
+
+    async def not_picked_up(self, run: RunInfo, previous: str, detail: str, *, sent: bool) -> None:
+        self._console.print(
+            f"the rollback of {plain(run.service)} that {plain(previous)} started: {plain(detail)}",
+            markup=False,
+        )
+
     async def progress(self, progress: RolloutProgress, elapsed: float) -> None:
         if not self._interactive and progress.message != self._last:
             self._console.print(
                 f"  {plain(progress.message)} ({plain(progress.counts)})", markup=False
             )
         self._last = progress.message
-        self._bar.update(
-            self._task,
-            total=max(progress.desired, 1) * 2,
-            completed=min(progress.updated, progress.desired)
-            + min(progress.available, progress.desired),
-            counts=plain(progress.counts),
-        )
+        done, of = progress.steps
+        self._bar.update(self._task, total=of, completed=done, counts=plain(progress.counts))
 
     async def finished(
         self,

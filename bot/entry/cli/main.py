@@ -6,6 +6,7 @@ Only what the command needs is imported: `status -o json` loads neither rich nor
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import sys
 from pathlib import Path
@@ -32,6 +33,32 @@ def audit_file() -> Path:
     return Path(state) / "rollback-bot" / "audit.jsonl"
 
 
+class _PlainLogLines(logging.Formatter):
+    """`warning: …` for a person, like the CLI's own errors: one line, no terminal controls."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        text = f"{record.levelname.lower()}: {plain(record.getMessage(), ERROR_LIMIT)}"
+        if record.exc_info:
+            text += "\n" + self.formatException(record.exc_info)
+        return text
+
+
+def _ours_or_an_error(record: logging.LogRecord) -> bool:
+    """The CLI's own warnings, and errors from anyone: the libraries' chatter (urllib3's
+    `Retrying …` before the CLI says the API cannot be reached, Python warnings) is not shown."""
+    return record.name == "bot" or record.name.startswith("bot.") or record.levelno >= logging.ERROR
+
+
+def configure_cli_logging() -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(_PlainLogLines())
+    handler.addFilter(_ours_or_an_error)
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(logging.WARNING)
+    logging.captureWarnings(True)  # `warnings.warn` from libraries, as records of `py.warnings`
+
+
 def _error(text: str) -> None:
     label = RED_ERROR if sys.stderr.isatty() else "error:"
     # Errors carry names and values from the cluster and the catalog: no terminal controls.
@@ -39,6 +66,7 @@ def _error(text: str) -> None:
 
 
 async def run_cli(args: argparse.Namespace) -> int:
+    configure_cli_logging()
     registry: ClusterRegistry | None = None
     try:
         settings = load_settings(
@@ -89,6 +117,7 @@ async def run_cli(args: argparse.Namespace) -> int:
                 yes=args.yes,
                 reason=args.reason,
                 timeout=args.timeout,
+                wait=args.wait,
             ),
         )
     except RollbackBotError as exc:

@@ -18,7 +18,7 @@ import sys
 import tempfile
 import time
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -66,15 +66,22 @@ def demo_catalog() -> Catalog:
 
 
 @contextlib.contextmanager
-def _process(argv: list[str], ready: Callable[[], bool], what: str) -> Iterator[None]:
-    """Run `argv` until the block ends; wait (bounded) until `ready()` before entering it."""
+def _process(
+    argv: list[str],
+    ready: Callable[[], bool],
+    what: str,
+    env: Mapping[str, str] | None = None,
+) -> Iterator[None]:
+    """Run `argv` (with `env` added to this process's environment) until the block ends; wait
+    (bounded) until `ready()` before entering it."""
     if not sandbox_installed():
         raise SandboxMissing(
             f"{what} is part of the rollback-bot-sandbox distribution, which is not installed "
             "here: `pip install ./sandbox` from the repository (or `make run`), or configure a "
             "real cluster (KUBECONFIG) and Slack app (SLACK_BOT_TOKEN, SLACK_SIGNING_SECRET)"
         )
-    process = subprocess.Popen(argv, stdout=subprocess.DEVNULL)
+    environment = {**os.environ, **env} if env is not None else None
+    process = subprocess.Popen(argv, stdout=subprocess.DEVNULL, env=environment)
     try:
         deadline = time.monotonic() + START_TIMEOUT
         while not ready():
@@ -93,16 +100,24 @@ def _process(argv: list[str], ready: Callable[[], bool], what: str) -> Iterator[
 
 
 @contextlib.contextmanager
-def embedded_cluster(speed: float = 2.0) -> Iterator[Path]:
-    """Run the simulated cluster (demo seed, a free port) and yield its kubeconfig path."""
+def embedded_cluster(speed: float = 2.0, kubeconfig_out: Path | None = None) -> Iterator[Path]:
+    """Run the simulated cluster (demo seed, a free port) and yield its kubeconfig path:
+    `kubeconfig_out` when given (a file left there by an earlier run is removed first, so the
+    cluster counts as started only once its own is written; and removed when the cluster stops,
+    as it names a port nothing answers on any more), else one in a temporary directory.
+    """
     with tempfile.TemporaryDirectory(prefix="rollback-bot-") as tmp:
-        kubeconfig = Path(tmp) / "sandbox.kubeconfig"
+        kubeconfig = kubeconfig_out or Path(tmp) / "sandbox.kubeconfig"
+        kubeconfig.unlink(missing_ok=True)
         argv = [
             sys.executable, "-m", "rollback_sandbox.cluster", "--port", "0", "--seed", "demo",
             "--speed", str(speed), "--kubeconfig-out", str(kubeconfig),
         ]  # fmt: skip
-        with _process(argv, lambda: _readable(kubeconfig), "the embedded simulated cluster"):
-            yield kubeconfig
+        try:
+            with _process(argv, lambda: _readable(kubeconfig), "the embedded simulated cluster"):
+                yield kubeconfig
+        finally:
+            kubeconfig.unlink(missing_ok=True)
 
 
 @dataclass(frozen=True)
@@ -117,18 +132,26 @@ def slack_configured(bot_token: object, app_token: object, signing_secret: objec
     return any(v is not None for v in (bot_token, app_token, signing_secret))
 
 
+#: Where the local Slack workspace takes its credentials from (rollback_sandbox.slack.main): the
+#: environment, which only this user can read, never the command line, which `ps` shows anyone.
+LOCAL_SLACK_BOT_TOKEN_VARIABLE = "ROLLBACK_SANDBOX_SLACK_BOT_TOKEN"  # noqa: S105 - a name
+LOCAL_SLACK_SIGNING_SECRET_VARIABLE = "ROLLBACK_SANDBOX_SLACK_SIGNING_SECRET"  # noqa: S105 - a name
+
+
 @contextlib.contextmanager
 def embedded_slack(bot_events_url: str, port: int = LOCAL_SLACK_PORT) -> Iterator[LocalSlack]:
-    """Run the local Slack workspace (a browser UI speaking Slack's protocols to the bot)."""
+    """Run the local Slack workspace (a browser UI speaking Slack's protocols to the bot), with
+    a bot token and signing secret made for this run and passed in its environment."""
     token = f"xoxb-local-{secrets.token_hex(8)}"
     secret = secrets.token_hex(16)
     url = f"http://127.0.0.1:{port}"
     argv = [
         sys.executable, "-m", "rollback_sandbox.slack", "--port", str(port),
-        "--bot-events-url", bot_events_url, "--signing-secret", secret, "--bot-token", token,
+        "--bot-events-url", bot_events_url,
     ]  # fmt: skip
+    env = {LOCAL_SLACK_BOT_TOKEN_VARIABLE: token, LOCAL_SLACK_SIGNING_SECRET_VARIABLE: secret}
     what = f"the local Slack workspace (port {port} busy?)"
-    with _process(argv, lambda: _answers(f"{url}/api/auth.test", token), what):
+    with _process(argv, lambda: _answers(f"{url}/api/auth.test", token), what, env):
         yield LocalSlack(url, f"{url}/api/", token, secret)
 
 

@@ -5,10 +5,14 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import fcntl
 import logging
 import os
+import shlex
+import sys
 from pathlib import Path
 
+import yaml
 from pydantic import SecretStr
 
 from bot.config.catalog import Catalog
@@ -20,6 +24,7 @@ from bot.entry.serve.embedded import (
     embedded_cluster,
     embedded_slack,
     in_cluster,
+    sandbox_installed,
     slack_configured,
 )
 from bot.entry.serve.wiring import serve
@@ -69,15 +74,25 @@ def _embedded_defaults(
     stack: contextlib.ExitStack[bool | None], settings: Settings, catalog: Catalog | None
 ) -> tuple[Settings, Catalog | None]:
     """The simulated cluster and the local Slack workspace where nothing real is configured."""
-    if not cluster_configured(settings.kubeconfig):
-        kubeconfig = stack.enter_context(embedded_cluster())
+    banner: list[str] = []
+    own = not in_cluster() and _names_run_kubeconfig(settings.kubeconfig)
+    if own or not cluster_configured(settings.kubeconfig):
+        out = _run_kubeconfig(stack) if sandbox_installed() else None  # else: refused below
+        kubeconfig = stack.enter_context(embedded_cluster(kubeconfig_out=out))
         log.warning(
-            "no Kubernetes cluster is configured (KUBECONFIG, --kubeconfig or in-cluster): "
-            "using the embedded simulated cluster with demo data (%s)",
+            "%s: using the embedded simulated cluster with demo data (%s)",
+            "KUBECONFIG names the embedded simulated cluster's own kubeconfig, from an earlier run"
+            if own
+            else "no Kubernetes cluster is configured (KUBECONFIG, --kubeconfig or in-cluster)",
             kubeconfig,
         )
         settings = settings.model_copy(update={"kubeconfig": str(kubeconfig)})
-        catalog = catalog or demo_catalog()
+        if catalog is None:
+            catalog = demo_catalog()
+            catalog_file = _write_catalog(catalog, kubeconfig.parent / "catalog.yaml")
+        else:
+            catalog_file = Path(catalog.source or "").absolute()
+        banner += _cli_banner(kubeconfig, catalog_file)
     # In a pod, missing Slack settings are a mistake to report, never a cue for the demo.
     if not in_cluster() and not slack_configured(
         settings.slack_bot_token, settings.slack_app_token, settings.slack_signing_secret
@@ -96,5 +111,74 @@ def _embedded_defaults(
             "using the local Slack workspace — open %s and type /rollback checkout",
             local.url,
         )
-        print(f"\n  Open {local.url} and type: /rollback checkout\n", flush=True)
+        banner = [f"  Open {local.url} and type: /rollback checkout", "", *banner]
+    if banner:
+        print("", *banner, sep="\n", flush=True)
     return settings, catalog
+
+
+# -- the CLI beside `make run` ---------------------------------------------------------------
+#
+# The embedded cluster's kubeconfig and the demo catalog go to `.run/` in the current directory
+# (under `make run`: the checkout, where `.run/` is ignored by git), and the banner says the two
+# lines to paste. The first `serve` there holds `.run/serve.lock` and writes `.run/kubeconfig`;
+# another one running at the same time writes `.run/kubeconfig-PID`, so neither overwrites, nor
+# on stopping removes, the other's.
+
+RUN_DIR = ".run"
+RUN_KUBECONFIG = "kubeconfig"
+
+
+def _run_kubeconfig(stack: contextlib.ExitStack[bool | None]) -> Path | None:
+    """Where this process writes its embedded cluster's kubeconfig; None (a temporary file)
+    when the current directory cannot take `.run/`."""
+    directory = Path.cwd() / RUN_DIR
+    try:
+        directory.mkdir(exist_ok=True)
+        lock = stack.enter_context((directory / "serve.lock").open("a"))
+    except OSError as exc:
+        log.warning("cannot use %s (%s): the kubeconfig goes to a temporary file", directory, exc)
+        return None
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)  # released when the process ends
+    except OSError:
+        return directory / f"{RUN_KUBECONFIG}-{os.getpid()}"
+    return directory / RUN_KUBECONFIG
+
+
+def _names_run_kubeconfig(kubeconfig: str | None) -> bool:
+    """Whether `kubeconfig` is the file an embedded cluster of this directory writes (pasted from
+    a banner, then `make run` again in that shell): it names a cluster that is not running."""
+    if not kubeconfig or os.pathsep in kubeconfig:
+        return False
+    path = Path(kubeconfig).expanduser().absolute()
+    return path.parent == Path.cwd() / RUN_DIR and (
+        path.name == RUN_KUBECONFIG or path.name.startswith(f"{RUN_KUBECONFIG}-")
+    )
+
+
+def _write_catalog(catalog: Catalog, path: Path) -> Path:
+    """The demo catalog as a file the CLI reads (replaced whole: a reader never sees half)."""
+    services = {
+        name: entry.model_dump(mode="json", exclude_defaults=True)
+        for name, entry in catalog.services.items()
+    }
+    text = "# The embedded demo's service catalog, written by `rollback-bot serve` for the CLI.\n"
+    text += yaml.safe_dump({"services": services}, sort_keys=False)
+    partial = path.with_name(f".{path.name}.{os.getpid()}")
+    partial.write_text(text, encoding="utf-8")
+    partial.replace(path)
+    return path
+
+
+def _cli_banner(kubeconfig: Path, catalog: Path) -> list[str]:
+    command = Path(sys.executable).with_name("rollback-bot")
+    shown = shlex.quote(str(command)) if command.exists() else "rollback-bot"
+    return [
+        "  The CLI against the simulated cluster: in another terminal, paste",
+        "",
+        f"    export KUBECONFIG={shlex.quote(str(kubeconfig))}",
+        f"    export ROLLBACK_BOT_CONFIG={shlex.quote(str(catalog))}",
+        f"    {shown} history checkout",
+        "",
+    ]

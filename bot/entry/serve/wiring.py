@@ -31,6 +31,7 @@ from bot.config.settings import Settings
 from bot.domain.alerts.mapping import BadPattern, compile_patterns
 from bot.domain.errors import RollbackBotError
 from bot.domain.retry import Backoff, retry
+from bot.domain.rollback.models import Target
 from bot.entry.serve.routes import Check, Readiness, build_routes
 from bot.observability.metrics import Metrics
 from bot.usecases.alerts.index import AlertIndex, IndexDocument
@@ -39,6 +40,7 @@ from bot.usecases.audit import AuditTrail
 from bot.usecases.rollback.access import Access
 from bot.usecases.rollback.engine import RollbackEngine
 from bot.usecases.rollback.runner import RolloutRunner, replica_id
+from bot.usecases.rollback.takeover import Takeover
 from bot.usecases.rollback.views import ServiceViews
 from handlers import actions, alertmanager, commands, dedupe, errors, events, views
 from handlers.after_ack import AfterAck
@@ -46,6 +48,8 @@ from handlers.after_ack import AfterAck
 log = logging.getLogger(__name__)
 
 SHUTDOWN_GRACE_SECONDS = 90.0
+# How long a stopping replica waits for patches on their way before handing its rollouts over.
+HAND_OVER_GRACE_SECONDS = 10.0
 # A cluster that does not answer at start is asked again, less often each time.
 CLUSTER_CHECK_BACKOFF = Backoff(first=1.0, factor=2.0, cap=60.0, jitter=0.2)
 
@@ -87,10 +91,12 @@ class Bot:
     runner: RolloutRunner
     registry: ClusterRegistry
     readiness: Readiness
+    takeover: Takeover
     socket_mode: AsyncSocketModeHandler | None = None
     contexts: tuple[str | None, ...] = (None,)
     _site_runner: web.AppRunner | None = None
     _cluster_check: asyncio.Task[None] | None = None
+    _takeover: asyncio.Task[None] | None = None
 
     @property
     def port(self) -> int:
@@ -104,6 +110,7 @@ class Bot:
         for context in self.contexts:
             await asyncio.to_thread(self.registry.cluster, context)
         self._cluster_check = asyncio.create_task(self._check_clusters())
+        self._takeover = asyncio.create_task(self.takeover.run(), name="takeover")
         self._site_runner = web.AppRunner(self.http, access_log=None)
         await self._site_runner.setup()
         await web.TCPSite(self._site_runner, self.settings.host, self.settings.port).start()
@@ -135,14 +142,17 @@ class Bot:
             log.info("cluster %s reachable (Kubernetes %s)", name, version)
 
     async def stop(self, grace: float = SHUTDOWN_GRACE_SECONDS) -> None:
-        # Unready first and taking no new rollbacks, then letting the running ones finish.
+        """Unready at once and taking no new rollbacks; the running ones are handed over
+        (their Leases released keeping the run) for another replica to finish telling."""
         self.readiness.stopping = True
         self.runner.stop_accepting()
-        if self._cluster_check is not None:
-            self._cluster_check.cancel()
+        for task in (self._cluster_check, self._takeover):
+            if task is not None:
+                task.cancel()
         if self.socket_mode is not None:
             await self.socket_mode.close_async()  # type: ignore[no-untyped-call]
-        await self.runner.shutdown(grace)
+        await self.runner.hand_over(min(grace, HAND_OVER_GRACE_SECONDS))
+        await self.runner.shutdown(grace)  # what was still deciding when the hand-over began
         if self._site_runner is not None:
             await self._site_runner.cleanup()
         await self.registry.close()
@@ -184,7 +194,20 @@ def build_bot(
     messages = SlackMessages(client)
     engine = RollbackEngine(registry)
     runner = RolloutRunner(
-        engine, audit, ThreadReporters(client), replica_id=me, messages=messages, metrics=metrics
+        engine,
+        audit,
+        ThreadReporters(client),
+        replica_id=me,
+        messages=messages,
+        metrics=metrics,
+        lease_seconds=settings.lease_seconds,
+    )
+    takeover = Takeover(
+        registry,
+        runner,
+        {Target(r.namespace, r.deployment, r.context): r.name for r in catalog.refs()},
+        me=me,
+        interval=settings.lease_seconds / 3,
     )
     service_views = ServiceViews(registry, runner, audit)
     access = Access(catalog, UserDirectory(client), registry, audit)
@@ -240,7 +263,15 @@ def build_bot(
         else None
     )
     return Bot(
-        settings, http, bolt, runner, registry, readiness, socket_mode=handler, contexts=contexts
+        settings,
+        http,
+        bolt,
+        runner,
+        registry,
+        readiness,
+        takeover,
+        socket_mode=handler,
+        contexts=contexts,
     )
 
 
@@ -262,6 +293,6 @@ async def serve(settings: Settings, catalog: Catalog) -> int:
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     await stop.wait()
-    log.info("stopping: letting running rollouts finish")
+    log.info("stopping: handing running rollouts over to another replica")
     await bot.stop()
     return 0

@@ -9,10 +9,10 @@ from __future__ import annotations
 from collections.abc import AsyncGenerator, Collection, Sequence
 from typing import Protocol
 
-from bot.domain.rollback.models import Deployment, History, JsonDict, RunInfo, Target
+from bot.domain.rollback.models import Deployment, History, JsonDict, RunInfo, Target, Thread
 from bot.domain.rollback.planning import RollbackPlan
 from bot.domain.rollback.progress import Progress
-from bot.domain.rollback.views import ServiceView, Thread
+from bot.domain.rollback.views import ServiceView
 
 
 class Cluster(Protocol):
@@ -54,7 +54,23 @@ class Cluster(Protocol):
 
     async def renew_lock(self, namespace: str, deployment: str, me: str) -> None: ...
 
-    async def release_lock(self, namespace: str, deployment: str, me: str) -> None: ...
+    async def release_lock(self, namespace: str, deployment: str, me: str) -> None:
+        """Unlock, forgetting the run: its story is told."""
+        ...
+
+    async def hand_over_lock(self, namespace: str, deployment: str, me: str) -> None:
+        """Unlock keeping the run, for another replica to pick up and finish telling."""
+        ...
+
+    async def unfinished_runs(self, namespace: str, me: str) -> list[RunInfo]:
+        """Runs in this namespace whose replica stopped (or handed them over), to pick up."""
+        ...
+
+    async def take_over_lock(
+        self, namespace: str, deployment: str, me: str, seconds: int
+    ) -> RunInfo | None:
+        """Take the lock of a run to pick up: the run, or None when it is not ours to take."""
+        ...
 
 
 class Clusters(Protocol):
@@ -67,6 +83,19 @@ class Reporter(Protocol):
     """Where a running rollback tells its story (a Slack thread, a terminal)."""
 
     async def started(self, run: RunInfo, plan: RollbackPlan, reason: str | None) -> None: ...
+
+    async def picked_up(self, run: RunInfo, previous: str) -> None:
+        """This replica follows a rollback that replica `previous` started and stopped telling."""
+        ...
+
+    async def handed_over(self, run: RunInfo, me: str) -> None:
+        """This replica (`me`) is stopping; another one finishes telling this rollback."""
+        ...
+
+    async def not_picked_up(self, run: RunInfo, previous: str, detail: str, *, sent: bool) -> None:
+        """A run picked up after replica `previous` stopped has nothing to follow: its patch
+        never went out (`sent` False: nothing changed), or the Deployment moved on since."""
+        ...
 
     async def progress(self, progress: Progress, elapsed: float) -> None: ...
 

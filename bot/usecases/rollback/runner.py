@@ -13,9 +13,11 @@ import asyncio
 import contextlib
 import logging
 import os
+import secrets
 import socket
 import time
 import uuid
+from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
 from datetime import datetime
@@ -29,12 +31,14 @@ from bot.domain.errors import (
     RolloutTimedOut,
     Stale,
 )
+from bot.domain.retry import Backoff, retry
 from bot.domain.rollback.guards import Snapshot, staleness
 from bot.domain.rollback.locks import LockLost
-from bot.domain.rollback.models import Deployment, History, RunInfo, Target
+from bot.domain.rollback.models import Deployment, History, RunInfo, Target, Thread
+from bot.domain.rollback.pickup import pickup
 from bot.domain.rollback.planning import RollbackCause, RollbackPlan, plan_rollback
 from bot.domain.rollback.progress import Phase, Progress
-from bot.domain.rollback.views import ServiceView, Thread
+from bot.domain.rollback.views import ServiceView
 from bot.domain.times import utc_now
 from bot.usecases.audit import AuditTrail
 from bot.usecases.rollback.engine import RollbackEngine
@@ -46,12 +50,20 @@ if TYPE_CHECKING:  # the CLI, which counts nothing, does not load prometheus_cli
 log = logging.getLogger(__name__)
 
 LEASE_SECONDS = 30
+RELEASE_ATTEMPTS = 4
+RELEASE_BACKOFF = Backoff(first=0.5, factor=2.0, cap=4.0)
+# Rollback ids told here lately: a run whose unlock did not get through is not picked up again.
+TOLD_KEPT = 256
 PROGRESS_AUDIT_EVERY = 0.5  # record a progress milestone at each half of the pods updated
 
 
 def replica_id() -> str:
-    """Who holds a rollback lock: the pod's name in a cluster, host and pid elsewhere."""
-    return os.environ.get("POD_NAME") or f"{socket.gethostname()}-{os.getpid()}"
+    """Who holds a rollback lock: the pod's name in a cluster (kept across a container restart,
+    so the restarted bot picks up its own unfinished rollouts at once), elsewhere host, pid and
+    a few random digits (two bots in one process are two replicas)."""
+    return (
+        os.environ.get("POD_NAME") or f"{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(2)}"
+    )
 
 
 @dataclass(frozen=True)
@@ -100,9 +112,24 @@ class _Active:
     run: RunInfo
     task: asyncio.Task[None] | None = None
     lost: LockLost | None = None  # another replica holds the lock now: stop acting
+    handing_over: bool = False  # this replica is stopping: another one finishes the story
+    ending: bool = False  # following is over and the end is being told: never cut short
+    # Set once nothing is on its way to the Deployment any more (the patch went out, or never
+    # will): only then may the run be handed over.
+    sent: asyncio.Event = field(default_factory=asyncio.Event)
     outcome: asyncio.Future[RunOutcome] = field(
         default_factory=lambda: asyncio.get_running_loop().create_future()
     )
+
+
+@dataclass(frozen=True)
+class _Ending:
+    """How following a rollout ended, before the outcome is decided."""
+
+    error: str | None
+    timed_out: bool
+    stale: bool
+    unknown: bool
 
 
 @dataclass(frozen=True)
@@ -112,6 +139,7 @@ class _Records:
     request: RollbackRequest
     deployment: Deployment | None  # None: asked before the Deployment was read
     now: Callable[[], datetime]
+    run: RunInfo | None = None  # a run picked up: its versions, as the Lease kept them
 
     def __call__(
         self,
@@ -120,8 +148,20 @@ class _Records:
         plan: RollbackPlan | None = None,
         detail: str | None = None,
         rollback_id: str | None = None,
+        at: datetime | None = None,
     ) -> AuditRecord:
-        request, deployment = self.request, self.deployment
+        request, deployment, run = self.request, self.deployment, self.run
+        from_version: str | None
+        if plan is not None:
+            from_version, to_version = plan.from_version, plan.target.version
+            from_revision, to_revision = plan.from_revision, plan.target.number
+        elif run is not None:
+            from_version, to_version = run.from_version, run.to_version
+            from_revision, to_revision = run.from_revision, run.to_revision
+        else:
+            from_version = deployment.version if deployment else None
+            from_revision = deployment.revision if deployment else None
+            to_version, to_revision = None, request.target_revision
         return AuditRecord(
             step=step,
             service=request.service,
@@ -129,13 +169,11 @@ class _Records:
             deployment=request.target.name,
             actor=request.actor,
             via=request.via,
-            at=self.now(),
-            from_version=plan.from_version if plan else deployment.version if deployment else None,
-            to_version=plan.target.version if plan else None,
-            from_revision=(
-                plan.from_revision if plan else deployment.revision if deployment else None
-            ),
-            to_revision=plan.target.number if plan else request.target_revision,
+            at=at or self.now(),
+            from_version=from_version,
+            to_version=to_version,
+            from_revision=from_revision,
+            to_revision=to_revision,
             reason=request.reason,
             detail=detail,
             rollback_id=rollback_id,
@@ -171,6 +209,7 @@ class RolloutRunner:
         self._now = now
         self._metrics = metrics
         self._active: dict[Target, _Active] = {}
+        self._told: deque[str] = deque(maxlen=TOLD_KEPT)
         self._accepting = True
 
     def stop_accepting(self) -> None:
@@ -211,6 +250,7 @@ class RolloutRunner:
         return result
 
     def _release_slot(self, target: Target, slot: _Active) -> None:
+        slot.sent.set()
         if self._active.get(target) is slot:
             del self._active[target]
 
@@ -231,6 +271,7 @@ class RolloutRunner:
             via=request.via,
             reason=request.reason,
             at=self._now(),
+            actor_id=request.actor if request.actor_name else None,
         )
         try:
             plan = plan_rollback(history, chosen.number, cause)
@@ -242,6 +283,8 @@ class RolloutRunner:
                 record(Step.SKIPPED, plan=plan, detail=plan.summary), deployment
             )
             return StartResult("skipped", plan.summary, plan=plan)
+        rollback_id = uuid.uuid4().hex[:12]
+        # All a replica needs to finish the story if this one stops: the Lease keeps it.
         run = RunInfo(
             service=request.service,
             actor=request.actor,
@@ -249,6 +292,13 @@ class RolloutRunner:
             to_version=plan.target.version,
             to_revision=plan.target.number,
             started_at=cause.at,
+            via=request.via,
+            reason=request.reason,
+            rollback_id=rollback_id,
+            thread=request.thread,
+            deployment=target.name,
+            from_revision=plan.from_revision,
+            target_replicaset=plan.target.replicaset,
         )
         # Made before the lock is taken: a rollback that cannot be told is not started.
         reporter = self._reporters.reporter(request.thread, target)
@@ -259,12 +309,13 @@ class RolloutRunner:
             await self._audit.record(self._busy(request, holder, deployment), deployment)
             return StartResult("running", f"{holder.actor} is already rolling back", holder)
         slot.run = run
-        rollback_id = uuid.uuid4().hex[:12]
         await self._audit.record(
-            record(Step.CONFIRMED, plan=plan, rollback_id=rollback_id), deployment
+            # At the instant the Deployment will say it went out (rolled-back-at): one time.
+            record(Step.CONFIRMED, plan=plan, rollback_id=rollback_id, at=cause.at),
+            deployment,
         )
         slot.task = asyncio.create_task(
-            self._run(request, reporter, plan, cause, run, rollback_id, history, slot),
+            self._run(request, reporter, plan, cause, run, history, slot),
             name=f"rollback {target}",
         )
         return StartResult(
@@ -292,17 +343,26 @@ class RolloutRunner:
         self,
         request: RollbackRequest,
         reporter: Reporter,
-        plan: RollbackPlan,
-        cause: RollbackCause,
+        plan: RollbackPlan | None,
+        cause: RollbackCause | None,
         run: RunInfo,
-        rollback_id: str,
         history: History,
         slot: _Active,
+        *,
+        picked_up_from: str | None = None,
     ) -> None:
+        """Patch (unless picking up a run whose patch went out), follow, and tell the end: or,
+        when this replica stops meanwhile, hand the run over for another one to tell."""
         target = request.target
         deployment = history.deployment
-        record = _Records(request, deployment, self._now)
+        record = _Records(request, deployment, self._now, run)
+        rollback_id = run.rollback_id
         started = self._clock()
+        if picked_up_from is not None:
+            # Its time counts from when it was asked, on whichever replica (bounded by the
+            # rollout's own time-out: another node's clock may be off).
+            asked = (self._now() - run.started_at).total_seconds()
+            started -= max(0.0, min(asked, self._rollout_timeout))
         last: Progress | None = None
         error: str | None = None
         timed_out = stale = unknown = False
@@ -310,16 +370,28 @@ class RolloutRunner:
         if self._metrics is not None:
             self._metrics.in_flight.inc()
         try:
-            applied = await self._engine.apply(target, plan, cause, snapshot=request.snapshot)
-            plan = applied.plan
-            await _quietly(reporter.started(run, plan, request.reason), "report the start")
-            # In the rollback's own task, so the lock always comes before the final refresh.
-            await self._show(request, history, run, "lock the versions message")
-            await self._audit.record(
-                record(Step.STARTED, plan=plan, rollback_id=rollback_id), deployment
-            )
+            if picked_up_from is None:
+                assert plan is not None
+                try:
+                    applied = await self._engine.apply(
+                        target, plan, cause, snapshot=request.snapshot
+                    )
+                finally:
+                    slot.sent.set()
+                plan = applied.plan
+                await _quietly(reporter.started(run, plan, request.reason), "report the start")
+                # In the rollback's own task, so the lock always comes before the final refresh.
+                await self._show(request, history, run, "lock the versions message")
+                await self._audit.record(
+                    record(Step.STARTED, plan=plan, rollback_id=rollback_id), deployment
+                )
+            else:
+                await _quietly(reporter.picked_up(run, picked_up_from), "report the pick-up")
             next_milestone = PROGRESS_AUDIT_EVERY
-            async for progress in self._engine.follow(target, within=self._rollout_timeout):
+            within = self._rollout_timeout
+            if picked_up_from is not None:  # what is left of it since it was asked
+                within = max(1.0, within - (self._clock() - started))
+            async for progress in self._engine.follow(target, within=within):
                 last = progress
                 await _quietly(
                     reporter.progress(progress, self._clock() - started), "report progress"
@@ -339,16 +411,18 @@ class RolloutRunner:
                     )
                     next_milestone += PROGRESS_AUDIT_EVERY
         except asyncio.CancelledError:
-            if slot.lost is None:
+            if slot.lost is None and not slot.handing_over:
                 raise  # a shutdown: the finally below still tells what is known
             current = asyncio.current_task()
             if current is not None:
                 current.uncancel()
-            error = f"stopped following: {slot.lost}"
+            if slot.lost is not None:
+                error = f"stopped following: {slot.lost}"
         except Stale as exc:
             error, stale = str(exc), True
         except RolloutTimedOut as exc:
-            error, timed_out = str(exc), True
+            # Only the waiting ended: the patch is in, the rollout goes on without us.
+            error, timed_out, unknown = str(exc), True, True
         except ClusterError as exc:
             # The cluster did not answer (or the patch's answer was lost): what the rollout did
             # is not known here, only that the bot can no longer see it.
@@ -359,50 +433,151 @@ class RolloutRunner:
             log.exception("rollback of %s failed unexpectedly", target)
             error = f"unexpected error: {type(exc).__name__}"
         finally:
+            slot.ending = True
             renewer.cancel()
+            slot.sent.set()
             elapsed = self._clock() - started
-            succeeded = error is None and last is not None and last.phase is Phase.COMPLETE
-            self._count(request.service, succeeded, timed_out, unknown, elapsed)
-            if not succeeded and error is None:
-                # Following ended without the rollout's verdict: a shutdown stopped it.
-                unknown = last is None or last.phase is not Phase.FAILED
-                error = (
-                    last.message
-                    if last is not None and last.phase is Phase.FAILED
-                    else "the bot stopped following the rollout before it finished"
+            if (
+                slot.handing_over
+                and slot.lost is None
+                and error is None
+                and not (last is not None and last.finished)
+            ):
+                await self._hand_over(request, reporter, plan, record, run, last, elapsed, slot)
+            else:
+                await self._finish(
+                    request,
+                    reporter,
+                    plan,
+                    record,
+                    run,
+                    last,
+                    elapsed,
+                    slot,
+                    _Ending(error, timed_out, stale, unknown),
                 )
-            outcome = record(
-                Step.SUCCEEDED
-                if succeeded
-                else Step.REFUSED
-                if stale
-                else Step.UNKNOWN
-                if unknown
-                else Step.FAILED,
+
+    async def _finish(
+        self,
+        request: RollbackRequest,
+        reporter: Reporter,
+        plan: RollbackPlan | None,
+        record: _Records,
+        run: RunInfo,
+        last: Progress | None,
+        elapsed: float,
+        slot: _Active,
+        ending: _Ending,
+    ) -> None:
+        """The story's end: recorded, unlocked, told in the thread, the message refreshed."""
+        target = request.target
+        error, unknown = ending.error, ending.unknown
+        succeeded = error is None and last is not None and last.phase is Phase.COMPLETE
+        self._count(request.service, succeeded, ending.timed_out, unknown, elapsed)
+        if not succeeded and error is None:
+            # Following ended without the rollout's verdict: a shutdown stopped it.
+            unknown = last is None or last.phase is not Phase.FAILED
+            error = (
+                last.message
+                if last is not None and last.phase is Phase.FAILED
+                else "the bot stopped following the rollout before it finished"
+            )
+        step = (
+            Step.SUCCEEDED
+            if succeeded
+            else Step.REFUSED
+            if ending.stale
+            else Step.TIMED_OUT
+            if ending.timed_out
+            else Step.UNKNOWN
+            if unknown
+            else Step.FAILED
+        )
+        detail = (f"in {elapsed:.1f}s" if succeeded else f"{error}") + (
+            f" ({last.counts})" if last else ""
+        )
+        await self._audit.record(
+            record(step, plan=plan, detail=detail, rollback_id=run.rollback_id), record.deployment
+        )
+        if run.rollback_id is not None:
+            self._told.append(run.rollback_id)
+        if slot.lost is None:
+            await self._release(target)
+        # Released before the outcome is told, so what is rendered then shows no run.
+        self._release_slot(target, slot)
+        await _quietly(
+            reporter.finished(last, elapsed, None if succeeded else error, unknown=unknown),
+            "report the outcome",
+        )
+        await _quietly(self._show_after(request), "refresh the versions message")
+        if not slot.outcome.done():
+            slot.outcome.set_result(
+                RunOutcome(
+                    succeeded,
+                    ending.timed_out,
+                    None if succeeded else error,
+                    last,
+                    elapsed,
+                    unknown,
+                )
+            )
+
+    async def _hand_over(
+        self,
+        request: RollbackRequest,
+        reporter: Reporter,
+        plan: RollbackPlan | None,
+        record: _Records,
+        run: RunInfo,
+        last: Progress | None,
+        elapsed: float,
+        slot: _Active,
+    ) -> None:
+        """This replica stops: the Lease is released keeping the run, for another replica (or
+        this one's successor) to pick up at once and tell the end in the same thread."""
+        target = request.target
+        if self._metrics is not None:
+            self._metrics.in_flight.dec()
+        where = f" at {last.counts}" if last else ""
+        await self._audit.record(
+            record(
+                Step.HANDED_OVER,
                 plan=plan,
-                detail=(f"in {elapsed:.1f}s" if succeeded else f"{error}")
-                + (f" ({last.counts})" if last else ""),
-                rollback_id=rollback_id,
+                detail=f"replica {self._me} is stopping{where}",
+                rollback_id=run.rollback_id,
+            ),
+            record.deployment,
+        )
+        try:
+            await self._engine.cluster(target).hand_over_lock(
+                target.namespace, target.name, self._me
             )
-            await self._audit.record(outcome, deployment)
-            if slot.lost is None:
-                with contextlib.suppress(RollbackBotError):
-                    await self._engine.cluster(target).release_lock(
-                        target.namespace, target.name, self._me
-                    )
-            # Released before the outcome is told, so what is rendered then shows no run.
-            self._release_slot(target, slot)
-            await _quietly(
-                reporter.finished(last, elapsed, None if succeeded else error, unknown=unknown),
-                "report the outcome",
-            )
-            await _quietly(self._show_after(request), "refresh the versions message")
-            if not slot.outcome.done():
-                slot.outcome.set_result(
-                    RunOutcome(
-                        succeeded, timed_out, None if succeeded else error, last, elapsed, unknown
-                    )
+        except RollbackBotError as exc:
+            # Still held in our name: a replica picks it up once it saw the Lease go silent.
+            log.warning("could not hand over the rollback of %s: %s", target, exc)
+        self._release_slot(target, slot)
+        await _quietly(reporter.handed_over(run, self._me), "report the hand-over")
+        if not slot.outcome.done():
+            slot.outcome.set_result(
+                RunOutcome(
+                    False, False, "handed over to another replica", last, elapsed, unknown=True
                 )
+            )
+
+    async def _release(self, target: Target) -> None:
+        """Unlock, forgetting the run. Tried a few times: a Lease left held with a run told
+        here would be picked up by another replica and told twice."""
+        cluster = self._engine.cluster(target)
+
+        async def release(_number: int) -> None:
+            await cluster.release_lock(target.namespace, target.name, self._me)
+
+        try:
+            await retry(
+                release, retry_on=ClusterError, attempts=RELEASE_ATTEMPTS, backoff=RELEASE_BACKOFF
+            )
+        except RollbackBotError as exc:
+            log.warning("could not unlock %s: %s", target, exc)
 
     def _view(self, request: RollbackRequest, history: History, run: RunInfo | None) -> ServiceView:
         target = request.target
@@ -471,6 +646,121 @@ class RolloutRunner:
                 return
             except RollbackBotError as exc:
                 log.warning("could not renew the rollback lock of %s: %s", target, exc)
+
+    async def pick_up(self, target: Target, found: RunInfo) -> bool:
+        """Finish the story of a run another replica (or this one's earlier self) started and
+        stopped telling: take its lock, then follow it in its thread, or say why there is
+        nothing to follow. False when it is not ours to take: running here, stopping, told
+        here already, or taken by someone quicker."""
+        if not self._accepting or target in self._active or found.thread is None:
+            return False
+        if found.rollback_id in self._told:  # its unlock did not get through: try again
+            await self._release(target)
+            return False
+        slot = _Active(run=found)
+        self._active[target] = slot
+        try:
+            run = await self._engine.cluster(target).take_over_lock(
+                target.namespace, target.name, self._me, self._lease_seconds
+            )
+            if run is None:
+                self._release_slot(target, slot)
+                return False
+            # The service is the one the caller knows the Deployment by, not the Lease's text.
+            run = replace(run, service=found.service)
+            slot.run = run
+            previous = run.holder or "another replica"
+            request = RollbackRequest(
+                service=run.service,
+                target=target,
+                target_replicaset=run.target_replicaset or "",
+                target_revision=run.to_revision,
+                target_version=run.to_version,
+                snapshot=None,
+                actor=run.actor,
+                via=run.via,
+                reason=run.reason,
+                thread=found.thread,
+            )
+            reporter = self._reporters.reporter(found.thread, target)
+            slot.task = asyncio.create_task(
+                self._picked_up(request, reporter, run, previous, slot),
+                name=f"picked-up rollback {target}",
+            )
+        except BaseException:
+            self._release_slot(target, slot)
+            raise
+        return True
+
+    async def _picked_up(
+        self,
+        request: RollbackRequest,
+        reporter: Reporter,
+        run: RunInfo,
+        previous: str,
+        slot: _Active,
+    ) -> None:
+        target = request.target
+        try:
+            history = await self._engine.history(target)
+        except RollbackBotError as exc:
+            # Not seen yet: the Lease stays ours, silent, and is picked up once more later.
+            log.warning("could not read %s to pick up its rollback: %s", target, exc)
+            self._release_slot(target, slot)
+            return
+        decision = pickup(run, history)
+        # Nothing of this replica's is on its way to the Deployment: it may be handed over.
+        slot.sent.set()
+        slot.ending = decision.action != "follow"
+        record = _Records(request, history.deployment, self._now, run)
+        await self._audit.record(
+            record(
+                Step.TAKEN_OVER,
+                detail=f"picked up after replica {previous} stopped: {decision.detail}",
+                rollback_id=run.rollback_id,
+            ),
+            history.deployment,
+        )
+        if decision.action == "follow":
+            await self._run(
+                request, reporter, None, None, run, history, slot, picked_up_from=previous
+            )
+            return
+        step = Step.ABANDONED if decision.action == "not_sent" else Step.UNKNOWN
+        await self._audit.record(
+            record(step, detail=decision.detail, rollback_id=run.rollback_id), history.deployment
+        )
+        if run.rollback_id is not None:
+            self._told.append(run.rollback_id)
+        await self._release(target)
+        self._release_slot(target, slot)
+        await _quietly(
+            reporter.not_picked_up(
+                run, previous, decision.detail, sent=decision.action != "not_sent"
+            ),
+            "report what the stopped replica left",
+        )
+        await _quietly(self._show_after(request), "refresh the versions message")
+
+    async def hand_over(self, grace: float) -> None:
+        """Stopping: no new rollback starts here, and each running one, once its patch is out
+        (waiting up to `grace` seconds for that), is handed over: its Lease released keeping
+        the run, for another replica to pick up at once and tell the end in the same thread."""
+        self._accepting = False
+        slots = list(self._active.values())
+        if not slots:
+            return
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(grace):
+                await asyncio.gather(*(slot.sent.wait() for slot in slots))
+        tasks = []
+        for slot in slots:
+            if slot.task is not None and not slot.task.done():
+                tasks.append(slot.task)
+                if not slot.ending:  # one already telling its end finishes telling it
+                    slot.handing_over = True
+                    slot.task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
 
     async def shutdown(self, grace: float) -> None:
         """Let running rollouts finish reporting for up to `grace` seconds, then stop them."""

@@ -32,10 +32,12 @@ class _Failure:
 
 
 class Faults:
-    """What tests break on purpose. Every method may be called from any thread."""
+    """What tests break on purpose, and the requests they count. Every method may be called
+    from any thread."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
+        self._seen: list[tuple[str, str]] = []
         self._latency = 0.0
         self._failures: list[_Failure] = []
         self.injected = 0  # failures served so far
@@ -83,9 +85,19 @@ class Faults:
             self._latency = 0.0
             self._failures.clear()
 
+    def requests(self, method: str | None = None, path_contains: str = "") -> list[str]:
+        """The paths (with query) of the requests served so far, narrowed like `fail_next`."""
+        with self._lock:
+            return [
+                path
+                for seen_method, path in self._seen
+                if (method is None or seen_method == method.upper()) and path_contains in path
+            ]
+
     def take(self, method: str, path: str) -> ApiError | None:
         """The failure this request should get, if any; counts it as served."""
         with self._lock:
+            self._seen.append((method.upper(), path))
             for f in self._failures:
                 if (f.method is None or f.method == method.upper()) and (
                     f.path_contains is None or f.path_contains in path

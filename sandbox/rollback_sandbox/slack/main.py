@@ -7,6 +7,11 @@ orchestrating script that also starts the sandbox cluster and the bot); `main()`
     SLACK_BOT_TOKEN=<bot_token> SLACK_SIGNING_SECRET=<signing_secret> \\
     ROLLBACK_BOT_SLACK_API_URL=http://127.0.0.1:<port>/api/ \\
     ROLLBACK_BOT_HOST=127.0.0.1 ROLLBACK_BOT_PORT=3000 rollback-bot serve
+
+The workspace's own bot token and signing secret come from the environment
+(`ROLLBACK_SANDBOX_SLACK_BOT_TOKEN`, `ROLLBACK_SANDBOX_SLACK_SIGNING_SECRET`), never from the
+command line, which anyone on the machine can read with `ps`; without them, the made-up local
+ones below.
 """
 
 from __future__ import annotations
@@ -14,20 +19,24 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import os
 import shlex
 import signal
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 from rollback_sandbox.slack.web_api import DEFAULT_BOT_TOKEN
 from rollback_sandbox.slack.workspace_ui import LocalWorkspace, bot_environment_for
 
 __all__ = [
+    "BOT_TOKEN_VARIABLE",
     "DEFAULT_BOT_EVENTS_URL",
     "DEFAULT_PORT",
     "LOCAL_BOT_TOKEN",
     "LOCAL_SIGNING_SECRET",
+    "SIGNING_SECRET_VARIABLE",
     "bot_environment",
+    "credentials",
     "main",
     "run",
     "serve",
@@ -39,6 +48,10 @@ DEFAULT_BOT_EVENTS_URL = "http://127.0.0.1:3000/slack/events"
 #: The credentials of the local workspace: made up, they open nothing but this stand-in.
 LOCAL_BOT_TOKEN = DEFAULT_BOT_TOKEN
 LOCAL_SIGNING_SECRET = "local-workspace-signing-secret-0001"  # noqa: S105
+#: Where `main()` finds the workspace's credentials (`rollback-bot serve` sets them for the local
+#: Slack it starts): the environment, not the command line.
+BOT_TOKEN_VARIABLE = "ROLLBACK_SANDBOX_SLACK_BOT_TOKEN"  # noqa: S105 - a variable's name
+SIGNING_SECRET_VARIABLE = "ROLLBACK_SANDBOX_SLACK_SIGNING_SECRET"  # noqa: S105 - a variable's name
 
 
 def bot_environment(
@@ -118,31 +131,40 @@ def run(host: str, port: int, bot_events_url: str, signing_secret: str, bot_toke
         return 130
 
 
+def credentials(environ: Mapping[str, str]) -> tuple[str, str]:
+    """The workspace's (bot token, signing secret) from `environ`, else the local ones."""
+    return (
+        environ.get(BOT_TOKEN_VARIABLE) or LOCAL_BOT_TOKEN,
+        environ.get(SIGNING_SECRET_VARIABLE) or LOCAL_SIGNING_SECRET,
+    )
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="rollback-sandbox-slack",
         description="A local Slack workspace in the browser for rollback-bot (no real Slack).",
+        epilog=f"The bot token and signing secret come from {BOT_TOKEN_VARIABLE} and "
+        f"{SIGNING_SECRET_VARIABLE} (default: made-up local ones), never from arguments.",
     )
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=DEFAULT_PORT)
     parser.add_argument("--bot-events-url", default=DEFAULT_BOT_EVENTS_URL, metavar="URL")
-    parser.add_argument("--signing-secret", default=LOCAL_SIGNING_SECRET)
-    parser.add_argument("--bot-token", default=LOCAL_BOT_TOKEN)
     parser.add_argument(
         "--print-env",
         action="store_true",
         help="print `export` lines for the bot's environment and exit (for shell scripts)",
     )
     args = parser.parse_args(argv)
+    bot_token, signing_secret = credentials(os.environ)
     if args.print_env:
         env = bot_environment(
             args.port,
             host=args.host,
             bot_events_url=args.bot_events_url,
-            signing_secret=args.signing_secret,
-            bot_token=args.bot_token,
+            signing_secret=signing_secret,
+            bot_token=bot_token,
         )
         for name, value in env.items():
             print(f"export {name}={shlex.quote(value)}")
         return 0
-    return run(args.host, args.port, args.bot_events_url, args.signing_secret, args.bot_token)
+    return run(args.host, args.port, args.bot_events_url, signing_secret, bot_token)

@@ -11,7 +11,8 @@ The page (static/index.html, app.js, app.css: plain HTML and JavaScript, no buil
 external assets) speaks JSON to these routes:
 
 - `GET /ui/api/state?channel=C…&since=ETAG`: the channel as the local user sees it; long-polls
-  until it differs from `since` (or 20 s pass);
+  until it differs from `since` (or 20 s pass). It never holds the bot token or the signing
+  secret (the page is for the user, not for the bot's credentials);
 - `POST /ui/api/send` `{channel, text}`: a message, or a slash command when it starts with `/`;
 - `POST /ui/api/click` `{channel, ts, action_id}`: click a button in a message;
 - `POST /ui/api/views/{id}/submit` `{values: {action_id: value}}`, `POST /ui/api/views/{id}/close`;
@@ -58,6 +59,8 @@ _POLL_TICK = 0.1
 _STATIC = ("index.html", "app.js", "app.css")
 _CONTENT_TYPES = {".html": "text/html", ".js": "text/javascript", ".css": "text/css"}
 _TOPIC = "Incidents and rollbacks. Try `/rollback checkout`."
+#: What `bot_environment()` holds that the page must never show.
+_SECRET_VARIABLES = ("SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET")
 
 
 @dataclass(frozen=True)
@@ -223,10 +226,14 @@ class LocalWorkspace:
             bot_token=self.api.bot_token,
         )
 
-    def bot_command(self) -> str:
-        """The shell command that starts the bot for this workspace."""
-        env = " ".join(f"{k}={shlex.quote(v)}" for k, v in self.bot_environment().items())
-        return f"{env} rollback-bot serve"
+    def bot_command(self, *, with_secrets: bool = True) -> str:
+        """The shell command that starts the bot for this workspace; without secrets, the bot
+        token and the signing secret are placeholders (`<SLACK_BOT_TOKEN>`)."""
+        env = self.bot_environment()
+        if not with_secrets:
+            env.update({name: f"<{name}>" for name in _SECRET_VARIABLES})
+        pairs = " ".join(f"{k}={shlex.quote(v)}" for k, v in env.items())
+        return f"{pairs} rollback-bot serve"
 
     # -- what the user does ------------------------------------------------------------------
 
@@ -364,7 +371,7 @@ class LocalWorkspace:
                 "name": ws.bot_user_name,
                 "user_id": ws.bot_user_id,
                 "events_url": self.bot_events_url,
-                "command": self.bot_command(),
+                "command": self.bot_command(with_secrets=False),
                 **self._bot_status,
             },
             "commands": sorted(self.commands),

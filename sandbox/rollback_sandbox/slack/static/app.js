@@ -17,7 +17,12 @@ const ui = {
   data: null,
   channel: new URLSearchParams(location.search).get("channel") || "",
   modalKey: "",
+  // The view on screen: what the user typed carries over only into a new version of this view.
+  modalViewId: "",
   collapsed: new Set(),
+  // The long poll in flight: aborted when the user switches channels, so that the old channel's
+  // answer never lands on the new one.
+  polling: null,
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -288,6 +293,7 @@ function renderInput(block) {
     return node;
   }
   field.id = "input-" + block.block_id;
+  field.autocomplete = "off"; // no value from an earlier modal, not even the browser's
   field.dataset.actionId = el.action_id;
   label.htmlFor = field.id;
   node.append(field);
@@ -423,15 +429,20 @@ function renderChannels(data) {
       link.href = "?channel=" + encodeURIComponent(c.id);
       link.addEventListener("click", (event) => {
         event.preventDefault();
-        history.replaceState(null, "", link.href);
-        ui.channel = c.id;
-        ui.etag = "";
-        refresh();
+        switchChannel(c.id, link.href);
       });
       item.append(link);
       return item;
     }),
   );
+}
+
+function switchChannel(id, href) {
+  history.replaceState(null, "", href);
+  ui.channel = id;
+  ui.etag = "";
+  if (ui.polling) ui.polling.abort(); // the poll loop starts over with the new channel
+  refresh();
 }
 
 function renderBot(bot) {
@@ -443,7 +454,8 @@ function renderBot(bot) {
   banner.hidden = bot.state === "online" || bot.state === "unknown";
   banner.replaceChildren(
     `${bot.name} is ${bot.state}: ${bot.detail}. Commands and clicks go to ${bot.events_url}. ` +
-      "Start the bot for this workspace with:",
+      "Start the bot for this workspace with the bot token and signing secret it was started " +
+      "with (never shown on this page):",
     h("code", null, bot.command),
   );
 }
@@ -471,10 +483,16 @@ function renderModal(view) {
   const backdrop = document.getElementById("modal-backdrop");
   const key = view ? `${view.id}/${view.hash}` : "";
   if (key === ui.modalKey) return;
-  const typed = modalValues();
+  // The same view updated (views.update) keeps what was typed; a new view starts empty, as in
+  // Slack: a reason typed for one rollback must never reach another.
+  const typed = view && view.id === ui.modalViewId ? modalValues() : {};
   ui.modalKey = key;
+  ui.modalViewId = view ? view.id : "";
   backdrop.hidden = !view;
-  if (!view) return;
+  if (!view) {
+    document.getElementById("modal-body").replaceChildren();
+    return;
+  }
   document.getElementById("modal-title").textContent = emojify(view.title.text);
   const body = document.getElementById("modal-body");
   body.replaceChildren(renderBlocks(view.blocks, null));
@@ -530,7 +548,9 @@ async function submitModal(event) {
 
 function hideModal() {
   document.getElementById("modal-backdrop").hidden = true;
+  document.getElementById("modal-body").replaceChildren();
   ui.modalKey = "";
+  ui.modalViewId = "";
   if (ui.data) ui.data.modal = null;
 }
 
@@ -597,28 +617,38 @@ async function refresh() {
   // A fresh fetch of the state now (after an action); the long poll carries on separately.
   generation += 1;
   const mine = generation;
-  const response = await fetch(`/ui/api/state?channel=${encodeURIComponent(ui.channel)}`);
+  const channel = ui.channel;
+  const response = await fetch(`/ui/api/state?channel=${encodeURIComponent(channel)}`);
   if (!response.ok || mine !== generation) return;
   const { etag, state } = await response.json();
+  // A newer refresh, or a switch to another channel meanwhile: this answer is out of date.
+  if (mine !== generation || channel !== ui.channel) return;
   ui.etag = etag;
   render(state);
 }
 
 async function poll() {
   for (;;) {
+    const channel = ui.channel;
+    const controller = new AbortController();
+    ui.polling = controller;
     try {
-      const query = `channel=${encodeURIComponent(ui.channel)}&since=${encodeURIComponent(ui.etag)}`;
-      const response = await fetch(`/ui/api/state?${query}`);
+      const query = `channel=${encodeURIComponent(channel)}&since=${encodeURIComponent(ui.etag)}`;
+      const response = await fetch(`/ui/api/state?${query}`, { signal: controller.signal });
       if (!response.ok) throw new Error(`HTTP ${response.status}`);
       const { etag, state } = await response.json();
+      document.body.classList.remove("disconnected");
+      if (channel !== ui.channel) continue; // switched while this answer was on its way
       if (etag !== ui.etag) {
         ui.etag = etag;
         render(state);
       }
-      document.body.classList.remove("disconnected");
     } catch (error) {
+      if (controller.signal.aborted) continue; // a channel switch: poll the new one at once
       document.body.classList.add("disconnected");
       await new Promise((resolve) => setTimeout(resolve, 1000));
+    } finally {
+      if (ui.polling === controller) ui.polling = null;
     }
   }
 }

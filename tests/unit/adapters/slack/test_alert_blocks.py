@@ -13,6 +13,7 @@ from bot.adapters.slack.alert_blocks import (
     alert_reply,
     resolved_note,
 )
+from bot.adapters.slack.blocks import clicked_known_bad
 from bot.adapters.slack.payloads import RollbackButton
 from bot.adapters.slack.render import Message
 from bot.domain.alerts.advice import advise
@@ -288,3 +289,44 @@ def test_the_fallback_text_notifications_show_is_escaped_too() -> None:
     assert "&lt;!channel&gt;" in message.text
     resolved = resolved_note(group_view(webhook("firing_single.json", poison)))
     assert "<!channel>" not in resolved.text
+
+
+def rolled_back_from_2_14_0() -> History:
+    """After a rollback from 2.14.0 to 2.13.0: the version `rollout undo` goes back to now is
+    the one just rolled back from."""
+    notes = {
+        "rollback-bot.io/from-version": "2.14.0",
+        "rollback-bot.io/rolled-back-by": "U0ONCALL01",
+    }
+    rss = [
+        replicaset(template("2.12.0"), revision=1, pod_hash="h1", created="2026-11-21T10:00:00Z"),
+        replicaset(template("2.14.0"), revision=3, pod_hash="h3", created="2026-11-23T10:00:00Z"),
+        replicaset(
+            template("2.13.0"),
+            revision=4,
+            pod_hash="h2",
+            created="2026-11-27T03:46:00Z",
+            annotations=notes,
+            replicas=3,
+        ),
+    ]
+    return parse_history(deployment(template("2.13.0"), revision=4, annotations=notes), rss)
+
+
+def test_an_alert_offers_a_known_bad_version_as_a_redeploy() -> None:
+    sv = service_view(rolled_back_from_2_14_0())
+    advice = advise(NOW - timedelta(minutes=2), sv.history.went_out, "2.13.0")
+    for message in (
+        alert_message(group_view(webhook("firing_single.json"), sv)),
+        alert_reply(sv, "[FIRING:1] HighErrorRate checkout", advice),
+    ):
+        (block,) = [b for b in message.blocks if b["type"] == "actions"]
+        (button,) = block["elements"]
+        assert button["text"]["text"] == "Redeploy 2.14.0 (known bad)"
+        assert "style" not in button  # not the red of a way out
+        assert RollbackButton.decode(button["value"]).target_revision == 3
+        assert clicked_known_bad(block["block_id"])
+    good = alert_message(group_view(webhook("firing_single.json")))
+    (block,) = [b for b in good.blocks if b["type"] == "actions"]
+    assert block["elements"][0]["style"] == "danger"
+    assert not clicked_known_bad(block.get("block_id"))

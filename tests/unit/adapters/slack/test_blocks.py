@@ -16,7 +16,7 @@ from bot.adapters.slack import blocks
 from bot.adapters.slack.payloads import ConfirmContext, RollbackButton
 from bot.adapters.slack.render import Message
 from bot.domain.rollback.models import History, RunInfo
-from bot.domain.rollback.progress import Phase, Progress
+from bot.domain.rollback.progress import Ending, Phase, Progress
 from bot.domain.rollback.views import ServiceView
 from tests.builders import deployment, replicaset, template
 
@@ -110,8 +110,8 @@ def test_status_and_history_snapshots() -> None:
     check_snapshot("history", message_dict(blocks.history_message(view(demo_history()))))
 
 
-def test_confirm_modal_snapshot() -> None:
-    button = RollbackButton(
+CONTEXT = ConfirmContext(
+    button=RollbackButton(
         service="checkout",
         target_revision=2,
         target_replicaset="checkout-h2",
@@ -119,11 +119,107 @@ def test_confirm_modal_snapshot() -> None:
         from_version="2.3.0",
         revision=3,
         generation=5,
-    )
-    context = ConfirmContext(button=button, channel="C0INCIDENT", message_ts="1700000000.000100")
-    modal = blocks.confirm_modal(context, reason_required=True)
+    ),
+    channel="C0INCIDENT",
+    message_ts="1700000000.000100",
+)
+
+
+def test_confirm_modal_snapshot() -> None:
+    modal = blocks.confirm_modal(CONTEXT, reason_required=True)
     check_snapshot("confirm_modal", modal)
-    assert ConfirmContext.decode(modal["private_metadata"]) == context
+    assert ConfirmContext.decode(modal["private_metadata"]) == CONTEXT
+
+
+def test_the_confirmation_of_a_known_bad_version_says_so() -> None:
+    modal = blocks.confirm_modal(CONTEXT, reason_required=False, known_bad=True)
+    check_snapshot("confirm_modal_known_bad", modal)
+    text = modal["blocks"][0]["text"]["text"]
+    assert "*2.2.0* is known bad" in text and "roll-forward to a known-bad" in text
+    assert "Redeploy *checkout* from *2.3.0* (revision 3) to *2.2.0* (revision 2)?" in text
+    assert (modal["title"]["text"], modal["submit"]["text"]) == ("Redeploy known bad", "Redeploy")
+    assert ConfirmContext.decode(modal["private_metadata"]) == CONTEXT
+    good = blocks.confirm_modal(CONTEXT, reason_required=False)
+    assert "known bad" not in json.dumps(good)
+    assert good["submit"]["text"] == "Roll back"
+
+
+def test_a_known_bad_version_is_offered_as_a_redeploy_not_a_rollback() -> None:
+    # 2.2.0 was rolled back from: going back to it rolls forward to a known-bad version.
+    message = blocks.versions_message(view(demo_history(bad_note=True)))
+    offers = {b["accessory"]["action_id"]: b for b in message.blocks if b.get("accessory")}
+    bad, good = offers["rollback:to:2"], offers["rollback:to:1"]
+    assert bad["accessory"]["text"]["text"] == "Redeploy 2.2.0 (known bad)"
+    assert "style" not in bad["accessory"]
+    assert ":warning: known bad: <@U0ALICE1> rolled back from it" in bad["text"]["text"]
+    assert blocks.clicked_known_bad(bad["block_id"])
+    assert good["accessory"]["text"]["text"] == "Roll back to 2.1.0"
+    assert good["accessory"]["style"] == "danger"
+    assert not blocks.clicked_known_bad(good.get("block_id"))
+    assert not blocks.clicked_known_bad(None)
+
+
+def test_a_long_known_bad_version_keeps_its_warning_on_the_button() -> None:
+    history = demo_history(bad_note=True)
+    long = "2.2.0-" + "x" * 200
+    history = dataclasses.replace(
+        history,
+        revisions=tuple(
+            dataclasses.replace(r, version=long) if r.version == "2.2.0" else r
+            for r in history.revisions
+        ),
+        deployment=dataclasses.replace(
+            history.deployment,
+            annotations={**history.deployment.annotations, "rollback-bot.io/from-version": long},
+        ),
+    )
+    message = blocks.versions_message(view(history))
+    labels = [b["accessory"]["text"]["text"] for b in message.blocks if b.get("accessory")]
+    assert any(label.endswith("… (known bad)") and len(label) <= 75 for label in labels), labels
+
+
+def test_the_progress_bar_counts_the_rollout_not_the_old_pods_serving() -> None:
+    # The thread's case: 1/3 updated while the three old pods are all still available.
+    early = Progress(Phase.UPDATING, "Waiting for rollout", 3, 1, 3, 3, 4, 4)
+    body = blocks.progress_message(early, 5.0, "2.13.0").blocks[0]["text"]["text"]
+    assert "Rolling out *2.13.0* ▰▱▱▱▱▱▱▱▱▱\n1/3 updated" in body
+    # All pods updated and available, but old ones still terminating: not full yet.
+    terminating = Progress(Phase.TERMINATING_OLD, "old replicas pending", 3, 3, 3, 3, 4, 4)
+    assert "▱" in blocks.progress_message(terminating, 9.0, "2.13.0").blocks[0]["text"]["text"]
+    done = Progress(Phase.COMPLETE, "successfully rolled out", 3, 3, 3, 3, 3, 4)
+    assert "▰" * 10 in blocks.progress_message(done, 12.0, "2.13.0").blocks[0]["text"]["text"]
+
+
+@pytest.mark.parametrize(
+    ("ended", "shown", "fallback"),
+    [
+        (Ending.SUCCEEDED, ":white_check_mark: Rolled out *2.13.0*", "Rolled out 2.13.0 in 42s"),
+        (Ending.FAILED, ":x: Rollout of *2.13.0* failed", "Rollout of 2.13.0 failed after 42s"),
+        (
+            Ending.UNKNOWN,
+            ":grey_question: Lost sight of the rollout of *2.13.0*",
+            "Lost sight of the rollout of 2.13.0 after 42s",
+        ),
+    ],
+)
+def test_the_progress_message_ends_showing_how_the_rollout_ended(
+    ended: Ending, shown: str, fallback: str
+) -> None:
+    last = Progress(Phase.UPDATING, "Waiting for rollout", 3, 1, 3, 3, 4, 4)
+    message = blocks.progress_message(last, 42.0, "2.13.0", ended)
+    rendered = json.dumps(message_dict(message), ensure_ascii=False)
+    assert message.blocks[0]["text"]["text"].startswith(shown)
+    assert message.text.startswith(fallback)
+    assert "Rolling out" not in rendered and "hourglass" not in rendered
+    if ended is Ending.UNKNOWN:  # neither a success nor a failure: the bot does not know
+        assert ":white_check_mark:" not in rendered and ":x:" not in rendered
+
+
+def test_the_already_running_notification_mentions_the_person() -> None:
+    message = blocks.already_running_message(RUN)
+    assert message.text.startswith("<@U0ONCALL01> is already rolling checkout back")
+    cli = blocks.already_running_message(dataclasses.replace(RUN, actor="os user bob"))
+    assert cli.text.startswith("os user bob is already rolling")
 
 
 def test_thread_messages_snapshots() -> None:
@@ -137,6 +233,15 @@ def test_thread_messages_snapshots() -> None:
         {
             "started": message_dict(blocks.started_message(RUN, 3, "5xx spike", "shop")),
             "progress": message_dict(blocks.progress_message(progress, 12.4, "2.13.0")),
+            "progress_succeeded": message_dict(
+                blocks.progress_message(done, 102, "2.13.0", Ending.SUCCEEDED)
+            ),
+            "progress_failed": message_dict(
+                blocks.progress_message(stalled, 620, "2.13.0", Ending.FAILED)
+            ),
+            "progress_unknown": message_dict(
+                blocks.progress_message(progress, 42, "2.13.0", Ending.UNKNOWN)
+            ),
             "succeeded": message_dict(
                 blocks.outcome_message("checkout", "2.13.0", "shop", "checkout", done, 102)
             ),
@@ -144,7 +249,12 @@ def test_thread_messages_snapshots() -> None:
                 blocks.outcome_message("checkout", "2.13.0", "shop", "checkout", stalled, 620)
             ),
             "already_running": message_dict(blocks.already_running_message(RUN)),
-            "stale": message_dict(blocks.stale_message("checkout", "the deployment moved")),
+            "stale": message_dict(
+                blocks.stale_message("checkout", "the deployment moved", refreshed=True)
+            ),
+            "stale_from_an_alert": message_dict(
+                blocks.stale_message("checkout", "the deployment moved", refreshed=False)
+            ),
         },
     )
 
@@ -183,7 +293,7 @@ def test_long_versions_and_images_are_clipped_not_refused() -> None:
 
 
 def test_mrkdwn_in_names_is_escaped() -> None:
-    evil = blocks.stale_message("<!channel> & co", "<@U1> did it")
+    evil = blocks.stale_message("<!channel> & co", "<@U1> did it", refreshed=False)
     assert "&lt;!channel&gt; &amp; co" in json.dumps(evil.blocks)
     assert "<!channel>" not in json.dumps(evil.blocks)
 

@@ -12,10 +12,9 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.adapters.kube.parsing import parse_history
 from bot.adapters.slack.reporter import ThreadReporter, ThreadReporters
-from bot.domain.rollback.models import RunInfo, Target
+from bot.domain.rollback.models import RunInfo, Target, Thread
 from bot.domain.rollback.planning import RollbackPlan, plan_rollback
 from bot.domain.rollback.progress import Phase, Progress
-from bot.domain.rollback.views import Thread
 from tests.builders import deployment, replicaset, template
 
 CHANNEL, THREAD = "C0SHOP", "1764216000.000100"
@@ -193,14 +192,15 @@ async def test_finished_shows_the_final_counts_at_once_and_then_the_outcome() ->
     clock.now = 100.4
     await r.finished(DONE, 42.0, None)
 
+    final = f"Rolled out 1.1 in 42s: {DONE.counts}"
     assert slack.texts == [
         ("post", "checkout: rolling back to 1.1"),
         ("post", counts_text(progress(1))),
-        ("update", counts_text(DONE)),
+        ("update", final),
         ("post", "checkout rolled back to 1.1 in 42s"),
     ]
     await others_done()  # the throttled edit was dropped, not sent after the outcome
-    assert [u["text"] for u in slack.updates()] == [counts_text(DONE)]
+    assert [u["text"] for u in slack.updates()] == [final]
 
 
 async def test_a_failed_rollout_ends_with_the_error_and_its_counts() -> None:
@@ -217,13 +217,43 @@ async def test_a_failed_rollout_ends_with_the_error_and_its_counts() -> None:
     assert "1/3 updated to 1.1" in slack.calls[-1][1]["blocks"][0]["text"]["text"]
 
 
+@pytest.mark.parametrize(
+    ("last", "error", "unknown", "shown"),
+    [
+        (DONE, None, False, ":white_check_mark: Rolled out *1.1*"),
+        (progress(1), "deployment exceeded its progress deadline", False, ":x: Rollout of *1.1*"),
+        (progress(1), "the API did not answer", True, ":grey_question: Lost sight of the rollout"),
+    ],
+)
+async def test_the_progress_message_ends_showing_the_outcome_not_rolling_out(
+    last: Progress, error: str | None, unknown: bool, shown: str
+) -> None:
+    slack, clock = FakeSlack(), Clock()
+    r = reporter(slack, clock)
+    await r.started(RUN, plan(), None)
+    await r.progress(progress(1), 1.0)
+    await others_done()
+    progress_ts = slack.calls[-1][1]["ts"]
+    clock.now += 5
+    await r.finished(last, 65.0, error, unknown=unknown)
+    [edit] = slack.updates()
+    assert edit["ts"] == progress_ts
+    body = edit["blocks"][0]["text"]["text"]
+    assert body.startswith(shown)
+    assert "Rolling out" not in body and "Rolling out" not in edit["text"]
+    assert "1m05s" in body  # how long it took
+    if unknown:  # the bot does not know how it ended: neither a success nor a failure
+        assert ":white_check_mark:" not in body and ":x:" not in body
+    assert slack.calls[-1][0] == "post"  # and the outcome is still told below it
+
+
 async def test_finished_posts_the_progress_message_when_none_was_posted_yet() -> None:
     slack = FakeSlack()
     r = reporter(slack, Clock())
     await r.started(RUN, plan(), None)
     await r.finished(DONE, 12.0, None)
     assert slack.texts[1:] == [
-        ("post", counts_text(DONE)),
+        ("post", f"Rolled out 1.1 in 12s: {DONE.counts}"),
         ("post", "checkout rolled back to 1.1 in 12s"),
     ]
 

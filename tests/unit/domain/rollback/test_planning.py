@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import UTC, datetime
 
 import pytest
@@ -9,7 +10,12 @@ import pytest
 from bot.adapters.kube.parsing import parse_history
 from bot.domain.errors import RollbackRefused
 from bot.domain.rollback.models import History
-from bot.domain.rollback.planning import RollbackCause, equal_ignore_hash, plan_rollback
+from bot.domain.rollback.planning import (
+    RollbackCause,
+    equal_ignore_hash,
+    plan_rollback,
+    rolled_back_from,
+)
 from tests.builders import deployment, replicaset, template
 
 CAUSE = RollbackCause(
@@ -88,6 +94,26 @@ def test_the_bot_records_who_and_why_in_change_cause_and_its_own_annotations() -
     assert annotations["rollback-bot.io/from-revision"] == "3"
     assert annotations["rollback-bot.io/reason"] == "5xx spike"
     assert annotations["team"] == "t2"
+
+
+def test_the_person_is_kept_by_their_slack_id_for_mentions_and_by_name_in_the_cause() -> None:
+    cause = dataclasses.replace(CAUSE, actor="@alice", actor_id="U0ALICE01")
+    annotations = plan_rollback(history(), 2, cause).patch[2]["value"]
+    assert "by @alice via Slack" in annotations["kubernetes.io/change-cause"]
+    assert annotations["rollback-bot.io/rolled-back-by-id"] == "U0ALICE01"
+    # Known bad afterwards: named by the id, which a message turns into a mention.
+    after = parse_history(
+        deployment(template("2.13.0"), revision=4, annotations=annotations),
+        [
+            replicaset(
+                template("2.13.0"), revision=4, pod_hash="a", created="2026-11-20T10:00:00Z"
+            ),
+            replicaset(
+                template("2.14.0"), revision=3, pod_hash="b", created="2026-11-21T10:00:00Z"
+            ),
+        ],
+    )
+    assert rolled_back_from(after) == {"2.14.0": "U0ALICE01"}
 
 
 def test_already_at_the_target_is_skipped_without_a_patch() -> None:

@@ -19,10 +19,10 @@ import pytest
 from bot.adapters.kube.parsing import parse_deployment, parse_history
 from bot.domain.audit import AuditRecord, Step
 from bot.domain.rollback.guards import Snapshot
-from bot.domain.rollback.models import Deployment, History, JsonDict, RunInfo, Target
+from bot.domain.rollback.models import Deployment, History, JsonDict, RunInfo, Target, Thread
 from bot.domain.rollback.planning import RollbackPlan
 from bot.domain.rollback.progress import Phase, Progress
-from bot.domain.rollback.views import ServiceView, Thread
+from bot.domain.rollback.views import ServiceView
 from bot.usecases.audit import AuditTrail
 from bot.usecases.rollback.engine import RollbackEngine
 from bot.usecases.rollback.ports import Reporter
@@ -130,8 +130,10 @@ class FakeCluster:
         endless: bool = False,
         holder: RunInfo | None = None,
         clock: Clock | None = None,
+        left: RunInfo | None = None,
     ) -> None:
         self.current = history
+        self.left = left  # a run another replica left in the Lease, to pick up
         self.after = after
         self.script = list(watch)
         self.endless = endless  # after the script, no event ever again
@@ -143,6 +145,8 @@ class FakeCluster:
         self.watching = asyncio.Event()
         self.watch_gate: asyncio.Event | None = None
         self.patches: list[tuple[JsonDict, ...]] = []
+        self.patch_gate: asyncio.Event | None = None
+        self.patching = asyncio.Event()
         self.locks: list[tuple[str, str, str]] = []  # (what, deployment, me)
         self.lock_runs: list[tuple[RunInfo, int]] = []
 
@@ -163,6 +167,9 @@ class FakeCluster:
         self, namespace: str, name: str, patch: Sequence[JsonDict], *, dry_run: bool
     ) -> Deployment:
         assert not dry_run
+        self.patching.set()
+        if self.patch_gate is not None:
+            await self.patch_gate.wait()
         self.patches.append(tuple(patch))
         if self.after is not None:
             self.current = self.after
@@ -193,6 +200,19 @@ class FakeCluster:
     async def release_lock(self, namespace: str, deployment: str, me: str) -> None:
         self.locks.append(("release", deployment, me))
 
+    async def hand_over_lock(self, namespace: str, deployment: str, me: str) -> None:
+        self.locks.append(("hand over", deployment, me))
+
+    async def unfinished_runs(self, namespace: str, me: str) -> list[RunInfo]:
+        return [self.left] if self.left is not None else []
+
+    async def take_over_lock(
+        self, namespace: str, deployment: str, me: str, seconds: int
+    ) -> RunInfo | None:
+        self.locks.append(("take over", deployment, me))
+        left, self.left = self.left, None
+        return left
+
 
 class RecordingReporter:
     def __init__(self, *, fail: bool = False) -> None:
@@ -205,6 +225,18 @@ class RecordingReporter:
 
     async def started(self, run: RunInfo, plan: RollbackPlan, reason: str | None) -> None:
         self.told.append(("started", run, plan, reason))
+        self._maybe_fail()
+
+    async def picked_up(self, run: RunInfo, previous: str) -> None:
+        self.told.append(("picked up", run, previous))
+        self._maybe_fail()
+
+    async def handed_over(self, run: RunInfo, me: str) -> None:
+        self.told.append(("handed over", run, me))
+        self._maybe_fail()
+
+    async def not_picked_up(self, run: RunInfo, previous: str, detail: str, *, sent: bool) -> None:
+        self.told.append(("not picked up", run, previous, detail, sent))
         self._maybe_fail()
 
     async def progress(self, progress: Progress, elapsed: float) -> None:
@@ -326,6 +358,7 @@ async def test_a_rollback_is_patched_followed_and_succeeds() -> None:
 
     assert result.outcome == "started"
     assert result.message == "rolling back to 1.1"
+    assert result.run is not None
     assert result.run == RunInfo(
         service="checkout",
         actor="U0ALICE",
@@ -333,7 +366,17 @@ async def test_a_rollback_is_patched_followed_and_succeeds() -> None:
         to_version="1.1",
         to_revision=2,
         started_at=NOW,
+        # All another replica needs to finish the story, kept in the Lease.
+        via="slack",
+        reason="5xx since 1.2",
+        rollback_id=result.run.rollback_id,
+        thread=THREAD,
+        deployment="checkout",
+        from_revision=3,
+        target_replicaset="checkout-b",
     )
+    assert result.run.rollback_id is not None
+    assert re.fullmatch(r"[0-9a-f]{12}", result.run.rollback_id)
     assert result.plan is not None and result.plan.target.replicaset == "checkout-b"
 
     outcome = await outcome_of(result)
@@ -497,8 +540,11 @@ async def test_a_rollout_that_never_finishes_times_out() -> None:
     assert outcome.timed_out and not outcome.succeeded
     assert outcome.error == "rollout of shop/checkout did not finish within 0.05s"
     assert outcome.last is None
-    assert world.sink.steps() == [Step.CONFIRMED, Step.STARTED, Step.FAILED]
-    assert world.sink.of(Step.FAILED)[0].detail == outcome.error
+    # Only the waiting ended: recorded as such, told as not known, never as a failure.
+    assert outcome.unknown
+    assert world.sink.steps() == [Step.CONFIRMED, Step.STARTED, Step.TIMED_OUT]
+    assert world.sink.of(Step.TIMED_OUT)[0].detail == outcome.error
+    assert world.reporter.unknown
     assert world.reporter.told[-1] == ("finished", None, 0.0, outcome.error)
     assert world.cluster.locks[-1][0] == "release"
     assert world.runner.running(TARGET) is None
