@@ -7,9 +7,10 @@ import asyncio
 import logging
 import sys
 from collections.abc import Sequence
+from datetime import timedelta
 from pathlib import Path
 
-from bot.domain.times import parse_duration
+from bot.domain.times import parse_duration, parse_since
 
 
 def _duration(text: str) -> float:
@@ -24,6 +25,13 @@ def _positive_duration(text: str) -> float:
     if seconds <= 0:
         raise argparse.ArgumentTypeError(f"{text!r} is no time to wait: give more than 0s")
     return seconds
+
+
+def _since(text: str) -> timedelta:
+    try:
+        return parse_since(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -75,6 +83,35 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="DURATION",
         help="when someone else is rolling SERVICE back, wait this long for it to end (0s)",
     )
+    p.add_argument(
+        "--override-migration-guard",
+        action="store_true",
+        help="break glass: roll back past an irreversible schema migration (needs --reason and "
+        "the service's name typed; recorded)",
+    )
+    p.add_argument(
+        "--confirm-service",
+        metavar="NAME",
+        help="the service's name, for --override-migration-guard without a terminal",
+    )
+
+    text = "the audit trail of SERVICE kept in the cluster, newest first"
+    p = sub.add_parser(
+        "audit",
+        parents=[common],
+        help=text,
+        description=text + ": the records the bot's replicas and the CLI keep in ConfigMaps of "
+        "the bot's namespace ($ROLLBACK_BOT_NAMESPACE).",
+    )
+    p.add_argument("service", metavar="SERVICE", help="catalog name or NAMESPACE/DEPLOYMENT")
+    p.add_argument(
+        "--since",
+        type=_since,
+        default=timedelta(days=7),
+        metavar="AGE",
+        help="how far back: 7d (default), 36h, 1d12h, 90m",
+    )
+    p.add_argument("-o", "--output", choices=("table", "json"), default="table")
 
     sub.add_parser(
         "serve",

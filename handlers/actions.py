@@ -11,9 +11,13 @@ from bot.adapters.slack import action_ids, blocks
 from bot.adapters.slack.payloads import ConfirmContext, RollbackButton
 from bot.config.catalog import Catalog
 from bot.usecases.rollback.access import Access
+from bot.usecases.rollback.gitops import GitopsGuard
 from bot.usecases.rollback.ports import RunningRollbacks
+from bot.usecases.rollback.preview import Previews
 from handlers.errors import answering_failures
+from handlers.gitops import gitops_note, gitops_refused_message
 from handlers.identity import from_elsewhere
+from handlers.previews import changes_of, read_preview, refused_message
 from handlers.replies import bot_is_in, say_privately
 
 NOT_INVITED_TO_ACT = (
@@ -22,7 +26,15 @@ NOT_INVITED_TO_ACT = (
 )
 
 
-def register(app: AsyncApp, catalog: Catalog, access: Access, running: RunningRollbacks) -> None:
+def register(
+    app: AsyncApp,
+    catalog: Catalog,
+    access: Access,
+    running: RunningRollbacks,
+    *,
+    previews: Previews,
+    gitops: GitopsGuard | None = None,
+) -> None:
     @app.action(action_ids.ROLLBACK_BUTTON_PATTERN)
     async def on_rollback_click(
         ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient, respond: AsyncRespond
@@ -51,6 +63,16 @@ def register(app: AsyncApp, catalog: Catalog, access: Access, running: RunningRo
         if run is not None:
             await say_privately(respond, blocks.already_running_message(run))
             return
+        # What it changes, or why it is refused (the migration guard: a forged or old button).
+        found = await read_preview(previews, ref, button, user, channel)
+        if found is not None and found.plan is None:
+            await say_privately(respond, refused_message(ref.name, found.refusal or "refused"))
+            return
+        # GitOps that would revert it: refused here, or said in the confirmation.
+        note = await gitops_note(gitops, ref)
+        if note is not None and note.action == "refuse":
+            await say_privately(respond, gitops_refused_message(ref.name, note))
+            return
         message = body.get("message") or {}
         context = ConfirmContext(
             button=button,
@@ -65,5 +87,9 @@ def register(app: AsyncApp, catalog: Catalog, access: Access, running: RunningRo
                 ref.reason_required,
                 # Its block says the version was rolled back from: the modal says it too.
                 known_bad=blocks.clicked_known_bad(action.get("block_id")),
+                approvals=ref.entry.approvals if ref.entry else 0,
+                changes=changes_of(found),
+                changes_unread=found is None,
+                gitops=note,
             ),
         )

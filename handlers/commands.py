@@ -1,14 +1,19 @@
-"""`/rollback [status|history|help] SERVICE`: ack at once, then answer in the channel."""
+"""`/rollback [status|history|help] SERVICE`: ack at once, then answer in the channel.
+`/rollback audit SERVICE [--since 7d]`: the service's audit trail, answered to the asker only."""
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.adapters.slack import blocks
+from bot.adapters.slack.render import clip, escape
 from bot.config.catalog import Catalog
+from bot.domain.times import format_since, parse_since
+from bot.usecases.audit import AuditReader
 from bot.usecases.rollback.access import Access
 from bot.usecases.rollback.views import ServiceViews
 from handlers.after_ack import AfterAck
@@ -17,6 +22,27 @@ from handlers.replies import post_in_channel, say_privately
 
 SUBCOMMANDS = ("status", "history")
 MAX_COMMAND_TEXT = 500
+AUDIT_SINCE = timedelta(days=7)
+AUDIT_USAGE = "audit SERVICE [--since 7d]"
+
+
+def audit_arguments(words: list[str]) -> tuple[str, timedelta]:
+    """`SERVICE [--since 7d]` (or `--since=7d`); ValueError saying what is wrong."""
+    service: str | None = None
+    since = AUDIT_SINCE
+    rest = list(words)
+    while rest:
+        word = rest.pop(0)
+        if word == "--since" or word.startswith("--since="):
+            value = word.partition("=")[2] if "=" in word else (rest.pop(0) if rest else "")
+            since = parse_since(value)
+        elif word.startswith("-") or service is not None:
+            raise ValueError(f"{word!r} is not understood here")
+        else:
+            service = word
+    if service is None:
+        raise ValueError("which service?")
+    return service, since
 
 
 def register(
@@ -26,6 +52,8 @@ def register(
     views: ServiceViews,
     access: Access,
     after_ack: AfterAck,
+    *,
+    audit: AuditReader | None = None,
 ) -> None:
     @app.command(slash_command)
     async def on_rollback(
@@ -41,6 +69,9 @@ def register(
         user = command["user_id"]
         channel = command["channel_id"]
         words = (command.get("text") or "")[:MAX_COMMAND_TEXT].split()
+        if words and words[0] == "audit" and audit is not None:
+            await answer_audit(audit, words[1:], user, respond)
+            return
         if not words or words[0] == "help" or (words[0] in SUBCOMMANDS and len(words) < 2):
             services = [
                 blocks.HelpEntry(
@@ -71,3 +102,23 @@ def register(
         else:
             view = await views.offer(ref, user, channel)
             await post_in_channel(client, respond, channel, blocks.versions_message(view))
+
+    async def answer_audit(
+        audit: AuditReader, words: list[str], user: str, respond: AsyncRespond
+    ) -> None:
+        """Privately, to those who may roll the service back: the record names who did what."""
+        try:
+            name, since = audit_arguments(words)
+        except ValueError as exc:
+            usage = f"{escape(clip(str(exc), 200))}: `{slash_command} {AUDIT_USAGE}`"
+            await say_privately(respond, blocks.notice(usage, ":warning:"))
+            return
+        ref = catalog.resolve(name)
+        refusal = await access.authorize(ref, user, "audit")
+        if refusal is not None:
+            await say_privately(respond, blocks.notice(f"Not shown: {refusal}.", ":no_entry:"))
+            return
+        records = await audit.read(ref, since)
+        hint = f"rollback-bot audit {ref.name} --since {format_since(since)}"
+        message = blocks.audit_message(ref.name, ref.qualified, format_since(since), records, hint)
+        await say_privately(respond, message)

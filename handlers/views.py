@@ -10,11 +10,14 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.adapters.slack import action_ids, blocks
 from bot.adapters.slack.payloads import BadPayload, ConfirmContext
+from bot.adapters.slack.render import escape
 from bot.config.catalog import Catalog, ServiceRef
 from bot.domain.errors import RollbackBotError
 from bot.domain.rollback.models import Thread
 from bot.usecases.rollback.access import Access
-from bot.usecases.rollback.runner import RollbackRequest, RolloutRunner
+from bot.usecases.rollback.approvals import Approvals
+from bot.usecases.rollback.requests import RollbackRequest, StartResult
+from bot.usecases.rollback.runner import RolloutRunner
 from handlers.errors import answering_failures
 from handlers.identity import from_elsewhere
 from handlers.replies import tell
@@ -28,13 +31,23 @@ def submitted_reason(view: dict[str, Any]) -> str | None:
     return value.strip() or None if isinstance(value, str) else None
 
 
+def submitted_break_glass(view: dict[str, Any]) -> bool:
+    values = ((view.get("state") or {}).get("values") or {}).get(action_ids.BREAK_GLASS_BLOCK)
+    chosen = ((values or {}).get(action_ids.BREAK_GLASS_INPUT) or {}).get("selected_options")
+    return isinstance(chosen, list) and any(
+        isinstance(o, dict) and o.get("value") == "break-glass" for o in chosen
+    )
+
+
 def slack_name(user: dict[str, Any]) -> str | None:
     """ "@alice" from an interaction's user object, for records people read outside Slack."""
     name = user.get("username") or user.get("name")
     return f"@{name}" if name else None
 
 
-def register(app: AsyncApp, catalog: Catalog, access: Access, runner: RolloutRunner) -> None:
+def register(
+    app: AsyncApp, catalog: Catalog, access: Access, runner: RolloutRunner, approvals: Approvals
+) -> None:
     @app.view(action_ids.CONFIRM_VIEW)
     async def on_confirm(
         ack: AsyncAck, body: dict[str, Any], view: dict[str, Any], client: AsyncWebClient
@@ -51,9 +64,14 @@ def register(app: AsyncApp, catalog: Catalog, access: Access, runner: RolloutRun
             errors = {action_ids.REASON_BLOCK: f"A reason is required to roll back {ref.name}."}
             await ack(response_action="errors", errors=errors)
             return
+        break_glass = submitted_break_glass(view)
+        if break_glass and not reason:
+            errors = {action_ids.REASON_BLOCK: "Breaking glass needs a reason."}
+            await ack(response_action="errors", errors=errors)
+            return
         await ack()
         async with answering_failures(body, None, client):
-            await roll_back(body, context, ref, reason, client)
+            await roll_back(body, context, ref, reason, client, break_glass=break_glass)
 
     async def roll_back(
         body: dict[str, Any],
@@ -61,6 +79,8 @@ def register(app: AsyncApp, catalog: Catalog, access: Access, runner: RolloutRun
         ref: ServiceRef,
         reason: str | None,
         client: AsyncWebClient,
+        *,
+        break_glass: bool = False,
     ) -> None:
         user = body["user"]["id"]
         # The last check before acting: group membership asked of Slack now, not from the cache.
@@ -71,37 +91,72 @@ def register(app: AsyncApp, catalog: Catalog, access: Access, runner: RolloutRun
             await tell(client, context.channel, user, blocks.denied_message(ref.name, refusal))
             return
         button = context.button
-        result = await runner.start(
-            RollbackRequest(
-                service=ref.name,
-                target=ref.target,
-                target_replicaset=button.target_replicaset,
-                target_revision=button.target_revision,
-                target_version=button.target_version,
-                snapshot=button.snapshot,
-                actor=user,
-                actor_name=slack_name(body["user"]),
-                via="Slack",
-                reason=reason,
-                thread=Thread(
-                    channel=context.channel,
-                    thread_ts=context.thread_ts or context.message_ts,
-                    # Only a versions message is kept in step; an alert's message is the alert's.
-                    message_ts=context.message_ts if button.source == "command" else None,
-                ),
-                history_limit=ref.history_limit,
-            )
+        asked = RollbackRequest(
+            service=ref.name,
+            target=ref.target,
+            target_replicaset=button.target_replicaset,
+            target_revision=button.target_revision,
+            target_version=button.target_version,
+            snapshot=button.snapshot,
+            actor=user,
+            actor_name=slack_name(body["user"]),
+            via="Slack",
+            reason=reason,
+            thread=Thread(
+                channel=context.channel,
+                thread_ts=context.thread_ts or context.message_ts,
+                # Only a versions message is kept in step; an alert's message is the alert's.
+                message_ts=context.message_ts if button.source == "command" else None,
+            ),
+            history_limit=ref.history_limit,
+            gitops=ref.entry.gitops if ref.entry else "warn",
         )
-        # "started": the rollback's own task tells the thread and keeps the message in step.
-        if result.outcome == "running" and result.run is not None:
-            await tell(client, context.channel, user, blocks.already_running_message(result.run))
-        elif result.outcome == "stale":
-            # The runner refreshed a versions message in place; an alert's stays the alert's.
-            notice = blocks.stale_message(
-                ref.name, result.message, refreshed=button.source == "command"
+        needed = ref.entry.approvals if ref.entry else 0
+        if needed and break_glass:
+            refusal = await access.authorize_break_glass(
+                ref, user, "break glass", external=from_elsewhere(body)
             )
-            where = context.thread_ts or context.message_ts
-            await tell(client, context.channel, user, notice, thread_ts=where)
-        elif result.outcome != "started":
-            notice = blocks.notice(f"Not rolled back: {result.message}", ":warning:")
-            await tell(client, context.channel, user, notice)
+            if refusal is not None:
+                await tell(client, context.channel, user, blocks.denied_message(ref.name, refusal))
+                return
+            result = await approvals.break_glass(asked)
+        elif needed:
+            assert ref.entry is not None
+            await approvals.ask(
+                asked,
+                from_version=button.from_version,
+                needed=needed,
+                minutes=ref.entry.approval_minutes,
+            )
+            return  # the request, in the thread, says the rest
+        else:
+            result = await runner.start(asked)
+        await tell_result(client, context, ref, user, result)
+
+
+async def tell_result(
+    client: AsyncWebClient,
+    context: ConfirmContext,
+    ref: ServiceRef,
+    user: str,
+    result: StartResult,
+) -> None:
+    """What the person who confirmed is told when the rollback did not start. "started": the
+    rollback's own task tells the thread and keeps the message in step."""
+    button = context.button
+    if result.outcome == "running" and result.run is not None:
+        await tell(client, context.channel, user, blocks.already_running_message(result.run))
+    elif result.outcome == "stale":
+        # The runner refreshed a versions message in place; an alert's stays the alert's.
+        notice = blocks.stale_message(
+            ref.name, result.message, refreshed=button.source == "command"
+        )
+        where = context.thread_ts or context.message_ts
+        await tell(client, context.channel, user, notice, thread_ts=where)
+    elif result.outcome != "started":
+        notice = blocks.notice(
+            f"Not rolled back: {escape(result.message)}",
+            ":warning:",
+            plain=f"Not rolled back: {result.message}",
+        )
+        await tell(client, context.channel, user, notice)

@@ -9,7 +9,7 @@ import difflib
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
@@ -28,6 +28,9 @@ DeploymentName = Annotated[str, StringConstraints(pattern=DNS_SUBDOMAIN, max_len
 
 SlackUserId = Annotated[str, StringConstraints(pattern=r"^[UW][A-Z0-9]{2,}$")]
 SlackGroupId = Annotated[str, StringConstraints(pattern=r"^S[A-Z0-9]{2,}$")]
+# A Slack user (U…/W…) or user group (S…) id: who may approve.
+SlackPersonOrGroup = Annotated[str, StringConstraints(pattern=r"^[UWS][A-Z0-9]{2,}$")]
+GitopsPolicy = Literal["suspend", "warn", "refuse"]
 
 
 class ServiceEntry(BaseModel):
@@ -48,6 +51,20 @@ class ServiceEntry(BaseModel):
     alerts: AlertMatch = Field(
         default_factory=AlertMatch, description="the label names its alerts are matched by"
     )
+    approvals: int = Field(
+        default=0, ge=0, le=5, description="approvals a rollback needs before it starts"
+    )
+    approvers: tuple[SlackPersonOrGroup, ...] = Field(
+        default=(),
+        description="users and user groups who may approve (default: allowed_users and groups)",
+    )
+    approval_minutes: float = Field(
+        default=15.0, gt=0, le=24 * 60, description="how long a request waits for approvals"
+    )
+    gitops: GitopsPolicy = Field(
+        default="warn",
+        description="when GitOps would revert the rollback: suspend its auto-sync, warn, refuse",
+    )
 
     @property
     def restricted(self) -> bool:
@@ -65,11 +82,25 @@ class UncatalogedPolicy(BaseModel):
     allowed_groups: tuple[SlackGroupId, ...] = Field(default=())
 
 
+class BreakGlass(BaseModel):
+    """Who may skip approvals, and override the migration guard, with a reason: announced in
+    the thread and recorded."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    allowed_users: tuple[SlackUserId, ...] = Field(default=())
+    allowed_groups: tuple[SlackGroupId, ...] = Field(default=())
+
+
 class CatalogFile(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     services: dict[str, ServiceEntry] = Field(default_factory=dict)
     uncataloged: UncatalogedPolicy | None = None
+    break_glass: BreakGlass | None = None
+    audit_channel: str | None = Field(
+        default=None, description="Slack channel id: one line per finished rollback"
+    )
 
 
 @dataclass(frozen=True)
@@ -104,6 +135,8 @@ class Catalog:
     services: dict[str, ServiceEntry]
     source: str | None = None
     uncataloged: UncatalogedPolicy | None = None
+    break_glass: BreakGlass | None = None
+    audit_channel: str | None = None
 
     @property
     def unrestricted(self) -> tuple[str, ...]:
@@ -136,7 +169,13 @@ class Catalog:
         problems = _conflicting_names(parsed.services)
         if problems:
             raise ConfigError(f"service catalog {path}: {'; '.join(problems)}")
-        return cls(services=dict(parsed.services), source=str(path), uncataloged=parsed.uncataloged)
+        return cls(
+            services=dict(parsed.services),
+            source=str(path),
+            uncataloged=parsed.uncataloged,
+            break_glass=parsed.break_glass,
+            audit_channel=parsed.audit_channel,
+        )
 
     def resolve(self, argument: str) -> ServiceRef:
         """A catalog name, or NAMESPACE/DEPLOYMENT (which need not be in the catalog)."""

@@ -6,9 +6,9 @@ Secrets are SecretStr: their repr and str are masked, so they cannot leak into l
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import AliasChoices, Field, SecretStr, field_validator
+from pydantic import AliasChoices, Field, SecretStr, StringConstraints, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -93,6 +93,33 @@ class Settings(BaseSettings):
             "a rollback's lock is renewed every third of this; a replica silent this long has "
             "its running rollback picked up by another"
         ),
+    )
+
+    audit_retention_days: int = Field(
+        default=90,
+        ge=1,
+        le=3650,
+        validation_alias=AliasChoices("ROLLBACK_BOT_AUDIT_RETENTION_DAYS", "audit_retention_days"),
+        description="days the audit trail is kept in the bot's namespace; older objects go",
+    )
+
+    gitops_namespaces: list[
+        Annotated[str, StringConstraints(pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$", max_length=63)]
+    ] = Field(
+        default_factory=lambda: ["argocd", "flux-system"],
+        validation_alias=AliasChoices("ROLLBACK_BOT_GITOPS_NAMESPACES", "gitops_namespaces"),
+        description=(
+            "JSON list of the namespaces where the Argo CD Applications and Flux objects that "
+            "manage Deployments may be read and suspended; [] turns the GitOps check off"
+        ),
+    )
+    gitops_reminder_seconds: float = Field(
+        default=4 * 3600.0,
+        gt=0,
+        validation_alias=AliasChoices(
+            "ROLLBACK_BOT_GITOPS_REMINDER_SECONDS", "gitops_reminder_seconds"
+        ),
+        description="how often the thread is reminded while the bot keeps auto-sync suspended",
     )
 
     @field_validator("config", "kubeconfig", "kube_context", mode="before")

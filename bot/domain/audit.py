@@ -27,6 +27,15 @@ class Step(StrEnum):
     TAKEN_OVER = "taken_over"
     # Confirmed, but its replica stopped before sending the patch: nothing changed.
     ABANDONED = "abandoned"
+    # The guards: a second approver, break glass, the migration override, GitOps.
+    APPROVAL_REQUESTED = "approval_requested"
+    APPROVED = "approved"
+    REJECTED = "rejected"
+    EXPIRED = "expired"
+    BREAK_GLASS = "break_glass"
+    OVERRIDE = "override"
+    GITOPS_SUSPENDED = "gitops_suspended"
+    GITOPS_RESUMED = "gitops_resumed"
 
 
 # Kubernetes Event reasons, CamelCase as the API's conventions ask.
@@ -46,6 +55,14 @@ EVENT_REASONS = {
     Step.HANDED_OVER: "RollbackHandedOver",
     Step.TAKEN_OVER: "RollbackTakenOver",
     Step.ABANDONED: "RollbackAbandoned",
+    Step.APPROVAL_REQUESTED: "RollbackApprovalRequested",
+    Step.APPROVED: "RollbackApproved",
+    Step.REJECTED: "RollbackRejected",
+    Step.EXPIRED: "RollbackRequestExpired",
+    Step.BREAK_GLASS: "RollbackBreakGlass",
+    Step.OVERRIDE: "RollbackGuardOverridden",
+    Step.GITOPS_SUSPENDED: "RollbackGitOpsSuspended",
+    Step.GITOPS_RESUMED: "RollbackGitOpsResumed",
 }
 WARNING_STEPS = frozenset({Step.DENIED, Step.REFUSED, Step.FAILED, Step.UNKNOWN, Step.ABANDONED})
 
@@ -95,6 +112,13 @@ class AuditRecord:
             Step.SUCCEEDED: "rolled back",
             Step.UNKNOWN: "lost sight of the rollback of",
             Step.TIMED_OUT: "stopped waiting for the rollback of",
+            Step.APPROVAL_REQUESTED: "asked for approval to roll back",
+            Step.APPROVED: "approved the rollback of",
+            Step.REJECTED: "rejected the rollback of",
+            Step.BREAK_GLASS: "broke glass, without approval, to roll back",
+            Step.OVERRIDE: "overrode a guard to roll back",
+            Step.GITOPS_SUSPENDED: "had GitOps auto-sync suspended to roll back",
+            Step.GITOPS_RESUMED: "resumed GitOps auto-sync of",
             Step.FAILED: "failed to roll back",
         }.get(self.step)
         if verb is None:  # what happened to the rollback, not what its asker did
@@ -102,6 +126,7 @@ class AuditRecord:
                 Step.HANDED_OVER: "was handed over by a stopping replica",
                 Step.TAKEN_OVER: "was picked up by another replica",
                 Step.ABANDONED: "was never sent",
+                Step.EXPIRED: "expired waiting for approval",
             }[self.step]
             text = (
                 f"the rollback of {self.service}{versions} asked by {self.actor} via "

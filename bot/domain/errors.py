@@ -62,6 +62,10 @@ class Conflict(ClusterError):
     """The Deployment changed between reading it and patching it."""
 
 
+class Forbidden(ClusterError):
+    """The Kubernetes API refused these credentials the call (401, 403): RBAC, not a glitch."""
+
+
 class RolloutFailed(RollbackBotError):
     """The rollout stalled or exceeded its progress deadline."""
 

@@ -66,6 +66,42 @@ def parse_duration(text: str) -> float:
     return sum(float(n) * _UNIT[u] for n, u in parts)
 
 
+MAX_SINCE_DAYS = 3650
+
+
+def parse_since(text: str) -> timedelta:
+    """How far back to look, as people type it: "7d", "36h", "1d12h", "90m"; ValueError with
+    what is wrong otherwise (days, then a duration as `parse_duration` reads it)."""
+    text = text.strip().lower()
+    example = "examples: 7d, 36h, 1d12h, 90m"
+    if not text or len(text) > _MAX_TEXT:
+        raise ValueError(f"a time back is a few characters ({example})")
+    days, rest = 0, text
+    found = re.fullmatch(r"(\d{1,5})d(.*)", text)
+    if found:
+        days, rest = int(found.group(1)), found.group(2)
+    try:
+        seconds = parse_duration(rest) if rest else 0.0
+    except ValueError:
+        raise ValueError(f"{text!r} is not a time back ({example})") from None
+    if days > MAX_SINCE_DAYS or seconds > MAX_SINCE_DAYS * 86400:
+        raise ValueError(f"{text!r} is more than {MAX_SINCE_DAYS} days back")
+    since = timedelta(days=days, seconds=seconds)
+    if since <= timedelta(0):
+        raise ValueError(f"{text!r} is no time back: give more than 0 ({example})")
+    return since
+
+
+def format_since(since: timedelta) -> str:
+    """A time back as `parse_since` reads it: "7d", "36h", "1d12h", "90m", "45s"."""
+    seconds = int(since.total_seconds())
+    days, rest = divmod(seconds, 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes, secs = divmod(rest, 60)
+    parts = [(days, "d"), (hours, "h"), (minutes, "m"), (secs, "s")]
+    return "".join(f"{n}{unit}" for n, unit in parts if n) or "0s"
+
+
 def format_duration(seconds: float) -> str:
     """How long something took: "0.4s", "12s", "1m42s", "2h05m"."""
     if seconds < 10:

@@ -37,9 +37,21 @@ ROLLOUT_RULES = {
     ("events.k8s.io", "events"): {"create", "patch"},
 }
 # By name where RBAC allows (create cannot be): the one ConfigMap the bot keeps its alert index in.
+# The audit trail's ConfigMaps are named by service and day: get, list, update and delete (past
+# retention) cannot be limited by name either.
+AUDIT_VERBS = {"get", "list", "update", "delete"}
 STATE_RULES = {
-    ("", "configmaps", ()): {"create"},
+    ("", "configmaps", ()): {"create", *AUDIT_VERBS},
     ("", "configmaps", ("rollback-bot-alert-messages",)): {"get", "update", "patch"},
+}
+
+
+# With gitops.enabled, in each of gitops.namespaces: the GitOps objects the bot reads by name and
+# suspends/resumes (bot/adapters/kube/gitops.py), never listed.
+GITOPS_RULES = {
+    ("argoproj.io", "applications"): {"get", "patch"},
+    ("kustomize.toolkit.fluxcd.io", "kustomizations"): {"get", "patch"},
+    ("helm.toolkit.fluxcd.io", "helmreleases"): {"get", "patch"},
 }
 
 
@@ -76,9 +88,14 @@ def test_no_rule_grants_a_wildcard_secrets_or_pods(name: str) -> None:
             assert not {"secrets", "pods", "pods/exec", "pods/attach", "pods/portforward"} & set(
                 rule["resources"]
             ), rule
-            assert not {"delete", "deletecollection", "escalate", "bind", "impersonate"} & set(
+            assert not {"deletecollection", "escalate", "bind", "impersonate"} & set(
                 rule["verbs"]
             ), rule
+            # Delete only the bot's own ConfigMaps (the audit trail past retention), in its
+            # own namespace.
+            if "delete" in rule["verbs"]:
+                assert role["kind"] == "Role" and role["metadata"]["name"].endswith("-state")
+                assert rule["resources"] == ["configmaps"] and rule["apiGroups"] == [""], rule
 
 
 def test_a_role_per_catalog_namespace_with_exactly_the_rollout_rules() -> None:
@@ -127,7 +144,7 @@ def test_explicit_namespaces_and_named_state_resources() -> None:
     assert namespaces == {"shop", "search", "staging"}
     state = one(manifests, "Role", f"{FULLNAME}-state")
     assert named_rules(state) == {
-        ("", "configmaps", ()): {"create"},
+        ("", "configmaps", ()): {"create", *AUDIT_VERBS},
         ("", "configmaps", ("rollback-bot-alerts",)): {"get", "update", "patch"},
     }
 
@@ -259,8 +276,13 @@ def test_the_roles_grant_every_call_of_the_bots_kubernetes_adapter() -> None:
     Role in its namespace; everything else is in the Deployment's namespace, granted by the
     rollout Role."""
     assert ADAPTERS.is_dir(), f"{ADAPTERS} is missing: has the adapter moved?"
-    manifests = render(MINIMAL)
+    manifests = render(MINIMAL, sets=("gitops.enabled=true",))
     rollout = rules_of(one(manifests, "Role", FULLNAME))
+    gitops = {
+        r["metadata"]["namespace"]: rules_of(r)
+        for r in find(manifests, "Role", f"{FULLNAME}-gitops")
+    }
+    assert set(gitops) == {"argocd", "flux-system"}
     state: dict[tuple[str, str], set[str]] = {}
     for (group, resource, _names), verbs in named_rules(
         one(manifests, "Role", f"{FULLNAME}-state")
@@ -269,6 +291,8 @@ def test_the_roles_grant_every_call_of_the_bots_kubernetes_adapter() -> None:
 
     def granted(group: str, resource: str) -> set[str]:
         role = state if (group, resource) == ("", "configmaps") else rollout
+        if (group, resource) in GITOPS_RULES:  # granted in every GitOps namespace alike
+            return set.intersection(*(g.get((group, resource), set()) for g in gitops.values()))
         return role.get((group, resource), set())
 
     requests = adapter_requests()
@@ -284,7 +308,28 @@ def test_the_roles_grant_every_call_of_the_bots_kubernetes_adapter() -> None:
     assert needed[("apps", "replicasets")] == {"list"}
     assert needed[("coordination.k8s.io", "leases")] == {"get", "list", "create", "update"}
     assert needed[("", "events")] == {"create"}
-    assert needed[("", "configmaps")] == {"get", "create", "update"}
+    assert needed[("", "configmaps")] == {"get", "create", "update", "list", "delete"}
+    for key, verbs in GITOPS_RULES.items():
+        assert needed[key] == verbs
+
+
+def test_gitops_roles_only_when_enabled_and_only_in_its_namespaces() -> None:
+    assert not find(render(MINIMAL), "Role", f"{FULLNAME}-gitops")
+    manifests = render(MINIMAL, sets=("gitops.enabled=true", "gitops.namespaces={argo-cd,flux}"))
+    roles = {r["metadata"]["namespace"]: r for r in find(manifests, "Role", f"{FULLNAME}-gitops")}
+    assert set(roles) == {"argo-cd", "flux"}
+    for role in roles.values():
+        assert rules_of(role) == GITOPS_RULES
+    bindings = find(manifests, "RoleBinding", f"{FULLNAME}-gitops")
+    assert {b["metadata"]["namespace"] for b in bindings} == {"argo-cd", "flux"}
+    for binding in bindings:
+        assert binding["roleRef"]["name"] == f"{FULLNAME}-gitops"
+        assert binding["subjects"] == [
+            {"kind": "ServiceAccount", "name": FULLNAME, "namespace": NAMESPACE}
+        ]
+    # Cluster-wide Deployments do not widen the GitOps grant.
+    wide = render(RICH, sets=("gitops.enabled=true",))
+    assert GITOPS_RULES.keys().isdisjoint(rules_of(one(wide, "ClusterRole")))
 
 
 def test_cluster_wide_rbac() -> None:

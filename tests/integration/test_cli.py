@@ -80,9 +80,7 @@ def test_rollback_shows_the_plan_rolls_back_and_exits_0(
     result = cli(demo[1], "rollback", "checkout", "--yes", "--reason", "errors after 2.14.0")
     assert result.returncode == 0, result.stdout + result.stderr
     assert "from  2.14.0 (revision 3)" in result.stdout
-    assert (
-        "containers[checkout].image: registry.example.com/shop/checkout:2.14.0 →" in result.stdout
-    )
+    assert "checkout: image registry.example.com/shop/checkout:2.14.0 →" in result.stdout
     assert "rolled back checkout to 2.13.0" in result.stdout
     kubectl = Kubectl(find_kubectl(), demo[1], tmp_path / "cache")
     history = kubectl("rollout", "history", "deployment/checkout", "-n", "shop").stdout
@@ -462,7 +460,7 @@ def test_the_rollback_plan_shows_hostile_images_and_causes_literally(
         _no_terminal_controls(result.stdout)
         assert f"which was: {HOSTILE_SHOWN}" in result.stdout
         assert (
-            "containers[checkout].image: registry.example.com/shop/checkout:[/bold]^[[5m → "
+            "checkout: image registry.example.com/shop/checkout:[/bold]^[[5m → "
             "registry.example.com/shop/checkout:2.14.0"
         ) in result.stdout
     assert "rolled back checkout to 2.14.0" in result.stdout

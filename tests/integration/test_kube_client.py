@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from bot.adapters.kube.client import WORKER_THREADS, KubeClient
+from bot.domain.errors import NotFound
 from rollback_sandbox.cluster.threaded import SandboxThread
 from tests.cluster_fixtures import Kubectl
 from tests.integration.kube_history import build_history
@@ -53,3 +54,23 @@ async def test_more_watches_than_workers_leave_room_for_every_other_call(
         for task in followers:
             task.cancel()
         await asyncio.gather(*followers, return_exceptions=True)
+
+
+async def test_an_object_of_the_bots_own_not_made_yet_is_not_counted_as_an_api_error(
+    sandbox: SandboxThread, tmp_path: Path
+) -> None:
+    kubeconfig = sandbox.write_kubeconfig(tmp_path / "count.kubeconfig", namespace="apps")
+    errors: list[str] = []
+    client = KubeClient.from_kubeconfig(
+        str(kubeconfig), None, request_timeout=5, on_error=errors.append
+    )
+    path = "/api/v1/namespaces/default/configmaps/rollback-bot-approvals"
+    try:
+        with pytest.raises(NotFound):
+            await client.request("reading", "GET", path, missing_ok=True)
+        assert errors == []
+        with pytest.raises(NotFound):
+            await client.request("reading", "GET", path)
+        assert errors == ["404"]
+    finally:
+        await client.close()

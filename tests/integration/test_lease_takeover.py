@@ -16,6 +16,9 @@ from tests.lease_fixtures import DEPLOYMENT, NAMESPACE, SECONDS, Replica
 THREAD = Thread("C0INCIDENT", "1795752000.000100", message_ts="1795752000.000100")
 
 
+STARTED = datetime.now(UTC).replace(microsecond=0)
+
+
 def run_of(actor: str) -> RunInfo:
     return RunInfo(
         service="checkout",
@@ -23,7 +26,7 @@ def run_of(actor: str) -> RunInfo:
         from_version="2.14.0",
         to_version="2.13.0",
         to_revision=1,
-        started_at=datetime.now(UTC).replace(microsecond=0),
+        started_at=STARTED,
         via="slack",
         reason="5xx since 2.14.0",
         rollback_id="0a1b2c3d4e5f",

@@ -15,6 +15,7 @@ import os
 import threading
 from collections.abc import AsyncGenerator, Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from http import HTTPStatus
 from pathlib import Path
 from typing import Any
 
@@ -170,12 +171,15 @@ class KubeClient:
         query: Sequence[tuple[str, str]] = (),
         content_type: str = "application/json",
         forbidden_hint: str = "",
+        missing_ok: bool = False,
     ) -> JsonDict:
         """One request by path through the ApiClient (its auth, TLS and pool), read as JSON.
 
         By path rather than through the client's typed API classes: those import every model of
         their API group (AppsV1Api alone: 159 modules, 0.6 s and 12 MiB) for nothing, since
-        the answers are read as raw JSON anyway.
+        the answers are read as raw JSON anyway. `missing_ok`: a 404 is an answer the caller
+        expects (an object of the bot's own not made yet), raised as NotFound but not counted
+        among the API's errors.
         """
 
         def blocking() -> JsonDict:
@@ -186,7 +190,7 @@ class KubeClient:
             finally:
                 response.response.release_conn()
 
-        return await self._guarded(what, blocking, forbidden_hint)
+        return await self._guarded(what, blocking, forbidden_hint, missing_ok=missing_ok)
 
     def _send(
         self,
@@ -272,11 +276,18 @@ class KubeClient:
             future.cancel()
 
     async def _guarded(
-        self, what: str, blocking: Callable[[], JsonDict], forbidden_hint: str
+        self,
+        what: str,
+        blocking: Callable[[], JsonDict],
+        forbidden_hint: str,
+        *,
+        missing_ok: bool = False,
     ) -> JsonDict:
         try:
             return await asyncio.get_running_loop().run_in_executor(self.executor, blocking)
         except ApiException as exc:
+            if missing_ok and exc.status == HTTPStatus.NOT_FOUND:
+                raise api_error(what, exc, self.server) from None
             raise self.api_error(what, exc, forbidden_hint) from None
         except TRANSPORT_ERRORS as exc:
             raise self.transport_error(what, exc) from None

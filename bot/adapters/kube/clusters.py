@@ -116,9 +116,17 @@ class ClusterRegistry:
     def events(self, context: str | None) -> KubernetesCluster:
         return self.cluster(context)
 
-    def document(self, namespace: str, name: str, context: str | None = None) -> ConfigMapDocument:
-        """A ConfigMap of this bot's own (the alert index), on the cluster's shared client."""
-        return ConfigMapDocument(self.cluster(context).kube, namespace, name)
+    def document(
+        self,
+        namespace: str,
+        name: str,
+        context: str | None = None,
+        *,
+        component: str = "alert-messages",
+    ) -> ConfigMapDocument:
+        """A ConfigMap of this bot's own (the alert index, the approval requests), on the
+        cluster's shared client."""
+        return ConfigMapDocument(self.cluster(context).kube, namespace, name, component)
 
     async def close(self) -> None:
         for cluster in self._clusters.values():

@@ -4,6 +4,8 @@ through the cluster's shared client layer, so a write that lost a race is a `Con
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from bot.adapters.kube.client import KubeClient
 from bot.domain.errors import NotFound
 from bot.domain.rollback.models import JsonDict
@@ -13,10 +15,19 @@ LABELS = {"app.kubernetes.io/name": "rollback-bot", "app.kubernetes.io/component
 
 
 class ConfigMapDocument:
-    def __init__(self, kube: KubeClient, namespace: str, name: str = DEFAULT_NAME) -> None:
+    def __init__(
+        self,
+        kube: KubeClient,
+        namespace: str,
+        name: str = DEFAULT_NAME,
+        component: str = "alert-messages",
+        *,
+        labels: Mapping[str, str] | None = None,
+    ) -> None:
         self._kube = kube
         self.namespace = namespace
         self.name = name
+        self._labels = {**LABELS, "app.kubernetes.io/component": component, **(labels or {})}
         self._hint = (
             f"the bot's role needs get, create and update on configmaps in namespace {namespace}"
         )
@@ -32,6 +43,7 @@ class ConfigMapDocument:
                 "GET",
                 f"/api/v1/namespaces/{self.namespace}/configmaps/{self.name}",
                 forbidden_hint=self._hint,
+                missing_ok=True,
             )
         except NotFound:
             return None
@@ -40,7 +52,7 @@ class ConfigMapDocument:
         body: JsonDict = {
             "apiVersion": "v1",
             "kind": "ConfigMap",
-            "metadata": {"name": self.name, "namespace": self.namespace, "labels": LABELS},
+            "metadata": {"name": self.name, "namespace": self.namespace, "labels": self._labels},
             "data": data,
         }
         collection = f"/api/v1/namespaces/{self.namespace}/configmaps"

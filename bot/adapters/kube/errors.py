@@ -7,7 +7,7 @@ import json
 import urllib3
 from kubernetes.client.exceptions import ApiException
 
-from bot.domain.errors import ClusterError, Conflict, NotFound
+from bot.domain.errors import ClusterError, Conflict, Forbidden, NotFound
 
 TRANSPORT_ERRORS = (urllib3.exceptions.HTTPError, OSError)
 
@@ -32,7 +32,7 @@ def api_error(
         return Conflict(f"{what}: conflict ({message})")
     if exc.status in (401, 403):
         hint = f"; {forbidden_hint}" if forbidden_hint else ""
-        return ClusterError(
+        return Forbidden(
             f"{what}: the Kubernetes API at {server} refused us ({exc.status} {exc.reason}): "
             f"{message}{hint}"
         )

@@ -255,8 +255,13 @@ class Leases:
             raise Conflict(f"{what}: the lock kept changing under us; try again") from None
 
     async def _read(self, what: str, namespace: str, name: str) -> JsonDict:
+        # No Lease yet is the usual answer before a Deployment's first rollback.
         return await self._kube.request(
-            what, "GET", f"{LEASES}/namespaces/{namespace}/leases/{name}", forbidden_hint=HINT
+            what,
+            "GET",
+            f"{LEASES}/namespaces/{namespace}/leases/{name}",
+            forbidden_hint=HINT,
+            missing_ok=True,
         )
 
     def _observe(self, namespace: str, name: str, state: LeaseState) -> Observation:

@@ -39,6 +39,7 @@ def parse_deployment(obj: JsonDict) -> Deployment:
     annotations = {str(k): str(v) for k, v in (metadata.get("annotations") or {}).items()}
     template = spec.get("template") or {}
     replicas = spec.get("replicas")
+    history_limit = spec.get("revisionHistoryLimit")
     return Deployment(
         namespace=str(metadata.get("namespace", "")),
         name=str(metadata.get("name", "")),
@@ -72,6 +73,11 @@ def parse_deployment(obj: JsonDict) -> Deployment:
         selector=spec.get("selector") or {},
         template=template,
         annotations=annotations,
+        revision_history_limit=(
+            history_limit
+            if isinstance(history_limit, int) and not isinstance(history_limit, bool)
+            else None
+        ),
     )
 
 

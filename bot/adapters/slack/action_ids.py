@@ -8,10 +8,24 @@ ROLLBACK_BUTTON = "rollback:to"  # one per target revision; block_ids keep them 
 CONFIRM_VIEW = "rollback:confirm"
 REASON_BLOCK = "rollback:reason"
 REASON_INPUT = "reason"
+BREAK_GLASS_BLOCK = "rollback:break-glass"
+BREAK_GLASS_INPUT = "break_glass"
+APPROVE_BUTTON = "approval:approve"
+REJECT_BUTTON = "approval:reject"
 
 # Bolt matches by action_id: a pattern lets several buttons in one message share the handler.
 ROLLBACK_BUTTON_PATTERN = re.compile(r"^rollback:to(:\d+)?$")
+# The migration guard's break glass: a button per blocked revision, and its modal.
+OVERRIDE_BUTTON = "rollback:override"
+OVERRIDE_BUTTON_PATTERN = re.compile(r"^rollback:override(:\d+)?$")
+OVERRIDE_VIEW = "rollback:override-confirm"
+OVERRIDE_SERVICE_BLOCK = "rollback:override-service"
+OVERRIDE_SERVICE_INPUT = "service"
 
 
 def rollback_button_id(revision: int) -> str:
     return f"{ROLLBACK_BUTTON}:{revision}"
+
+
+def override_button_id(revision: int) -> str:
+    return f"{OVERRIDE_BUTTON}:{revision}"

@@ -8,22 +8,26 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 
 from slack_sdk.models.blocks import (
+    ActionsBlock,
     Block,
     ButtonElement,
+    CheckboxesElement,
     ContextBlock,
     DividerBlock,
     HeaderBlock,
     InputBlock,
     MarkdownTextObject,
+    Option,
     PlainTextInputElement,
     PlainTextObject,
     SectionBlock,
 )
 from slack_sdk.models.views import View
 
-from bot.adapters.slack import action_ids
+from bot.adapters.slack import action_ids, gitops_blocks
 from bot.adapters.slack.payloads import ConfirmContext, RollbackButton
 from bot.adapters.slack.render import (
     NOTHING_TO_ROLL_BACK_TO,
@@ -39,11 +43,23 @@ from bot.adapters.slack.render import (
     text_section,
     who,
 )
+from bot.domain.audit import AuditRecord, Step
+from bot.domain.rollback.approvals import ApprovalRequest
+from bot.domain.rollback.approvals import State as ApprovalState
+from bot.domain.rollback.gitops import GitopsNote
+from bot.domain.rollback.migrations import (
+    MigrationBlock,
+    history_limit_note,
+    migration_block,
+    migration_note,
+    mutable_images_note,
+)
 from bot.domain.rollback.models import Container, Deployment, Revision, RunInfo
 from bot.domain.rollback.planning import rolled_back_from
 from bot.domain.rollback.progress import Ending, Progress, ending
+from bot.domain.rollback.template_diff import ContainerPreview
 from bot.domain.rollback.views import ServiceView
-from bot.domain.times import ago, format_duration
+from bot.domain.times import ago, format_duration, span
 
 BUTTON_TEXT = 75
 CONTEXT_TEXT = 2000
@@ -186,19 +202,26 @@ def versions_message(view: ServiceView) -> Message:
             ]
         ),
         *_deployed_now(view),
+        *_deployment_notes(deployment),
         DividerBlock(),
     ]
     if view.running is not None:
         blocks.append(SectionBlock(text=MarkdownTextObject(text=running_text(view.running))))
+    # The catalog refuses rollbacks its GitOps would revert: the note says what to do instead.
+    gitops_refused = view.gitops is not None and view.gitops.action == "refuse"
+    if view.gitops is not None:
+        blocks.append(text_section(gitops_blocks.versions_note(view.gitops, view.service)))
     if not previous:
         blocks.append(text_section(NOTHING_TO_ROLL_BACK_TO))
     for revision in previous:
-        notes = _notes(revision, current, known_bad)
+        guard = migration_block(history, revision)
+        notes = _guard_notes(revision, guard) + _notes(revision, current, known_bad)
+        offer = override_button(view, revision) if guard else rollback_button(view, revision)
         blocks.append(
             SectionBlock(
-                block_id=None if view.running else offer_block_id(view, revision),
+                block_id=None if view.running or gitops_refused else offer_block_id(view, revision),
                 text=MarkdownTextObject(text=_revision_text(revision, view, notes)),
-                accessory=None if view.running else rollback_button(view, revision),
+                accessory=None if view.running or gitops_refused else offer,
             )
         )
     hidden = len([r for r in history.revisions if not r.current]) - len(previous)
@@ -296,6 +319,7 @@ def help_message(command: str, services: Sequence[HelpEntry], uncataloged: bool)
         f"*{command} SERVICE* — the deployed version and earlier ones, with rollback buttons\n"
         f"*{command} status SERVICE* — what runs now\n"
         f"*{command} history SERVICE* — every kept revision\n"
+        f"*{command} audit SERVICE* [--since 7d] — its audit trail, newest first, for you only\n"
         f"*{command} help* — this message\n"
         f"SERVICE is {where}."
     )
@@ -359,10 +383,18 @@ def already_running_message(run: RunInfo) -> Message:
 
 
 def confirm_modal(
-    context: ConfirmContext, reason_required: bool, *, known_bad: bool = False
+    context: ConfirmContext,
+    reason_required: bool,
+    *,
+    known_bad: bool = False,
+    approvals: int = 0,
+    changes: Sequence[ContainerPreview] | None = None,
+    changes_unread: bool = False,
+    gitops: GitopsNote | None = None,
 ) -> JsonDict:
     """The confirmation: one submit rolls back; the reason goes to the record. `known_bad`: the
-    target is a version the bot rolled back from, and the modal says so."""
+    target is a version the bot rolled back from, and the modal says so. `approvals`: the
+    submit asks that many approvers instead, unless break glass is ticked (with a reason)."""
     button = context.button
     service, target = escape(button.service), escape(button.target_version)
     revisions = (
@@ -387,6 +419,8 @@ def confirm_modal(
                 )
             )
         ),
+        *preview_blocks(changes, unread=changes_unread),
+        *_gitops_blocks(gitops),
         InputBlock(
             block_id=action_ids.REASON_BLOCK,
             label=PlainTextObject(text="Reason"),  # Slack itself marks an optional input
@@ -401,17 +435,27 @@ def confirm_modal(
             optional=not reason_required,
         ),
     ]
+    if approvals:
+        blocks += _approval_blocks(approvals)
+    submit = "Redeploy" if known_bad else "Roll back"
+    if gitops is not None and gitops.action == "warn":
+        submit = f"{submit} anyway"  # the note says GitOps will revert it
     view = View(
         type="modal",
         callback_id=action_ids.CONFIRM_VIEW,
         title=PlainTextObject(text="Redeploy known bad" if known_bad else "Confirm rollback"),
-        submit=PlainTextObject(text="Redeploy" if known_bad else "Roll back"),
+        submit=PlainTextObject(text="Ask for approval" if approvals else submit),
         close=PlainTextObject(text="Cancel"),
         private_metadata=context.encode(),
         blocks=blocks,
     )
     rendered: JsonDict = view.to_dict()
     return rendered
+
+
+def _gitops_blocks(gitops: GitopsNote | None) -> list[Block]:
+    note = gitops_blocks.modal_note(gitops) if gitops is not None else None
+    return [text_section(note)] if note is not None else []
 
 
 def started_message(
@@ -579,3 +623,345 @@ def not_picked_up_message(run: RunInfo, previous: str, detail: str, *, sent: boo
         f"{escape(clip(detail, 500))}. Look before acting again."
     )
     return section_message(f"Lost sight of the rollback of {run.service} to {run.to_version}", body)
+
+
+# -- the two-person rule ------------------------------------------------------------------------
+
+
+def _approval_blocks(approvals: int) -> list[Block]:
+    needed = "one approver" if approvals == 1 else f"{approvals} approvers"
+    return [
+        ContextBlock(
+            elements=[
+                MarkdownTextObject(
+                    text=f":busts_in_silhouette: This service needs {needed} other than you: "
+                    "the request goes to the thread, and the rollback starts at the last approval."
+                )
+            ]
+        ),
+        InputBlock(
+            block_id=action_ids.BREAK_GLASS_BLOCK,
+            label=PlainTextObject(text="Break glass"),
+            optional=True,
+            element=CheckboxesElement(
+                action_id=action_ids.BREAK_GLASS_INPUT,
+                options=[
+                    Option(
+                        value="break-glass",
+                        text=MarkdownTextObject(text="*Skip approval now*"),
+                        description=PlainTextObject(
+                            text="Only for the catalog's break-glass people, with a reason; "
+                            "announced to the approvers and recorded."
+                        ),
+                    )
+                ],
+            ),
+        ),
+    ]
+
+
+def _people(ids: Sequence[str]) -> str:
+    """Slack ids as mentions: users as <@U…>, user groups as <!subteam^S…>."""
+    mentions = [f"<!subteam^{i}>" if i.startswith("S") else who(i) for i in ids]
+    return ", ".join(mentions) if mentions else "anyone who may roll it back"
+
+
+def approval_request_message(
+    request: ApprovalRequest, approvers: Sequence[str], *, at: datetime
+) -> Message:
+    """The request in the thread: who asked, from → to, why, what changes, and its state, with
+    Approve / Reject while it waits."""
+    head = (
+        f"{who(request.requester)} asks to roll *{escape(request.service)}* back from "
+        f"*{escape(request.from_version)}* to *{escape(request.to_version)}* (revision "
+        f"{request.target_revision})."
+    )
+    why = f"\n>{escape(clip(request.reason, REASON_MAX))}" if request.reason else ""
+    changes = ""
+    if request.changes:
+        shown = [escape(clip(c, 200)) for c in request.changes[:10]]
+        more = len(request.changes) - len(shown)
+        changes = "\nChanges: " + "; ".join(shown) + (f" (and {more} more)" if more else "")
+    state = _approval_state(request, approvers, at)
+    blocks: list[Block] = [
+        SectionBlock(
+            text=MarkdownTextObject(text=clip(f":raised_hand: {head}{why}{changes}", SECTION_TEXT))
+        ),
+        ContextBlock(elements=[MarkdownTextObject(text=clip(state, CONTEXT_TEXT))]),
+    ]
+    if request.state is ApprovalState.PENDING:
+        blocks.append(
+            ActionsBlock(
+                elements=[
+                    ButtonElement(
+                        action_id=action_ids.APPROVE_BUTTON,
+                        text=PlainTextObject(text="Approve"),
+                        value=request.id,
+                        style="primary",
+                    ),
+                    ButtonElement(
+                        action_id=action_ids.REJECT_BUTTON,
+                        text=PlainTextObject(text="Reject"),
+                        value=request.id,
+                        style="danger",
+                    ),
+                ]
+            )
+        )
+    text = f"{request.service}: rollback to {request.to_version} asked, {request.state}"
+    return Message(text=fallback(text), blocks=render(blocks))
+
+
+def _approval_state(request: ApprovalRequest, approvers: Sequence[str], at: datetime) -> str:
+    done = ", ".join(who(a) for a in request.approvers)
+    got = f" Approved by {done}." if done else ""
+    if request.state is ApprovalState.PENDING:
+        return (
+            f":hourglass: Waiting for {request.missing} more approval"
+            f"{'s' if request.missing != 1 else ''} from {_people(approvers)} (not "
+            f"{who(request.requester)}), until {slack_date(request.expires_at, '{time}')} "
+            f"({span(request.expires_at - at)} left).{got}"
+        )
+    if request.state is ApprovalState.APPROVED:
+        outcome = escape(clip(request.outcome or "rolling back", 500))
+        return f":white_check_mark: Approved.{got} {outcome}"
+    if request.state is ApprovalState.REJECTED:
+        by = who(request.decided_by) if request.decided_by else "someone"
+        return f":no_entry: Rejected by {by}: nothing was rolled back.{got}"
+    return (
+        f":hourglass: Expired at {slack_date(request.expires_at, '{time}')} without enough "
+        f"approvals: nothing was rolled back.{got} Ask again with `/rollback` if it is still "
+        "needed."
+    )
+
+
+def break_glass_message(
+    requester: str, service: str, to_version: str, reason: str, approvers: Sequence[str]
+) -> Message:
+    body = (
+        f":rotating_light: {who(requester)} broke glass: rolling *{escape(service)}* back to "
+        f"*{escape(to_version)}* without approval. Reason: {escape(clip(reason, REASON_MAX))}\n"
+        f"Approvers, for your information: {_people(approvers)}."
+    )
+    return section_message(
+        f"Break glass: {service} rolled back to {to_version} without approval", body
+    )
+
+
+# -- the guards: the migration guard, what a rollback changes, the artifacts kept -------------
+PREVIEW_TEXT = SECTION_TEXT - 200  # room for the count of what was left out
+PREVIEW_UNAVAILABLE = "_What changes could not be read just now; it is read again before acting._"
+
+
+def _deployment_notes(deployment: Deployment) -> list[Block]:
+    note = history_limit_note(deployment)
+    if note is None:
+        return []
+    return [ContextBlock(elements=[MarkdownTextObject(text=f":warning: {escape(note)}")])]
+
+
+def _guard_notes(revision: Revision, guard: MigrationBlock | None) -> list[str]:
+    notes = []
+    if guard is not None:
+        notes.append(f":no_entry: {escape(clip(guard.reason, 500))}")
+    own = migration_note(revision)
+    if own is not None:
+        notes.append(f":information_source: {escape(own)}")
+    mutable = mutable_images_note(revision)
+    if mutable is not None:
+        notes.append(f":warning: {escape(clip(mutable, 600))}")
+    return notes
+
+
+def override_button(view: ServiceView, revision: Revision) -> ButtonElement:
+    """For a revision the migration guard blocks: "Override migration guard", useful only to
+    the catalog's break-glass people (checked at the click and at the submit)."""
+    deployment = view.history.deployment
+    value = RollbackButton(
+        service=view.service,
+        target_revision=revision.number,
+        target_replicaset=revision.replicaset,
+        target_version=clip(revision.version, 128),
+        from_version=clip(deployment.version, 128),
+        revision=deployment.revision,
+        generation=deployment.generation,
+    )
+    return ButtonElement(
+        text=PlainTextObject(text="Override migration guard"),
+        action_id=action_ids.override_button_id(revision.number),
+        value=value.encode(),
+    )
+
+
+def preview_text(changes: Sequence[ContainerPreview], limit: int = PREVIEW_TEXT) -> str:
+    """What the rollback changes, container by container (env values never shown), cut to
+    `limit` characters with a count of the changes left out."""
+    if not changes:
+        return "*What changes*\nNothing in the pod template."
+    lines = ["*What changes* (env values are never shown)"]
+    used = len(lines[0])
+    left_out = 0
+    for item in changes:
+        title = f"*{escape(clip(item.title, 100))}*"
+        body = [f"• {escape(clip(line, 400))}" for line in item.lines]
+        for index, line in enumerate([title, *body]):
+            if left_out or used + len(line) + 1 > limit:
+                left_out += 1 if index else 0
+                continue
+            lines.append(line)
+            used += len(line) + 1
+    if left_out:
+        lines.append(f"_… and {left_out} more change{'s' if left_out != 1 else ''} not shown_")
+    return "\n".join(lines)
+
+
+def preview_blocks(
+    changes: Sequence[ContainerPreview] | None, *, unread: bool = True
+) -> list[Block]:
+    """The confirmation's "what changes" section. None: not shown, or, `unread`, said to be
+    unread (the cluster did not answer in time)."""
+    if changes is None and not unread:
+        return []
+    text = PREVIEW_UNAVAILABLE if changes is None else preview_text(changes)
+    return [SectionBlock(text=MarkdownTextObject(text=clip(text, SECTION_TEXT)))]
+
+
+def override_modal(
+    context: ConfirmContext, reason: str, changes: Sequence[ContainerPreview] | None
+) -> JsonDict:
+    """Break glass past the migration guard: the service's name typed, and a reason, both
+    required; the override is recorded and told in the thread."""
+    button = context.button
+    service = escape(button.service)
+    ask = (
+        f":rotating_light: *Override the migration guard* of *{service}*: {escape(reason)}.\n"
+        f"Rolling back from *{escape(button.from_version)}* to "
+        f"*{escape(button.target_version)}* (revision {button.target_revision}) runs older code "
+        "against a schema it may not understand. Only the catalog's break-glass people may; it "
+        "is recorded with your reason."
+    )
+    blocks: list[Block] = [
+        SectionBlock(text=MarkdownTextObject(text=clip(ask, SECTION_TEXT))),
+        *preview_blocks(changes),
+        InputBlock(
+            block_id=action_ids.OVERRIDE_SERVICE_BLOCK,
+            label=PlainTextObject(text=clip(f"Type the service name ({button.service})", 150)),
+            element=PlainTextInputElement(
+                action_id=action_ids.OVERRIDE_SERVICE_INPUT, max_length=300, multiline=False
+            ),
+        ),
+        InputBlock(
+            block_id=action_ids.REASON_BLOCK,
+            label=PlainTextObject(text="Reason"),
+            element=PlainTextInputElement(
+                action_id=action_ids.REASON_INPUT,
+                placeholder=PlainTextObject(text="e.g. why the old code is safe on this schema"),
+                max_length=REASON_MAX,
+                multiline=False,
+            ),
+        ),
+    ]
+    view = View(
+        type="modal",
+        callback_id=action_ids.OVERRIDE_VIEW,
+        title=PlainTextObject(text="Override guard"),
+        submit=PlainTextObject(text="Override, roll back"),
+        close=PlainTextObject(text="Cancel"),
+        private_metadata=context.encode(),
+        blocks=blocks,
+    )
+    rendered: JsonDict = view.to_dict()
+    return rendered
+
+
+# -- the audit trail ---------------------------------------------------------------------------
+
+AUDIT_LINES = 40  # records shown in Slack; the CLI shows them all
+_OUTCOMES = {
+    Step.SUCCEEDED: (":white_check_mark:", "rolled back"),
+    Step.FAILED: (":x:", "failed to roll back"),
+    Step.UNKNOWN: (":grey_question:", "lost sight of the rollback of"),
+    Step.TIMED_OUT: (":hourglass:", "stopped waiting for the rollback of"),
+    Step.ABANDONED: (":white_circle:", "never sent the rollback of"),
+}
+
+
+def _audit_versions(record: AuditRecord) -> str:
+    if record.to_version is None and record.to_revision is None:
+        return ""
+    before = escape(clip(record.from_version or "?", 80))
+    after = escape(clip(record.to_version or f"revision {record.to_revision}", 80))
+    return f" {before} → {after}"
+
+
+def audit_line(record: AuditRecord) -> str:
+    """One stored record as one line: when (in the reader's time zone), the step, who, how,
+    the versions, why and what happened. Everything in it came from the store: escaped."""
+    text = (
+        f"{slack_date(record.at, '{date_short} {time_secs}')} `{record.step}` "
+        f"{who(clip(record.actor, 120))} via {escape(clip(record.via, 40))}"
+        f"{_audit_versions(record)}"
+    )
+    if record.reason:
+        text += f" · reason: {escape(clip(record.reason, 200))}"
+    if record.detail:
+        text += f" · {escape(clip(record.detail, 300))}"
+    return text
+
+
+def audit_message(
+    service: str, where: str, since: str, records: Sequence[AuditRecord], cli_hint: str
+) -> Message:
+    """`/rollback audit SERVICE`: the records of the last `since`, newest first, at most
+    AUDIT_LINES of them; `cli_hint` says how to see them all."""
+    title = f"Audit trail of *{escape(service)}* (`{escape(where)}`), last {escape(since)}"
+    if not records:
+        return notice(f"{title}: nothing recorded.", plain=f"Audit trail of {service}: nothing")
+    shown = records[:AUDIT_LINES]
+    blocks: list[Block] = [
+        text_section(
+            f"{title}: {len(records)} record{'s' if len(records) != 1 else ''}, newest first"
+        )
+    ]
+    chunk: list[str] = []
+    for line in (audit_line(r) for r in shown):
+        if chunk and sum(len(x) + 1 for x in chunk) + len(line) > SECTION_TEXT - 10:
+            blocks.append(text_section("\n".join(chunk)))
+            chunk = []
+        chunk.append(line)
+    blocks.append(text_section("\n".join(chunk)))
+    if len(records) > len(shown):
+        blocks.append(
+            ContextBlock(
+                elements=[
+                    MarkdownTextObject(
+                        text=clip(
+                            f"{len(records) - len(shown)} older records not shown: "
+                            f"`{escape(cli_hint)}` lists them all",
+                            SECTION_TEXT,
+                        )
+                    )
+                ]
+            )
+        )
+    return Message(
+        text=fallback(f"Audit trail of {service}: {len(records)} records"), blocks=render(blocks)
+    )
+
+
+def audit_channel_message(record: AuditRecord, permalink: str | None) -> Message:
+    """The audit channel's one line for a finished rollback, with a link to its thread."""
+    emoji, verb = _OUTCOMES.get(record.step, (":information_source:", str(record.step)))
+    text = (
+        f"{emoji} {who(clip(record.actor, 120))} {verb} *{escape(clip(record.service, 100))}* "
+        f"(`{escape(clip(record.namespace + '/' + record.deployment, 200))}`)"
+        f"{_audit_versions(record)} via {escape(clip(record.via, 40))}"
+    )
+    if record.reason:
+        text += f" · reason: {escape(clip(record.reason, 200))}"
+    if record.detail:
+        text += f" · {escape(clip(record.detail, 300))}"
+    if permalink and permalink.startswith("https://") and not set(permalink) & set("<>| "):
+        text += f" · <{permalink}|thread>"
+    plain = f"{record.service}: {verb} ({record.step})"
+    return section_message(plain, text)

@@ -3,14 +3,18 @@ versions message a rollback was asked from, and the alert groups' messages and r
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.adapters.slack import alert_blocks, blocks
 from bot.adapters.slack.render import Message
 from bot.domain.alerts.advice import Advice
 from bot.domain.alerts.views import AlertGroupView
+from bot.domain.rollback.approvals import ApprovalRequest
 from bot.domain.rollback.models import Thread
 from bot.domain.rollback.views import ServiceView
+from bot.domain.times import utc_now
 
 
 class SlackMessages:
@@ -39,6 +43,30 @@ class SlackMessages:
     async def refresh(self, thread: Thread, view: ServiceView) -> None:
         if thread.message_ts is not None:
             await self._update(thread.channel, thread.message_ts, blocks.versions_message(view))
+
+    # -- requests for approval (the approvals use case's `ApprovalMessages`) -----------------
+
+    async def post_request(self, request: ApprovalRequest, approvers: Sequence[str]) -> str:
+        message = blocks.approval_request_message(request, approvers, at=utc_now())
+        return await self._post(request.thread.channel, message, request.thread.thread_ts)
+
+    async def update_request(self, request: ApprovalRequest, approvers: Sequence[str]) -> None:
+        if request.request_ts is None:
+            return
+        message = blocks.approval_request_message(request, approvers, at=utc_now())
+        await self._update(request.thread.channel, request.request_ts, message)
+
+    async def announce_break_glass(
+        self,
+        thread: Thread,
+        requester: str,
+        service: str,
+        to_version: str,
+        reason: str,
+        approvers: Sequence[str],
+    ) -> None:
+        message = blocks.break_glass_message(requester, service, to_version, reason, approvers)
+        await self._post(thread.channel, message, thread.thread_ts)
 
     # -- alert messages (the alert use case's `AlertMessages`) -------------------------------
 

@@ -119,6 +119,8 @@ class Deployment:
     selector: JsonDict = field(compare=False, repr=False)
     template: JsonDict = field(compare=False, repr=False)
     annotations: Mapping[str, str] = field(compare=False, repr=False)
+    # spec.revisionHistoryLimit: how many old ReplicaSets it keeps (None: not set, 10).
+    revision_history_limit: int | None = None
 
     @property
     def change_cause(self) -> str | None:

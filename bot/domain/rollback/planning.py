@@ -14,6 +14,7 @@ from typing import Any, Literal
 
 from bot.domain.errors import RollbackRefused
 from bot.domain.rollback.guards import Snapshot
+from bot.domain.rollback.migrations import MigrationRefused, migration_block
 from bot.domain.rollback.models import (
     ANNOTATIONS_TO_SKIP,
     BOT_ANNOTATION_PREFIX,
@@ -54,6 +55,8 @@ class RollbackPlan:
     patch: tuple[JsonDict, ...]
     resource_version: str
     generation: int = 0
+    # The migration guard this plan overrides (its reason), when an override was asked and needed.
+    overridden: str | None = None
 
     @property
     def snapshot(self) -> Snapshot:
@@ -161,11 +164,17 @@ def restored_annotations(
 
 
 def plan_rollback(
-    history: History, to_revision: int | None, cause: RollbackCause | None = None
+    history: History,
+    to_revision: int | None,
+    cause: RollbackCause | None = None,
+    *,
+    override: bool = False,
 ) -> RollbackPlan:
     """Decide what `kubectl rollout undo [--to-revision=N]` would do, plus the bot's record.
 
-    Raises RollbackRefused for a paused Deployment, a missing revision or no history. The patch
+    Raises RollbackRefused for a paused Deployment, a missing revision or no history, and
+    MigrationRefused (a RollbackRefused) for a target older than the newest irreversible schema
+    migration unless `override` (break glass: the plan then says what it `overridden`). The patch
     is kubectl's two JSON Patch operations, preceded by a resourceVersion precondition so a
     Deployment changed since it was read gives 409 Conflict instead of a rollback decided on
     stale state.
@@ -197,6 +206,11 @@ def plan_rollback(
     )
     if equal_ignore_hash(target.template, deployment.template):
         return plan
+    block = migration_block(history, target)
+    if block is not None:
+        if not override:
+            raise MigrationRefused(block)
+        plan = replace(plan, overridden=block.reason)
 
     annotations = restored_annotations(deployment.annotations, target.annotations)
     if cause is not None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from datetime import datetime
 
+from bot.domain.rollback.gitops import GitopsNote
 from bot.domain.rollback.models import History, RunInfo
 
 
@@ -21,6 +22,8 @@ class ServiceView:
     taken_at: datetime
     limit: int = 5
     running: RunInfo | None = None
+    # The GitOps that manages it and the catalog's policy, when something does.
+    gitops: GitopsNote | None = None
 
     def with_run(self, run: RunInfo | None) -> ServiceView:
         return replace(self, running=run)

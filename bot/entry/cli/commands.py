@@ -33,8 +33,15 @@ from bot.domain.errors import (
     RolloutTimedOut,
     UnknownService,
 )
+from bot.domain.rollback.migrations import (
+    MigrationRefused,
+    history_limit_note,
+    migration_note,
+    mutable_images_note,
+)
 from bot.domain.rollback.models import Deployment, History, Revision, Target
-from bot.domain.rollback.planning import RollbackCause, RollbackPlan
+from bot.domain.rollback.planning import RollbackCause, RollbackPlan, plan_rollback
+from bot.domain.rollback.template_diff import preview
 from bot.domain.times import ago, format_duration, kube_time
 from bot.entry.cli.text import plain
 from bot.usecases.rollback.engine import RollbackEngine
@@ -44,7 +51,8 @@ if TYPE_CHECKING:
     from rich.console import Console
     from rich.table import Table
 
-    from bot.usecases.rollback.runner import RollbackRequest, RolloutRunner, StartResult
+    from bot.usecases.rollback.requests import RollbackRequest, StartResult
+from bot.usecases.rollback.runner import RolloutRunner
 
 # Errors exit with their class's code (bot.domain.errors); these are the plain outcomes.
 EXIT_OK = 0
@@ -68,6 +76,10 @@ class RollbackOptions:
     reason: str | None
     timeout: float
     wait: float = 0.0  # how long to wait for someone else's rollback to end first
+    # Break glass past the migration guard: recorded, with --reason and the service name typed
+    # (at the prompt, or --confirm-service NAME without a terminal).
+    override_migration_guard: bool = False
+    confirm_service: str | None = None
 
 
 def _ago(when: datetime | None, now: datetime) -> str:
@@ -233,11 +245,23 @@ class Cli:
         ref, target, cluster = self._target(service)
         actor = cli_actor(self._kubeconfig, target.context or self._default_context)
         cause = RollbackCause(actor=actor, via="CLI", reason=options.reason, at=datetime.now(UTC))
-        plan = await self._engine.plan(target, options.to_revision, cause)
-        self._show_plan(ref, cluster.server, plan)
+        override = options.override_migration_guard
+        if override and not options.reason:
+            raise UsageError("--override-migration-guard needs --reason: it is recorded")
+        history = await self._engine.history(target)
+        try:
+            plan = plan_rollback(history, options.to_revision, cause, override=override)
+        except MigrationRefused as exc:
+            raise RollbackRefused(
+                f"not rolled back: {exc}; to break glass (recorded): --override-migration-guard "
+                "--reason TEXT"
+            ) from None
+        self._show_plan(ref, cluster.server, plan, history)
         if plan.action == "skip":
             self._say(plain(plan.summary))
             return EXIT_OK
+        if override and plan.overridden is None:
+            self._say("the migration guard does not block this rollback: nothing to override")
         if options.dry_run:
             await self._engine.apply(target, plan, cause, dry_run=True)
             self.console.print(
@@ -258,9 +282,13 @@ class Cli:
             if not Confirm.ask(Text(question), console=self.console):
                 self.console.print("not rolled back")
                 return EXIT_REFUSED
+        if plan.overridden is not None:
+            self._confirm_override(ref, options.confirm_service)
         if self._runner is None:
             raise RollbackRefused("this command cannot roll back")  # the wiring always gives one
-        from bot.usecases.rollback.runner import RollbackRequest  # only a rollback loads the runner
+        from bot.usecases.rollback.requests import (
+            RollbackRequest,  # only a rollback loads the runner
+        )
 
         request = RollbackRequest(
             service=ref.name,
@@ -272,6 +300,8 @@ class Cli:
             actor=cause.actor,
             via="CLI",
             reason=options.reason,
+            override=plan.overridden is not None,
+            gitops=ref.entry.gitops if ref.entry else "warn",
         )
         result = await self._start_when_free(request, options.wait)
         if result.outcome == "skipped":
@@ -323,7 +353,27 @@ class Cli:
                 told = True
             await asyncio.sleep(min(WAIT_POLL_SECONDS, remaining))
 
-    def _show_plan(self, ref: ServiceRef, server: str, plan: RollbackPlan) -> None:
+    def _confirm_override(self, ref: ServiceRef, typed: str | None) -> None:
+        """The service's name, typed: at the prompt, or given as --confirm-service."""
+        if typed is None:
+            if not sys.stdin.isatty():
+                raise RollbackRefused(
+                    "overriding the migration guard needs the service's name typed: run in a "
+                    f"terminal or pass --confirm-service {ref.name}"
+                )
+            from rich.prompt import Prompt
+            from rich.text import Text
+
+            question = f"Type the service's name ({plain(ref.name)}) to override the guard"
+            typed = Prompt.ask(Text(question), console=self.console)
+        if typed.strip() != ref.name:
+            raise RollbackRefused(
+                f"not rolled back: the name typed is not {ref.name}; the migration guard stays"
+            )
+
+    def _show_plan(
+        self, ref: ServiceRef, server: str, plan: RollbackPlan, history: History
+    ) -> None:
         say = self._say
         self._heading(ref, server)
         say(f"  from  {plain(plan.from_version)} (revision {plan.from_revision or '?'})")
@@ -333,10 +383,21 @@ class Cli:
         )
         if plan.target.change_cause:
             say(f"  which was: {plain(plan.target.change_cause)}")
+        if plan.overridden is not None:
+            say(("  override", "red"), f"  migration guard: {plain(plan.overridden)}")
+        notes = (
+            history_limit_note(history.deployment),
+            migration_note(plan.target),
+            mutable_images_note(plan.target),
+        )
+        for note in notes:
+            if note is not None:
+                say(("  note", "yellow"), f"  {plain(note)}")
         if plan.changes:
-            say("  changes in the pod template:")
-            for change in plan.changes:
-                say(f"    {plain(change)}")
+            say("  what changes (env values are never shown):")
+            for item in preview(plan.changes):
+                for line in item.lines or ("",):
+                    say(f"    {plain(item.title)}: {plain(line)}")
 
 
 def plain_console() -> Console:

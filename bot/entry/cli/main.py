@@ -10,14 +10,21 @@ import logging
 import os
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from bot.adapters.kube.clusters import ClusterRegistry
 from bot.config.catalog import Catalog
-from bot.config.settings import load_settings
+from bot.config.settings import Settings, load_settings
 from bot.domain.errors import RollbackBotError
 from bot.entry.cli.commands import Cli, RollbackOptions
 from bot.entry.cli.text import plain
 from bot.usecases.rollback.engine import RollbackEngine
+
+if TYPE_CHECKING:
+    from bot.adapters.audit import ClusterStoreSink
+    from bot.adapters.kube.audit_store import ClusterAuditStore
+    from bot.usecases.audit import AuditTrail
+    from bot.usecases.rollback.gitops import GitopsGuard
 
 RED_ERROR = "\033[31merror:\033[0m"
 ERROR_LIMIT = 2000  # one sentence, but it may carry several values from outside
@@ -65,9 +72,27 @@ def _error(text: str) -> None:
     sys.stderr.write(f"{label} {plain(text, ERROR_LIMIT)}\n")
 
 
+# How long the CLI waits, at its end, for audit records still on their way to the cluster.
+AUDIT_FLUSH_SECONDS = 15.0
+
+
+def _audit_store(registry: ClusterRegistry, settings: Settings) -> ClusterAuditStore:
+    """The audit trail in the cluster: the bot's namespace on the current context's cluster."""
+    from bot.adapters.kube.audit_store import ClusterAuditStore
+    from bot.adapters.kube.client import service_account_namespace
+    from bot.entry.cli.audit import audit_namespace
+
+    return ClusterAuditStore(
+        registry.cluster(None).kube,
+        audit_namespace(settings, service_account_namespace()),
+        retention_days=settings.audit_retention_days,
+    )
+
+
 async def run_cli(args: argparse.Namespace) -> int:
     configure_cli_logging()
     registry: ClusterRegistry | None = None
+    store_sink: ClusterStoreSink | None = None
     try:
         settings = load_settings(
             kubeconfig=args.kubeconfig,
@@ -86,20 +111,36 @@ async def run_cli(args: argparse.Namespace) -> int:
             return await Cli(catalog, engine, None).status(args.service, args.output)
         if args.command == "history":
             return await Cli(catalog, engine, None).history(args.service, args.output)
+        if args.command == "audit":
+            from bot.entry.cli.audit import show_audit
+            from bot.usecases.audit import AuditReader
+
+            reader = AuditReader(
+                _audit_store(registry, settings), retention_days=settings.audit_retention_days
+            )
+            return await show_audit(catalog, reader, args.service, args.since, args.output)
         # Only a rollback needs the runner, its audit trail and the terminal's live bar.
-        from bot.adapters.audit import JsonFileSink, KubernetesEventSink
+        from bot.adapters.audit import ClusterStoreSink, JsonFileSink, KubernetesEventSink
         from bot.entry.cli.console import ConsoleReporter
         from bot.usecases.audit import AuditTrail
         from bot.usecases.rollback.runner import RolloutRunner, replica_id
 
         me = f"cli@{replica_id()}"
         reporter = ConsoleReporter()
+        # The bot's audit trail in the cluster too, when these credentials may write it; when
+        # they may not, that is said once and the local file keeps the record.
+        store_sink = ClusterStoreSink(_audit_store(registry, settings), fallback=str(audit_file()))
+        audit = AuditTrail(
+            [JsonFileSink(audit_file()), KubernetesEventSink(registry, me), store_sink]
+        )
         runner = RolloutRunner(
             engine,
-            AuditTrail([JsonFileSink(audit_file()), KubernetesEventSink(registry, me)]),
+            audit,
             reporter,
             replica_id=me,
             rollout_timeout=args.timeout,
+            # The catalog's `gitops:` policy: refused, or auto-sync suspended first.
+            gitops=_gitops_guard(registry, settings.gitops_namespaces, audit),
         )
         cli = Cli(
             catalog,
@@ -118,6 +159,8 @@ async def run_cli(args: argparse.Namespace) -> int:
                 reason=args.reason,
                 timeout=args.timeout,
                 wait=args.wait,
+                override_migration_guard=args.override_migration_guard,
+                confirm_service=args.confirm_service,
             ),
         )
     except RollbackBotError as exc:
@@ -127,5 +170,18 @@ async def run_cli(args: argparse.Namespace) -> int:
         sys.stderr.write("interrupted\n")
         return 130
     finally:
+        if store_sink is not None:
+            await store_sink.close(AUDIT_FLUSH_SECONDS)
         if registry is not None:
             await registry.close()
+
+
+def _gitops_guard(
+    registry: ClusterRegistry, namespaces: list[str], audit: AuditTrail
+) -> GitopsGuard:
+    """The GitOps check of a rollback, as the bot makes it (no Slack thread to tell)."""
+    from bot.adapters.kube.gitops import KubeGitOps
+    from bot.usecases.rollback.gitops import GitopsGuard
+
+    gitops = KubeGitOps(lambda context: registry.cluster(context).kube, namespaces)
+    return GitopsGuard(gitops, registry, audit)

@@ -60,6 +60,9 @@ def demo_catalog() -> Catalog:
         services={
             "checkout": ServiceEntry(namespace="shop", deployment="checkout"),
             "cart": ServiceEntry(namespace="shop", deployment="cart"),
+            # GitOps-managed in the simulated cluster: Argo CD (self-heal) and Flux.
+            "payments": ServiceEntry(namespace="shop", deployment="payments", gitops="suspend"),
+            "search": ServiceEntry(namespace="shop", deployment="search"),
         },
         source="embedded demo",
     )

@@ -6,7 +6,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
-from dataclasses import dataclass
+from collections.abc import Callable, Coroutine
+from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
@@ -19,11 +20,15 @@ from slack_sdk.http_retry.builtin_async_handlers import (
 )
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.adapters.audit import JsonLogSink, KubernetesEventSink
+from bot.adapters.audit import ClusterStoreSink, JsonLogSink, KubernetesEventSink
+from bot.adapters.kube.audit_store import ClusterAuditStore
 from bot.adapters.kube.client import service_account_namespace
 from bot.adapters.kube.clusters import ClusterRegistry
 from bot.adapters.kube.configmaps import DEFAULT_NAME as ALERT_INDEX_NAME
+from bot.adapters.kube.gitops import KubeGitOps
+from bot.adapters.slack.audit_channel import AuditChannelSink
 from bot.adapters.slack.directory import UserDirectory
+from bot.adapters.slack.gitops_notices import SlackGitopsNotices
 from bot.adapters.slack.messages import SlackMessages
 from bot.adapters.slack.reporter import ThreadReporters
 from bot.config.catalog import Catalog
@@ -34,15 +39,22 @@ from bot.domain.retry import Backoff, retry
 from bot.domain.rollback.models import Target
 from bot.entry.serve.routes import Check, Readiness, build_routes
 from bot.observability.metrics import Metrics
-from bot.usecases.alerts.index import AlertIndex, IndexDocument
+from bot.usecases.alerts.index import AlertIndex
 from bot.usecases.alerts.offers import AlertOffers
-from bot.usecases.audit import AuditTrail
+from bot.usecases.audit import AuditReader, AuditRetention, AuditSink, AuditTrail
+from bot.usecases.documents import Document
 from bot.usecases.rollback.access import Access
+from bot.usecases.rollback.approvals import Approvals
 from bot.usecases.rollback.engine import RollbackEngine
+from bot.usecases.rollback.gitops import GitopsGuard, GitopsReminders
+from bot.usecases.rollback.preview import Previews
 from bot.usecases.rollback.runner import RolloutRunner, replica_id
 from bot.usecases.rollback.takeover import Takeover
 from bot.usecases.rollback.views import ServiceViews
 from handlers import actions, alertmanager, commands, dedupe, errors, events, views
+from handlers import approvals as approvals_handlers
+from handlers import gitops as gitops_handlers
+from handlers import overrides as overrides_handlers
 from handlers.after_ack import AfterAck
 
 log = logging.getLogger(__name__)
@@ -50,6 +62,10 @@ log = logging.getLogger(__name__)
 SHUTDOWN_GRACE_SECONDS = 90.0
 # How long a stopping replica waits for patches on their way before handing its rollouts over.
 HAND_OVER_GRACE_SECONDS = 10.0
+# How long a stopping replica waits for audit records still on their way to the cluster.
+AUDIT_FLUSH_SECONDS = 10.0
+APPROVALS_NAME = "rollback-bot-approvals"
+APPROVAL_EXPIRY_SECONDS = 15.0  # how late an expired request may be said to have expired
 # A cluster that does not answer at start is asked again, less often each time.
 CLUSTER_CHECK_BACKOFF = Backoff(first=1.0, factor=2.0, cap=60.0, jitter=0.2)
 
@@ -91,12 +107,17 @@ class Bot:
     runner: RolloutRunner
     registry: ClusterRegistry
     readiness: Readiness
-    takeover: Takeover
+    # What every replica keeps doing while it serves (picking up stopped replicas' rollouts,
+    # expiring requests for approval, …), each a loop run as a task until the bot stops.
+    loops: dict[str, Callable[[], Coroutine[Any, Any, None]]]
     socket_mode: AsyncSocketModeHandler | None = None
     contexts: tuple[str | None, ...] = (None,)
+    # What is still being written when the bot stops (the audit store's queue, …): each given
+    # up to AUDIT_FLUSH_SECONDS, before the clusters' connections close.
+    flushes: list[Callable[[float], Coroutine[Any, Any, None]]] = field(default_factory=list)
     _site_runner: web.AppRunner | None = None
     _cluster_check: asyncio.Task[None] | None = None
-    _takeover: asyncio.Task[None] | None = None
+    _loops: list[asyncio.Task[None]] = field(default_factory=list)
 
     @property
     def port(self) -> int:
@@ -110,7 +131,7 @@ class Bot:
         for context in self.contexts:
             await asyncio.to_thread(self.registry.cluster, context)
         self._cluster_check = asyncio.create_task(self._check_clusters())
-        self._takeover = asyncio.create_task(self.takeover.run(), name="takeover")
+        self._loops = [asyncio.create_task(loop(), name=name) for name, loop in self.loops.items()]
         self._site_runner = web.AppRunner(self.http, access_log=None)
         await self._site_runner.setup()
         await web.TCPSite(self._site_runner, self.settings.host, self.settings.port).start()
@@ -146,7 +167,7 @@ class Bot:
         (their Leases released keeping the run) for another replica to finish telling."""
         self.readiness.stopping = True
         self.runner.stop_accepting()
-        for task in (self._cluster_check, self._takeover):
+        for task in (self._cluster_check, *self._loops):
             if task is not None:
                 task.cancel()
         if self.socket_mode is not None:
@@ -155,11 +176,18 @@ class Bot:
         await self.runner.shutdown(grace)  # what was still deciding when the hand-over began
         if self._site_runner is not None:
             await self._site_runner.cleanup()
+        for flush in self.flushes:
+            await flush(min(grace, AUDIT_FLUSH_SECONDS))
         await self.registry.close()
 
 
 def build_bot(
-    settings: Settings, catalog: Catalog, *, alert_index: IndexDocument | None = None
+    settings: Settings,
+    catalog: Catalog,
+    *,
+    alert_index: Document | None = None,
+    approval_store: Document | None = None,
+    approval_expiry_seconds: float = APPROVAL_EXPIRY_SECONDS,
 ) -> Bot:
     """Wire the bot. Raises RollbackBotError naming what is wrong in the settings.
 
@@ -182,7 +210,17 @@ def build_bot(
         on_error=metrics.count_kube_error,
     )
     me = replica_id()
-    audit = AuditTrail([JsonLogSink(), KubernetesEventSink(registry, me)])
+    # The record that outlives Events and replicas (README "The record"), in the bot's namespace.
+    audit_store = ClusterAuditStore(
+        registry.cluster(None).kube,
+        settings.namespace or service_account_namespace() or "default",
+        retention_days=settings.audit_retention_days,
+    )
+    audit_sinks: list[AuditSink] = [
+        JsonLogSink(),
+        KubernetesEventSink(registry, me),
+        ClusterStoreSink(audit_store),
+    ]
     client = AsyncWebClient(
         token=settings.slack_bot_token.get_secret_value(),
         base_url=settings.slack_api_url,
@@ -191,8 +229,19 @@ def build_bot(
             AsyncConnectionErrorRetryHandler(max_retry_count=2),
         ],
     )
+    if catalog.audit_channel:
+        audit_sinks.append(AuditChannelSink(client, catalog.audit_channel))
+    audit = AuditTrail(audit_sinks)
     messages = SlackMessages(client)
     engine = RollbackEngine(registry)
+    # GitOps that would revert a rollback (the catalog's `gitops:`): checked, suspended, resumed.
+    gitops_notices = SlackGitopsNotices(
+        client, reminder_every=timedelta(seconds=settings.gitops_reminder_seconds)
+    )
+    kube_gitops = KubeGitOps(
+        lambda context: registry.cluster(context).kube, settings.gitops_namespaces
+    )
+    gitops = GitopsGuard(kube_gitops, registry, audit, gitops_notices)
     runner = RolloutRunner(
         engine,
         audit,
@@ -201,6 +250,7 @@ def build_bot(
         messages=messages,
         metrics=metrics,
         lease_seconds=settings.lease_seconds,
+        gitops=gitops,
     )
     takeover = Takeover(
         registry,
@@ -209,13 +259,18 @@ def build_bot(
         me=me,
         interval=settings.lease_seconds / 3,
     )
-    service_views = ServiceViews(registry, runner, audit)
+    service_views = ServiceViews(registry, runner, audit, gitops=gitops)
     access = Access(catalog, UserDirectory(client), registry, audit)
-    index = AlertIndex(
-        alert_index
-        or registry.document(
-            settings.namespace or service_account_namespace() or "default", ALERT_INDEX_NAME
-        )
+    own_namespace = settings.namespace or service_account_namespace() or "default"
+    index = AlertIndex(alert_index or registry.document(own_namespace, ALERT_INDEX_NAME))
+    approvals = Approvals(
+        approval_store
+        or registry.document(own_namespace, APPROVALS_NAME, component="approval-requests"),
+        runner,
+        messages,
+        registry,
+        audit,
+        catalog,
     )
     offers = AlertOffers(
         catalog,
@@ -236,9 +291,29 @@ def build_bot(
     # Offers and answers to alert posts wait their turn after their acks; a click (its modal
     # must open within the trigger's 3 s) and a confirmation (the rollback) never do.
     after_ack = AfterAck()
-    commands.register(bolt, settings.slash_command, catalog, service_views, access, after_ack)
-    actions.register(bolt, catalog, access, runner)
-    views.register(bolt, catalog, access, runner)
+    commands.register(
+        bolt,
+        settings.slash_command,
+        catalog,
+        service_views,
+        access,
+        after_ack,
+        audit=AuditReader(audit_store, retention_days=settings.audit_retention_days),
+    )
+    previews = Previews(registry, audit)
+    actions.register(bolt, catalog, access, runner, previews=previews, gitops=gitops)
+    gitops_handlers.register(bolt, catalog, access, gitops)
+    overrides_handlers.register(
+        bolt,
+        catalog,
+        access,
+        runner,
+        previews,
+        runner,
+        approvals,
+    )
+    views.register(bolt, catalog, access, runner, approvals)
+    approvals_handlers.register(bolt, catalog, access, approvals)
     events.register(bolt, offers, after_ack)
 
     contexts = tuple(sorted({ref.context for ref in catalog.refs()} or {None}, key=str))
@@ -262,6 +337,18 @@ def build_bot(
         if settings.slack_app_token is not None
         else None
     )
+    loops: dict[str, Callable[[], Coroutine[Any, Any, None]]] = {
+        "takeover": takeover.run,
+        "gitops reminders": GitopsReminders(
+            kube_gitops,
+            gitops_notices,
+            {Target(r.namespace, r.deployment, r.context): r.name for r in catalog.refs()},
+            interval=timedelta(seconds=settings.gitops_reminder_seconds),
+        ).run,
+        "audit retention": AuditRetention(audit_store).run,
+    }
+    if any(entry.approvals for entry in catalog.services.values()):
+        loops["approval expiry"] = lambda: approvals.run(approval_expiry_seconds)
     return Bot(
         settings,
         http,
@@ -269,9 +356,12 @@ def build_bot(
         runner,
         registry,
         readiness,
-        takeover,
+        loops,
         socket_mode=handler,
         contexts=contexts,
+        flushes=[
+            s.close for s in audit_sinks if isinstance(s, ClusterStoreSink | AuditChannelSink)
+        ],
     )
 
 

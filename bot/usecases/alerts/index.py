@@ -15,7 +15,7 @@ import secrets
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import datetime, timedelta
-from typing import Literal, Protocol, TypeVar
+from typing import Literal, TypeVar
 
 from bot.domain.alerts.index import (
     KEEP_RESOLVED,
@@ -31,8 +31,8 @@ from bot.domain.alerts.index import (
 )
 from bot.domain.errors import Conflict
 from bot.domain.retry import Backoff, retry
-from bot.domain.rollback.models import JsonDict
 from bot.domain.times import utc_now
+from bot.usecases.documents import Document
 
 log = logging.getLogger(__name__)
 
@@ -42,27 +42,10 @@ T = TypeVar("T")
 CONFLICT_BACKOFF = Backoff(first=0.02, factor=2.0, cap=0.64)
 
 
-class IndexDocument(Protocol):
-    """One ConfigMap-like document with a resourceVersion, where the entries are kept."""
-
-    @property
-    def where(self) -> str:
-        """For messages: "configmap ns/name"."""
-        ...
-
-    async def read(self, what: str) -> JsonDict | None:
-        """The object (`metadata.resourceVersion`, `data`), or None when it does not exist."""
-        ...
-
-    async def write(self, what: str, version: str | None, data: dict[str, str]) -> None:
-        """Create it (`version` None) or replace it if still at `version`; else `Conflict`."""
-        ...
-
-
 class AlertIndex:
     def __init__(
         self,
-        store: IndexDocument,
+        store: Document,
         *,
         posting_ttl: timedelta = POSTING_TTL,
         keep_resolved: timedelta = KEEP_RESOLVED,

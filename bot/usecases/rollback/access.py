@@ -22,6 +22,10 @@ from bot.usecases.rollback.ports import Clusters, GroupDirectory
 
 log = logging.getLogger(__name__)
 
+NOT_BREAK_GLASS = (
+    "only the catalog's break-glass people may skip approval or override the migration guard"
+)
+
 
 def policy_of(catalog: Catalog, ref: ServiceRef) -> AccessPolicy | None:
     """The service's policy; None for a Deployment outside the catalog with no policy for it."""
@@ -36,6 +40,15 @@ def policy_of(catalog: Catalog, ref: ServiceRef) -> AccessPolicy | None:
         groups=frozenset(catalog.uncataloged.allowed_groups),
         anyone=False,
     )
+
+
+def approvers_of(ref: ServiceRef) -> tuple[str, ...]:
+    """Who may approve a rollback of `ref`: its `approvers`, else who may roll it back (empty:
+    anyone who may roll it back)."""
+    entry = ref.entry
+    if entry is None:
+        return ()
+    return entry.approvers or (*entry.allowed_users, *entry.allowed_groups)
 
 
 class Access:
@@ -91,6 +104,54 @@ class Access:
             )
         return "only the users and groups its catalog entry names may"
 
+    async def approval_refusal(
+        self, ref: ServiceRef, user: str, *, external: bool = False
+    ) -> str | None:
+        """Why `user` may not approve a rollback of `ref` now (groups asked afresh), or None."""
+        approvers = approvers_of(ref)
+        if not approvers:
+            return await self.refusal(ref, user, external=external, fresh=True)
+        if user in approvers:
+            return None
+        if external:
+            return "people of another workspace may approve only where the catalog names them"
+        if await self._directory.is_guest(user):
+            return "guests of the workspace may approve only where the catalog names them"
+        groups = frozenset(a for a in approvers if a.startswith("S"))
+        if groups and await self._directory.groups_of(user, groups, fresh=True):
+            return None
+        return "only the approvers its catalog entry names may approve"
+
+    async def authorize_approval(
+        self, ref: ServiceRef, user: str, *, external: bool = False
+    ) -> str | None:
+        """None when `user` may approve or reject a rollback of `ref`; else why not, recorded."""
+        refusal = await self.approval_refusal(ref, user, external=external)
+        if refusal is not None:
+            await self._denied(ref, user, "approval", refusal)
+        return refusal
+
+    async def may_break_glass(self, user: str, *, external: bool = False) -> bool:
+        """Whether `user` is one of the catalog's break-glass people (groups asked afresh)."""
+        policy = self._catalog.break_glass
+        if policy is None or external:
+            return False
+        if user in policy.allowed_users:
+            return True
+        if not policy.allowed_groups or await self._directory.is_guest(user):
+            return False
+        return bool(await self._directory.groups_of(user, policy.allowed_groups, fresh=True))
+
+    async def authorize_break_glass(
+        self, ref: ServiceRef, user: str, what: str, *, external: bool = False
+    ) -> str | None:
+        """None when `user` may break glass (skip approvals, override the migration guard): one
+        of the catalog's break-glass people; else why not, recorded as a denied `what`."""
+        if await self.may_break_glass(user, external=external):
+            return None
+        await self._denied(ref, user, what, NOT_BREAK_GLASS)
+        return NOT_BREAK_GLASS
+
     async def may_name_uncataloged(self, user: str) -> bool:
         """Whether `user` may name Deployments outside the catalog at all."""
         policy = self._catalog.uncataloged
@@ -116,8 +177,12 @@ class Access:
         """None when `user` may do `what` ("click", "confirmation", "view") about `ref`; else
         why not, and the refusal is recorded (on the Deployment too when it can be read)."""
         refusal = await self.refusal(ref, user, external=external, fresh=fresh)
-        if refusal is None:
-            return None
+        if refusal is not None:
+            await self._denied(ref, user, what, refusal)
+        return refusal
+
+    async def _denied(self, ref: ServiceRef, user: str, what: str, refusal: str) -> None:
+        """Record a refusal, on the Deployment too when it can be read."""
         deployment: Deployment | None = None
         try:
             deployment = await self._clusters.cluster(ref.context).read(
@@ -127,4 +192,3 @@ class Access:
             log.warning("could not read %s to record a denied %s", ref.qualified, what)
         denied = slack_step(Step.DENIED, ref, user, self._now(), detail=f"{what}: {refusal}")
         await self._audit.record(denied, deployment)
-        return refusal

@@ -108,7 +108,8 @@ class RollbackEngine:
                 f"revision {previous.target.number} ({previous.target.version}) of {target} "
                 "disappeared while rolling back"
             )
-        return plan_rollback(history, same.number, cause)
+        # An override carries over only as asked: a guard that appeared since is not passed.
+        return plan_rollback(history, same.number, cause, override=previous.overridden is not None)
 
     async def follow(
         self, target: Target, *, within: float | None = None

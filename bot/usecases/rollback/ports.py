@@ -7,8 +7,11 @@ the wiring (`bot.entry`) passes them down. Nothing here imports an adapter.
 from __future__ import annotations
 
 from collections.abc import AsyncGenerator, Collection, Sequence
+from datetime import datetime
 from typing import Protocol
 
+from bot.domain.rollback.approvals import ApprovalRequest
+from bot.domain.rollback.gitops import Managed, Suspension
 from bot.domain.rollback.models import Deployment, History, JsonDict, RunInfo, Target, Thread
 from bot.domain.rollback.planning import RollbackPlan
 from bot.domain.rollback.progress import Progress
@@ -140,3 +143,61 @@ class GroupDirectory(Protocol):
     ) -> frozenset[str]:
         """Which of `among` the user is in; `fresh`: asked of Slack now, not from a cache."""
         ...
+
+
+class ApprovalMessages(Protocol):
+    """Where a request for approval is shown and kept in step: its thread."""
+
+    async def post_request(self, request: ApprovalRequest, approvers: Sequence[str]) -> str:
+        """Post the request in its thread; its message ts."""
+        ...
+
+    async def update_request(self, request: ApprovalRequest, approvers: Sequence[str]) -> None:
+        """Show the request's state now (approvals so far, approved, rejected, expired)."""
+        ...
+
+    async def announce_break_glass(
+        self,
+        thread: Thread,
+        requester: str,
+        service: str,
+        to_version: str,
+        reason: str,
+        approvers: Sequence[str],
+    ) -> None: ...
+
+
+class GitOps(Protocol):
+    """The GitOps tool managing a Deployment (an Argo CD Application, a Flux Kustomization or
+    HelmRelease): what it would do to a rollback, and its auto-sync turned off and on again."""
+
+    async def inspect(self, target: Target) -> Managed | None:
+        """None when nothing manages the Deployment; ClusterError when it cannot be read (the
+        GitOps object that cannot be read is a `Managed` with its problem)."""
+        ...
+
+    async def suspend(self, target: Target, managed: Managed, suspension: Suspension) -> Managed:
+        """Turn auto-sync off, marked with `suspension`; Conflict when the object changed since
+        `managed` was read."""
+        ...
+
+    async def resume(self, target: Target, managed: Managed) -> Managed:
+        """Restore what the bot's mark says and remove the mark; Conflict as above."""
+        ...
+
+    async def mark_reminded(self, target: Target, managed: Managed, at: datetime) -> bool:
+        """Note that the thread was reminded at `at`; False when another replica (or a person)
+        changed the object since it was read."""
+        ...
+
+
+class GitopsNotices(Protocol):
+    """Where GitOps steps are told: the rollback's Slack thread."""
+
+    async def suspended(self, thread: Thread, managed: Managed, suspension: Suspension) -> None: ...
+
+    async def reminder(self, thread: Thread, managed: Managed, now: datetime) -> None: ...
+
+    async def resumed(
+        self, thread: Thread, managed: Managed, actor: str, warning: str | None
+    ) -> None: ...

@@ -21,7 +21,7 @@ from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
 from datetime import datetime
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING
 
 from bot.domain.audit import AuditRecord, Step
 from bot.domain.errors import (
@@ -32,9 +32,9 @@ from bot.domain.errors import (
     Stale,
 )
 from bot.domain.retry import Backoff, retry
-from bot.domain.rollback.guards import Snapshot, staleness
+from bot.domain.rollback.guards import staleness
 from bot.domain.rollback.locks import LockLost
-from bot.domain.rollback.models import Deployment, History, RunInfo, Target, Thread
+from bot.domain.rollback.models import Deployment, History, RunInfo, Target
 from bot.domain.rollback.pickup import pickup
 from bot.domain.rollback.planning import RollbackCause, RollbackPlan, plan_rollback
 from bot.domain.rollback.progress import Phase, Progress
@@ -43,9 +43,11 @@ from bot.domain.times import utc_now
 from bot.usecases.audit import AuditTrail
 from bot.usecases.rollback.engine import RollbackEngine
 from bot.usecases.rollback.ports import Reporter, Reporters, VersionMessages
+from bot.usecases.rollback.requests import RollbackRequest, RunOutcome, StartResult
 
 if TYPE_CHECKING:  # the CLI, which counts nothing, does not load prometheus_client
     from bot.observability.metrics import Metrics
+    from bot.usecases.rollback.gitops import GitopsGuard
 
 log = logging.getLogger(__name__)
 
@@ -66,47 +68,6 @@ def replica_id() -> str:
     )
 
 
-@dataclass(frozen=True)
-class RollbackRequest:
-    service: str
-    target: Target
-    target_replicaset: str
-    target_revision: int
-    target_version: str
-    snapshot: Snapshot | None
-    actor: str
-    via: str
-    reason: str | None
-    thread: Thread | None = None
-    # How the Deployment's change-cause names the actor ("@alice"); `actor` stays the id that
-    # Slack mentions and the audit trail use.
-    actor_name: str | None = None
-    history_limit: int = 5
-
-
-@dataclass(frozen=True)
-class RunOutcome:
-    """How a started rollback ended. `unknown`: the bot lost sight of it (the cluster stopped
-    answering, the patch's answer never came, a shutdown); only the rollout's own state says
-    "failed"."""
-
-    succeeded: bool
-    timed_out: bool
-    error: str | None
-    last: Progress | None
-    elapsed: float
-    unknown: bool = False
-
-
-@dataclass(frozen=True)
-class StartResult:
-    outcome: Literal["started", "running", "stale", "refused", "skipped"]
-    message: str
-    run: RunInfo | None = None
-    plan: RollbackPlan | None = None
-    completion: asyncio.Future[RunOutcome] | None = None
-
-
 @dataclass
 class _Active:
     run: RunInfo
@@ -120,6 +81,20 @@ class _Active:
     outcome: asyncio.Future[RunOutcome] = field(
         default_factory=lambda: asyncio.get_running_loop().create_future()
     )
+
+
+@dataclass(frozen=True)
+class _Story:
+    """One rollback being told, as it stands when following it ended."""
+
+    request: RollbackRequest
+    reporter: Reporter
+    plan: RollbackPlan | None
+    record: _Records
+    run: RunInfo
+    slot: _Active
+    last: Progress | None
+    elapsed: float
 
 
 @dataclass(frozen=True)
@@ -197,8 +172,10 @@ class RolloutRunner:
         clock: Callable[[], float] = time.monotonic,
         now: Callable[[], datetime] = utc_now,
         metrics: Metrics | None = None,
+        gitops: GitopsGuard | None = None,
     ) -> None:
         self._engine = engine
+        self._gitops = gitops
         self._audit = audit
         self._reporters = reporters
         self._messages = messages
@@ -265,6 +242,10 @@ class RolloutRunner:
             # What the asker saw is out of date: show them the state just read.
             await self._show(request, history, None, "refresh the stale message")
             return StartResult("stale", stale)
+        gitops = await self._gitops.refusal(request) if self._gitops is not None else None
+        if gitops is not None:
+            await self._audit.record(record(Step.REFUSED, detail=gitops), deployment)
+            return StartResult("refused", gitops)
         chosen = next(r for r in history.revisions if r.replicaset == request.target_replicaset)
         cause = RollbackCause(
             actor=request.actor_name or request.actor,
@@ -274,7 +255,7 @@ class RolloutRunner:
             actor_id=request.actor if request.actor_name else None,
         )
         try:
-            plan = plan_rollback(history, chosen.number, cause)
+            plan = plan_rollback(history, chosen.number, cause, override=request.override)
         except RollbackRefused as exc:
             await self._audit.record(record(Step.REFUSED, detail=str(exc)), deployment)
             return StartResult("refused", str(exc))
@@ -309,6 +290,16 @@ class RolloutRunner:
             await self._audit.record(self._busy(request, holder, deployment), deployment)
             return StartResult("running", f"{holder.actor} is already rolling back", holder)
         slot.run = run
+        if plan.overridden is not None:
+            await self._audit.record(
+                record(
+                    Step.OVERRIDE,
+                    plan=plan,
+                    detail=f"migration guard: {plan.overridden}",
+                    rollback_id=rollback_id,
+                ),
+                deployment,
+            )
         await self._audit.record(
             # At the instant the Deployment will say it went out (rolled-back-at): one time.
             record(Step.CONFIRMED, plan=plan, rollback_id=rollback_id, at=cause.at),
@@ -372,6 +363,8 @@ class RolloutRunner:
         try:
             if picked_up_from is None:
                 assert plan is not None
+                if self._gitops is not None:  # suspends auto-sync that would revert it
+                    await self._gitops.before_patch(request, run, deployment)
                 try:
                     applied = await self._engine.apply(
                         target, plan, cause, snapshot=request.snapshot
@@ -437,39 +430,28 @@ class RolloutRunner:
             renewer.cancel()
             slot.sent.set()
             elapsed = self._clock() - started
+            story = _Story(request, reporter, plan, record, run, slot, last, elapsed)
             if (
                 slot.handing_over
                 and slot.lost is None
                 and error is None
                 and not (last is not None and last.finished)
             ):
-                await self._hand_over(request, reporter, plan, record, run, last, elapsed, slot)
+                await self._hand_over(story)
             else:
-                await self._finish(
-                    request,
-                    reporter,
-                    plan,
-                    record,
-                    run,
-                    last,
-                    elapsed,
-                    slot,
-                    _Ending(error, timed_out, stale, unknown),
-                )
+                await self._finish(story, _Ending(error, timed_out, stale, unknown))
 
-    async def _finish(
-        self,
-        request: RollbackRequest,
-        reporter: Reporter,
-        plan: RollbackPlan | None,
-        record: _Records,
-        run: RunInfo,
-        last: Progress | None,
-        elapsed: float,
-        slot: _Active,
-        ending: _Ending,
-    ) -> None:
+    async def _finish(self, story: _Story, ending: _Ending) -> None:
         """The story's end: recorded, unlocked, told in the thread, the message refreshed."""
+        request, reporter, plan, record, run, slot = (
+            story.request,
+            story.reporter,
+            story.plan,
+            story.record,
+            story.run,
+            story.slot,
+        )
+        last, elapsed = story.last, story.elapsed
         target = request.target
         error, unknown = ending.error, ending.unknown
         succeeded = error is None and last is not None and last.phase is Phase.COMPLETE
@@ -522,19 +504,18 @@ class RolloutRunner:
                 )
             )
 
-    async def _hand_over(
-        self,
-        request: RollbackRequest,
-        reporter: Reporter,
-        plan: RollbackPlan | None,
-        record: _Records,
-        run: RunInfo,
-        last: Progress | None,
-        elapsed: float,
-        slot: _Active,
-    ) -> None:
+    async def _hand_over(self, story: _Story) -> None:
         """This replica stops: the Lease is released keeping the run, for another replica (or
         this one's successor) to pick up at once and tell the end in the same thread."""
+        request, reporter, plan, record, run, slot = (
+            story.request,
+            story.reporter,
+            story.plan,
+            story.record,
+            story.run,
+            story.slot,
+        )
+        last, elapsed = story.last, story.elapsed
         target = request.target
         if self._metrics is not None:
             self._metrics.in_flight.dec()
@@ -579,8 +560,16 @@ class RolloutRunner:
         except RollbackBotError as exc:
             log.warning("could not unlock %s: %s", target, exc)
 
-    def _view(self, request: RollbackRequest, history: History, run: RunInfo | None) -> ServiceView:
+    async def _view(
+        self, request: RollbackRequest, history: History, run: RunInfo | None
+    ) -> ServiceView:
         target = request.target
+        gitops = None
+        if self._gitops is not None:  # the message keeps saying what GitOps would do
+            try:
+                gitops = await self._gitops.note(target, request.gitops)
+            except RollbackBotError as exc:
+                log.warning("could not check the GitOps of %s: %s", target, exc)
         return ServiceView(
             service=request.service,
             namespace=target.namespace,
@@ -590,6 +579,7 @@ class RolloutRunner:
             taken_at=self._now(),
             limit=request.history_limit,
             running=run,
+            gitops=gitops,
         )
 
     async def _show(
@@ -599,7 +589,7 @@ class RolloutRunner:
         thread = request.thread
         if self._messages is None or thread is None or thread.message_ts is None:
             return
-        view = self._view(request, history, run)
+        view = await self._view(request, history, run)
         if run is None:
             await _quietly(self._messages.refresh(thread, view), what)
         else:
@@ -610,7 +600,7 @@ class RolloutRunner:
         if self._messages is None or thread is None or thread.message_ts is None:
             return
         history = await self._engine.history(request.target)
-        await self._messages.refresh(thread, self._view(request, history, None))
+        await self._messages.refresh(thread, await self._view(request, history, None))
 
     def _count(
         self, service: str, succeeded: bool, timed_out: bool, unknown: bool, elapsed: float

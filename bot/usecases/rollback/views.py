@@ -3,15 +3,23 @@ and the "asked" step of the audit trail when someone is offered the rollback but
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import datetime
 
 from bot.config.catalog import ServiceRef
 from bot.domain.audit import Step
+from bot.domain.errors import RollbackBotError
+from bot.domain.rollback.gitops import GitopsNote
 from bot.domain.rollback.views import ServiceView
 from bot.domain.times import utc_now
 from bot.usecases.audit import AuditTrail, slack_step
+from bot.usecases.rollback.gitops import GitopsGuard
 from bot.usecases.rollback.ports import Clusters, RunningRollbacks
+
+log = logging.getLogger(__name__)
 
 
 class ServiceViews:
@@ -22,11 +30,13 @@ class ServiceViews:
         audit: AuditTrail,
         *,
         now: Callable[[], datetime] = utc_now,
+        gitops: GitopsGuard | None = None,
     ) -> None:
         self._clusters = clusters
         self._running = running
         self._audit = audit
         self._now = now
+        self._gitops = gitops
 
     def cluster_name(self, ref: ServiceRef) -> str:
         return ref.context or self._clusters.cluster(ref.context).server
@@ -45,9 +55,20 @@ class ServiceViews:
             running=self._running.running(ref.target),
         )
 
+    async def _gitops_note(self, ref: ServiceRef) -> GitopsNote | None:
+        """What GitOps would do to a rollback of `ref`, for the versions message."""
+        if self._gitops is None:
+            return None
+        try:
+            return await self._gitops.note(ref.target, ref.entry.gitops if ref.entry else None)
+        except RollbackBotError as exc:
+            log.warning("could not check the GitOps of %s: %s", ref.qualified, exc)
+            return None
+
     async def offer(self, ref: ServiceRef, user: str, channel: str | None) -> ServiceView:
         """The view with rollback buttons for `user`; the offer is recorded."""
-        view = await self.view(ref, user)
+        view, gitops = await asyncio.gather(self.view(ref, user), self._gitops_note(ref))
+        view = replace(view, gitops=gitops)
         deployment = view.history.deployment
         await self._audit.record(
             slack_step(

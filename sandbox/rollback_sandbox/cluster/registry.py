@@ -201,7 +201,9 @@ class Registry:
                 meta["labels"] = old["metadata"]["labels"]
             else:
                 meta.pop("labels", None)
-        elif "status" in old or (rt.subresources and "status" in rt.subresources):
+        elif "status" in rt.subresources:
+            # kept from the stored object; a kind without a status subresource (an Argo CD
+            # Application) takes the body's, as the real apiserver does
             if "status" in old:
                 new["status"] = old["status"]
             else:

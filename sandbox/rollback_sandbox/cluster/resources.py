@@ -79,9 +79,24 @@ EVENTS = ResourceType(
 )  # fmt: skip
 CONFIGMAPS = ResourceType("", "v1", "configmaps", "configmap", "ConfigMap", True, ("cm",))
 LEASES = ResourceType("coordination.k8s.io", "v1", "leases", "lease", "Lease", True)
+# GitOps custom resources, served generically (no controller): an Argo CD Application (its CRD
+# has no status subresource) and Flux's Kustomization and HelmRelease (theirs have one).
+APPLICATIONS = ResourceType(
+    "argoproj.io", "v1alpha1", "applications", "application", "Application", True,
+    short_names=("app", "apps"), categories=("argoproj",),
+)  # fmt: skip
+KUSTOMIZATIONS = ResourceType(
+    "kustomize.toolkit.fluxcd.io", "v1", "kustomizations", "kustomization", "Kustomization",
+    True, short_names=("ks",), categories=("all",), subresources=("status",),
+)  # fmt: skip
+HELMRELEASES = ResourceType(
+    "helm.toolkit.fluxcd.io", "v2", "helmreleases", "helmrelease", "HelmRelease", True,
+    short_names=("hr",), categories=("all",), subresources=("status",),
+)  # fmt: skip
 
 ALL: tuple[ResourceType, ...] = (
     NAMESPACES, PODS, SERVICES, EVENTS, CONFIGMAPS, DEPLOYMENTS, REPLICASETS, LEASES,
+    APPLICATIONS, KUSTOMIZATIONS, HELMRELEASES,
 )  # fmt: skip
 
 SUBRESOURCE_VERBS = ("get", "patch", "update")

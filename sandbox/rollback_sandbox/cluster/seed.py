@@ -1,5 +1,7 @@
 """Starting states: `empty` (just the default namespace) and `demo` (shop/checkout with a
-history 2.12.0 → 2.13.0 → 2.14.0, the last one bad but running, plus shop/cart)."""
+history 2.12.0 → 2.13.0 → 2.14.0, the last one bad but running, plus shop/cart; and two services
+deployed by GitOps, 1.4.0 → 1.5.0 of shop/payments by the Argo CD Application argocd/shop-payments
+with self-heal on, 3.1.0 → 3.2.0 of shop/search by the Flux Kustomization flux-system/search)."""
 
 from __future__ import annotations
 
@@ -106,6 +108,139 @@ def cart(version: str, pipeline: str) -> JsonDict:
     }
 
 
+# GitOps-managed services: payments by an Argo CD Application with self-heal (tracking-id
+# annotation), search by a Flux Kustomization (its labels). Git's commits, made up.
+PAYMENTS_APP = "shop-payments"
+PAYMENTS_COMMITS = {"1.4.0": "4c1d2a7e9b0f", "1.5.0": "9e8f7a6b5c4d"}
+SEARCH_COMMITS = {"3.1.0": "main@sha1:0a1b2c3d", "3.2.0": "main@sha1:5e6f7a8b"}
+
+
+def gitops_managed(
+    name: str, version: str, replicas: int, labels: dict[str, str], annotations: dict[str, str]
+) -> JsonDict:
+    selector = {"app.kubernetes.io/name": name, "app.kubernetes.io/part-of": "shop"}
+    pod_labels = {**selector, "app.kubernetes.io/version": version}
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {
+            "name": name,
+            "namespace": "shop",
+            "labels": {**pod_labels, **labels},
+            "annotations": {
+                "kubernetes.io/change-cause": f"sync {name} {version} from Git",
+                **annotations,
+            },
+        },
+        "spec": {
+            "replicas": replicas,
+            "selector": {"matchLabels": selector},
+            "template": {
+                "metadata": {"labels": pod_labels},
+                "spec": {
+                    "containers": [
+                        {
+                            "name": name,
+                            "image": f"{REGISTRY}/shop/{name}:{version}",
+                            "ports": [{"name": "http", "containerPort": 8080}],
+                        }
+                    ]
+                },
+            },
+        },
+    }
+
+
+def payments(version: str) -> JsonDict:
+    return gitops_managed(
+        "payments",
+        version,
+        2,
+        {"app.kubernetes.io/instance": PAYMENTS_APP},
+        {"argocd.argoproj.io/tracking-id": f"{PAYMENTS_APP}:apps/Deployment:shop/payments"},
+    )
+
+
+def search(version: str) -> JsonDict:
+    return gitops_managed(
+        "search",
+        version,
+        1,
+        {
+            "kustomize.toolkit.fluxcd.io/name": "search",
+            "kustomize.toolkit.fluxcd.io/namespace": "flux-system",
+        },
+        {},
+    )
+
+
+def payments_application(version: str) -> JsonDict:
+    """What Argo CD shows once it synced `version` from Git, auto-sync with self-heal on."""
+    return {
+        "apiVersion": "argoproj.io/v1alpha1",
+        "kind": "Application",
+        "metadata": {"name": PAYMENTS_APP, "namespace": "argocd"},
+        "spec": {
+            "project": "default",
+            "source": {
+                "repoURL": "https://git.example.com/shop/deploy.git",
+                "path": "payments",
+                "targetRevision": "main",
+            },
+            "destination": {"server": "https://kubernetes.default.svc", "namespace": "shop"},
+            "syncPolicy": {"automated": {"prune": True, "selfHeal": True}},
+        },
+        "status": {
+            "sync": {"status": "Synced", "revision": PAYMENTS_COMMITS[version]},
+            "health": {"status": "Healthy"},
+            "resources": [
+                {
+                    "group": "apps",
+                    "version": "v1",
+                    "kind": "Deployment",
+                    "namespace": "shop",
+                    "name": "payments",
+                    "status": "Synced",
+                }
+            ],
+            "summary": {"images": [f"{REGISTRY}/shop/payments:{version}"]},
+        },
+    }
+
+
+def search_kustomization(version: str) -> JsonDict:
+    return {
+        "apiVersion": "kustomize.toolkit.fluxcd.io/v1",
+        "kind": "Kustomization",
+        "metadata": {"name": "search", "namespace": "flux-system"},
+        "spec": {
+            "interval": "10m",
+            "path": "./search",
+            "prune": True,
+            "sourceRef": {"kind": "GitRepository", "name": "shop"},
+        },
+        "status": {
+            "lastAppliedRevision": SEARCH_COMMITS[version],
+            "lastAttemptedRevision": SEARCH_COMMITS[version],
+        },
+    }
+
+
+def _gitops_objects(sb: Sandbox, app_version: str, search_version: str) -> None:
+    reg = sb.registry
+    for rt, obj in (
+        (resources.APPLICATIONS, payments_application(app_version)),
+        (resources.KUSTOMIZATIONS, search_kustomization(search_version)),
+    ):
+        namespace, name = obj["metadata"]["namespace"], obj["metadata"]["name"]
+        if reg.find(rt, namespace, name) is None:
+            reg.create(rt, namespace, obj)
+        else:  # what the GitOps controller writes after a sync, status included
+            live = reg.get(rt, namespace, name)
+            live["spec"], live["status"] = obj["spec"], obj["status"]
+            reg.store.put(rt.key, live)
+
+
 def service(name: str) -> JsonDict:
     return {
         "apiVersion": "v1",
@@ -159,6 +294,13 @@ def _demo(sb: Sandbox) -> None:
         reg.create(resources.NAMESPACES, "", _namespace("shop"))
         reg.create(resources.SERVICES, "shop", service("checkout"))
         reg.create(resources.SERVICES, "shop", service("cart"))
+        reg.create(resources.NAMESPACES, "", _namespace("argocd"))
+        reg.create(resources.NAMESPACES, "", _namespace("flux-system"))
+
+    def gitops(app_version: str, search_version: str) -> None:
+        _deploy(sb, payments(app_version))
+        _deploy(sb, search(search_version))
+        _gitops_objects(sb, app_version, search_version)
 
     history: list[tuple[timedelta, Callable[[], None]]] = [
         (timedelta(days=6), ns_and_services),
@@ -166,6 +308,8 @@ def _demo(sb: Sandbox) -> None:
         (timedelta(days=4, hours=7), lambda: _deploy(sb, cart("1.8.2", "#4733"))),
         (timedelta(days=2, hours=5), lambda: _deploy(sb, checkout("2.13.0", "#4790"))),
         (timedelta(days=1, hours=2), lambda: _deploy(sb, cart("1.8.3", "#4802"))),
+        (timedelta(days=1), lambda: gitops("1.4.0", "3.1.0")),
+        (timedelta(minutes=20), lambda: gitops("1.5.0", "3.2.0")),
         (timedelta(minutes=12), lambda: _deploy(sb, checkout("2.14.0", "#4821"))),
     ]
     for ago, step in history:

@@ -26,7 +26,8 @@ from bot.domain.rollback.views import ServiceView
 from bot.usecases.audit import AuditTrail
 from bot.usecases.rollback.engine import RollbackEngine
 from bot.usecases.rollback.ports import Reporter
-from bot.usecases.rollback.runner import RollbackRequest, RolloutRunner, RunOutcome, StartResult
+from bot.usecases.rollback.requests import RollbackRequest, RunOutcome, StartResult
+from bot.usecases.rollback.runner import RolloutRunner
 from tests.builders import OneCluster, deployment, replicaset, template
 
 NOW = datetime(2026, 11, 27, 4, 5, tzinfo=UTC)
