@@ -272,3 +272,28 @@ async def test_break_glass_is_refused_to_people_the_catalog_does_not_name(
     await ask(slack_api, slack_sender, a, {"reason": "hurry", "break_glass": ["break-glass"]})
     await private_notice(slack_api, DEFAULT_USER_ID, "break-glass people")
     assert (await demo_engine.status(CHECKOUT)).version == "2.14.0"
+
+
+async def test_a_deployment_that_changed_while_waiting_is_not_rolled_back_at_the_approval(
+    replicas: StartBots,
+    slack_api: FakeSlackWebApi,
+    slack_sender: SlackRequestSender,
+    demo_engine: RollbackEngine,
+) -> None:
+    approver = slack_api.add_user("second-oncall")
+    a, b = await replicas(catalog_with(approver))
+    message = await ask(slack_api, slack_sender, a, {"reason": "5xx"})
+    request = await slack_api.wait_for(lambda: request_of(slack_api, message))
+    assert isinstance(request, StoredMessage)
+    # Meanwhile someone rolls back from a terminal, to another version.
+    await demo_engine.apply(CHECKOUT, await demo_engine.plan(CHECKOUT, 1))
+    slack_sender.events_url = url(b)
+    await slack_sender.click(CHANNEL, request.ts, "approval:approve", user_id=approver)
+    ended = await slack_api.wait_for(
+        lambda: (r := slack_api.message(CHANNEL, request.ts)) and "Approved" in r.all_text() and r
+    )
+    assert isinstance(ended, StoredMessage)
+    assert "Not rolled back" in ended.all_text()
+    assert "moved from revision 3 to revision 4 (2.12.0)" in ended.all_text()
+    assert (await demo_engine.status(CHECKOUT)).version == "2.12.0"
+    assert not any("started rolling" in m.all_text() for m in thread(slack_api, message))

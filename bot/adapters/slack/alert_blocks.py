@@ -21,7 +21,12 @@ from slack_sdk.models.blocks import (
     SectionBlock,
 )
 
-from bot.adapters.slack.blocks import offer_block_id, rollback_button, running_text
+from bot.adapters.slack.blocks import (
+    offer_block_id,
+    override_button,
+    rollback_button,
+    running_text,
+)
 from bot.adapters.slack.render import (
     NOTHING_TO_ROLL_BACK_TO,
     SECTION_TEXT,
@@ -37,6 +42,7 @@ from bot.adapters.slack.render import (
 from bot.domain.alerts.advice import Advice, Verdict
 from bot.domain.alerts.views import AlertGroupView
 from bot.domain.alerts.webhook import Alert, group_severity
+from bot.domain.rollback.migrations import migration_block
 from bot.domain.rollback.models import Revision
 from bot.domain.rollback.planning import previous_revision
 from bot.domain.rollback.views import ServiceView
@@ -165,12 +171,21 @@ def _alert_list(view: AlertGroupView) -> list[Block]:
     return [SectionBlock(text=MarkdownTextObject(text=clip("\n".join(lines), SECTION_TEXT)))]
 
 
-def _button(sv: ServiceView, target: Revision) -> ActionsBlock:
-    """The one rollback button, in a block that tells a click on a known-bad version."""
-    return ActionsBlock(
-        block_id=offer_block_id(sv, target),
-        elements=[rollback_button(sv, target, source=BUTTON_SOURCE)],
-    )
+def _button(sv: ServiceView, target: Revision) -> list[Block]:
+    """The one rollback button, in a block that tells a click on a known-bad version; for a
+    target the migration guard blocks, why, and the break-glass override instead."""
+    guard = migration_block(sv.history, target)
+    if guard is not None:
+        return [
+            SectionBlock(text=MarkdownTextObject(text=f":no_entry: {escape(guard.reason)}")),
+            ActionsBlock(elements=[override_button(sv, target, source=BUTTON_SOURCE)]),
+        ]
+    return [
+        ActionsBlock(
+            block_id=offer_block_id(sv, target),
+            elements=[rollback_button(sv, target, source=BUTTON_SOURCE)],
+        )
+    ]
 
 
 def _offer(view: AlertGroupView) -> list[Block]:
@@ -197,7 +212,7 @@ def _offer(view: AlertGroupView) -> list[Block]:
     if target is None:
         blocks.append(text_section(NOTHING_TO_ROLL_BACK_TO))
         return blocks
-    blocks.append(_button(sv, target))
+    blocks += _button(sv, target)
     return blocks
 
 
@@ -276,7 +291,7 @@ def alert_reply(sv: ServiceView, title: str, advice: Advice | None) -> Message:
     elif target is None:
         blocks.append(text_section(NOTHING_TO_ROLL_BACK_TO))
     else:
-        blocks.append(_button(sv, target))
+        blocks += _button(sv, target)
         blocks.append(
             ContextBlock(
                 elements=[

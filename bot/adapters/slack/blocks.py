@@ -773,9 +773,12 @@ def _guard_notes(revision: Revision, guard: MigrationBlock | None) -> list[str]:
     return notes
 
 
-def override_button(view: ServiceView, revision: Revision) -> ButtonElement:
+def override_button(
+    view: ServiceView, revision: Revision, *, source: str = "command"
+) -> ButtonElement:
     """For a revision the migration guard blocks: "Override migration guard", useful only to
-    the catalog's break-glass people (checked at the click and at the submit)."""
+    the catalog's break-glass people (checked at the click and at the submit). `source`: as
+    `rollback_button`'s, the kind of message it sits in."""
     deployment = view.history.deployment
     value = RollbackButton(
         service=view.service,
@@ -785,6 +788,7 @@ def override_button(view: ServiceView, revision: Revision) -> ButtonElement:
         from_version=clip(deployment.version, 128),
         revision=deployment.revision,
         generation=deployment.generation,
+        source=source,
     )
     return ButtonElement(
         text=PlainTextObject(text="Override migration guard"),

@@ -330,3 +330,28 @@ def test_an_alert_offers_a_known_bad_version_as_a_redeploy() -> None:
     (block,) = [b for b in good.blocks if b["type"] == "actions"]
     assert block["elements"][0]["style"] == "danger"
     assert not clicked_known_bad(block.get("block_id"))
+
+
+def test_an_alert_does_not_offer_a_version_the_migration_guard_blocks() -> None:
+    # 2.14.0 (revision 3) migrated the schema irreversibly: 2.13.0 cannot run against it.
+    current = template(VERSIONS[3])
+    current["metadata"]["annotations"] = {"rollback-bot.io/migration": "irreversible"}
+    rss = [
+        replicaset(template(VERSIONS[n]), revision=n, pod_hash=f"h{n}",
+                   created=f"2026-11-2{n}T10:00:00Z")
+        for n in (1, 2)
+    ]  # fmt: skip
+    rss.append(replicaset(current, revision=3, pod_hash="h3", created="2026-11-27T03:46:00Z"))
+    sv = service_view(parse_history(deployment(current, revision=3), rss))
+    advice = advise(NOW - timedelta(minutes=2), sv.history.went_out, "2.14.0")
+    for message in (
+        alert_message(group_view(webhook("firing_single.json"), sv)),
+        alert_reply(sv, "[FIRING:1] HighErrorRate checkout", advice),
+    ):
+        (button,) = buttons(message)
+        assert button["text"]["text"] == "Override migration guard"
+        decoded = RollbackButton.decode(button["value"])
+        assert (decoded.target_revision, decoded.source) == (2, "alert")
+        assert "2.13.0 cannot run against the schema migrated by 2.14.0 (revision 3)" in texts(
+            message
+        )
