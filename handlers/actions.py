@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
@@ -63,13 +64,14 @@ def register(
         if run is not None:
             await say_privately(respond, blocks.already_running_message(run))
             return
-        # What it changes, or why it is refused (the migration guard: a forged or old button).
-        found = await read_preview(previews, ref, button, user, channel)
+        # What it changes, or why it is refused (the migration guard: a forged or old button),
+        # and the GitOps that would revert it: read together, so the trigger's 3 s suffice.
+        found, note = await asyncio.gather(
+            read_preview(previews, ref, button, user, channel), gitops_note(gitops, ref)
+        )
         if found is not None and found.plan is None:
             await say_privately(respond, refused_message(ref.name, found.refusal or "refused"))
             return
-        # GitOps that would revert it: refused here, or said in the confirmation.
-        note = await gitops_note(gitops, ref)
         if note is not None and note.action == "refuse":
             await say_privately(respond, gitops_refused_message(ref.name, note))
             return

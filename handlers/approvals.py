@@ -10,6 +10,7 @@ from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.adapters.slack import action_ids, blocks
+from bot.adapters.slack.render import escape
 from bot.config.catalog import Catalog
 from bot.usecases.rollback.access import Access
 from bot.usecases.rollback.approvals import Approvals
@@ -57,6 +58,12 @@ def register(app: AsyncApp, catalog: Catalog, access: Access, approvals: Approva
             await say_privately(respond, blocks.denied_message(ref.name, refusal))
             return
         if approve:
+            # The rollback runs as the person who asked, maybe long after: still allowed?
+            asker = await access.refusal(ref, request.requester, fresh=True)
+            if asker is not None:
+                said = f"The person who asked may no longer roll {escape(ref.name)} back ({asker})."
+                await say_privately(respond, blocks.notice(said, ":warning:"))
+                return
             refusal = await approvals.approve(request_id, user)
         else:
             refusal = await approvals.reject(request_id, user)

@@ -22,17 +22,21 @@ def utc_now() -> datetime:
 
 
 def parse_time(value: Any) -> datetime | None:
-    """An RFC 3339 timestamp ("2026-11-27T04:00:00Z"), aware; None when absent or bad.
+    """An RFC 3339 timestamp ("2026-11-27T04:00:00Z"), aware, in UTC; None when absent or bad.
 
     A timestamp without an offset is taken as UTC, as the API server writes every time in UTC.
+    One whose UTC instant falls outside the calendar ("9999-12-31T23:59:59-23:59") is bad too:
+    formatting it again would overflow.
     """
     if not isinstance(value, str) or not value or len(value) > _MAX_TEXT:
         return None
     try:
         parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
+        if parsed.tzinfo is None:
+            return parsed.replace(tzinfo=UTC)
+        return parsed.astimezone(UTC)
+    except (ValueError, OverflowError):
         return None
-    return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
 
 
 def slack_ts_time(ts: str) -> datetime | None:

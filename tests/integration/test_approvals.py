@@ -297,3 +297,35 @@ async def test_a_deployment_that_changed_while_waiting_is_not_rolled_back_at_the
     assert "moved from revision 3 to revision 4 (2.12.0)" in ended.all_text()
     assert (await demo_engine.status(CHECKOUT)).version == "2.12.0"
     assert not any("started rolling" in m.all_text() for m in thread(slack_api, message))
+
+
+async def test_the_asker_removed_from_the_group_meanwhile_gets_no_rollback(
+    replicas: StartBots,
+    slack_api: FakeSlackWebApi,
+    slack_sender: SlackRequestSender,
+    demo_engine: RollbackEngine,
+) -> None:
+    approver = slack_api.add_user("second-oncall")
+    slack_api.add_usergroup("S0ONCALL", "oncall", [DEFAULT_USER_ID])
+    catalog = Catalog(
+        services={
+            "checkout": ServiceEntry(
+                namespace="shop",
+                deployment="checkout",
+                allowed_groups=("S0ONCALL",),
+                approvers=(approver,),
+                approvals=1,
+            )
+        }
+    )
+    a, b = await replicas(catalog)
+    message = await ask(slack_api, slack_sender, a, {"reason": "5xx"})
+    request = await slack_api.wait_for(lambda: request_of(slack_api, message))
+    assert isinstance(request, StoredMessage)
+    slack_api.add_usergroup("S0ONCALL", "oncall", [])  # off call while the request waited
+    slack_sender.events_url = url(b)
+    await slack_sender.click(CHANNEL, request.ts, "approval:approve", user_id=approver)
+    await private_notice(slack_api, approver, "The person who asked may no longer roll checkout")
+    assert (await demo_engine.status(CHECKOUT)).version == "2.14.0"
+    still = slack_api.message(CHANNEL, request.ts)
+    assert still is not None and "Waiting for 1 more approval" in still.all_text()

@@ -716,8 +716,9 @@ def _approval_state(request: ApprovalRequest, approvers: Sequence[str], at: date
     done = ", ".join(who(a) for a in request.approvers)
     got = f" Approved by {done}." if done else ""
     if request.state is ApprovalState.PENDING:
+        tried = f"{escape(clip(request.outcome, 500))} " if request.outcome else ""
         return (
-            f":hourglass: Waiting for {request.missing} more approval"
+            f"{tried}:hourglass: Waiting for {request.missing} more approval"
             f"{'s' if request.missing != 1 else ''} from {_people(approvers)} (not "
             f"{who(request.requester)}), until {slack_date(request.expires_at, '{time}')} "
             f"({span(request.expires_at - at)} left).{got}"

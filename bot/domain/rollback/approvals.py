@@ -101,7 +101,7 @@ def expire(request: ApprovalRequest, now: datetime) -> ApprovalRequest | None:
 
 def _closed(request: ApprovalRequest, now: datetime) -> str | None:
     if request.state is State.APPROVED:
-        return "it was approved already and the rollback started"
+        return "it was approved already: its message says what came of it"
     if request.state is State.REJECTED:
         return "it was rejected"
     if request.state is State.EXPIRED or now >= request.expires_at:

@@ -65,6 +65,7 @@ HAND_OVER_GRACE_SECONDS = 10.0
 # How long a stopping replica waits for audit records still on their way to the cluster.
 AUDIT_FLUSH_SECONDS = 10.0
 APPROVALS_NAME = "rollback-bot-approvals"
+LOOP_RESTART = 5.0  # seconds before a replica's loop that failed starts again
 APPROVAL_EXPIRY_SECONDS = 15.0  # how late an expired request may be said to have expired
 # A cluster that does not answer at start is asked again, less often each time.
 CLUSTER_CHECK_BACKOFF = Backoff(first=1.0, factor=2.0, cap=60.0, jitter=0.2)
@@ -131,7 +132,10 @@ class Bot:
         for context in self.contexts:
             await asyncio.to_thread(self.registry.cluster, context)
         self._cluster_check = asyncio.create_task(self._check_clusters())
-        self._loops = [asyncio.create_task(loop(), name=name) for name, loop in self.loops.items()]
+        self._loops = [
+            asyncio.create_task(_kept_going(name, loop), name=name)
+            for name, loop in self.loops.items()
+        ]
         self._site_runner = web.AppRunner(self.http, access_log=None)
         await self._site_runner.setup()
         await web.TCPSite(self._site_runner, self.settings.host, self.settings.port).start()
@@ -179,6 +183,18 @@ class Bot:
         for flush in self.flushes:
             await flush(min(grace, AUDIT_FLUSH_SECONDS))
         await self.registry.close()
+
+
+async def _kept_going(name: str, loop: Callable[[], Coroutine[Any, Any, None]]) -> None:
+    """Run a replica's loop until the bot stops: an unexpected error is logged with its trace
+    and the loop starts again a little later, never dies silently."""
+    while True:
+        try:
+            await loop()
+            return
+        except Exception:
+            log.exception("the %s loop failed; starting it again in %.0fs", name, LOOP_RESTART)
+            await asyncio.sleep(LOOP_RESTART)
 
 
 def build_bot(

@@ -17,9 +17,9 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Protocol
 
-from bot.config.catalog import Catalog
+from bot.config.catalog import DEFAULT_HISTORY_LIMIT, Catalog, ServiceEntry
 from bot.domain.audit import AuditRecord, Step
-from bot.domain.errors import Conflict, RollbackBotError, Stale
+from bot.domain.errors import ClusterError, Conflict, RollbackBotError, Stale
 from bot.domain.retry import Backoff, retry
 from bot.domain.rollback.approvals import (
     ApprovalRequest,
@@ -40,7 +40,7 @@ from bot.usecases.audit import AuditTrail
 from bot.usecases.documents import Document
 from bot.usecases.rollback.access import approvers_of
 from bot.usecases.rollback.ports import ApprovalMessages, Clusters
-from bot.usecases.rollback.requests import RollbackRequest, StartResult
+from bot.usecases.rollback.requests import RESTARTING, RollbackRequest, StartResult
 
 log = logging.getLogger(__name__)
 
@@ -175,8 +175,23 @@ class Approvals:
         request = decision.request
         await self._record(request, Step.APPROVED, user, len(request.approvers))
         if decision.complete:
-            outcome = await self._start(request)
-            done = await self._change(request_id, lambda r: Decision(replace(r, outcome=outcome)))
+            outcome, again = await self._start(request)
+
+            def settle(r: ApprovalRequest) -> Decision:
+                if not again:
+                    return Decision(replace(r, outcome=outcome))
+                # Nothing started for a passing reason: waiting again for that last approval.
+                return Decision(
+                    replace(
+                        r,
+                        state=State.PENDING,
+                        approvers=r.approvers[:-1],
+                        decided_at=None,
+                        outcome=outcome,
+                    )
+                )
+
+            done = await self._change(request_id, settle)
             request = done.request or request
         await self._show(request)
         return None
@@ -224,8 +239,12 @@ class Approvals:
 
     # -- starting the rollback ------------------------------------------------------------------
 
-    async def _start(self, request: ApprovalRequest) -> str:
-        """The rollback, through the runner, as the requester asked it: what it said."""
+    async def _start(self, request: ApprovalRequest) -> tuple[str, bool]:
+        """The rollback, through the runner, as the requester asked it and as the catalog says
+        now (its GitOps policy, how many versions to show): what it said, and whether the last
+        approval may be given again (nothing started for a passing reason: the cluster did not
+        answer, another rollback runs, this replica is stopping)."""
+        entry = self._entry(request.service)
         try:
             result = await self._rollbacks.start(
                 RollbackRequest(
@@ -240,15 +259,27 @@ class Approvals:
                     via="Slack",
                     reason=request.reason,
                     thread=request.thread,
+                    history_limit=entry.history_limit if entry else DEFAULT_HISTORY_LIMIT,
+                    gitops=entry.gitops if entry else "warn",
                 )
             )
+        except ClusterError as exc:
+            return f"Not started: {exc}. Approve again to try again.", True
         except RollbackBotError as exc:
-            return f"Not rolled back: {exc}"
+            return f"Not rolled back: {exc}", False
         if result.outcome == "started":
-            return f"Rolling back to {request.to_version}: follow it in this thread."
+            return f"Rolling back to {request.to_version}: follow it in this thread.", False
         if result.outcome == "skipped":
-            return f"Nothing to do: {result.message}"
-        return f"Not rolled back: {result.message}"
+            return f"Nothing to do: {result.message}", False
+        if result.outcome == "running" or result.message == RESTARTING:
+            return f"Not started: {result.message}. Approve again to try again.", True
+        return f"Not rolled back: {result.message}", False
+
+    def _entry(self, service: str) -> ServiceEntry | None:
+        try:
+            return self._catalog.resolve(service).entry
+        except RollbackBotError:
+            return None
 
     # -- the document ---------------------------------------------------------------------------
 

@@ -98,18 +98,19 @@ class GitopsGuard:
 
     async def before_patch(
         self, request: RollbackRequest, run: RunInfo, deployment: Deployment
-    ) -> None:
+    ) -> bool:
         """Just before the patch: under `suspend`, turn auto-sync off (recorded, told in the
-        thread); under `warn`, say it in the log (the CLI shows it). Raises RollbackRefused when
-        the rollback must not go out (it would be reverted, and auto-sync could not be
-        suspended, or the catalog refuses)."""
+        thread); under `warn`, say it in the log (the CLI shows it). True when this turned it
+        off (the caller turns it back on if the patch then never goes out). Raises
+        RollbackRefused when the rollback must not go out (it would be reverted, and auto-sync
+        could not be suspended, or the catalog refuses)."""
         target = request.target
         note = await self.note(target, request.gitops)
         if note is None or note.action == "none":
-            return
+            return False
         if note.action == "warn":
             log.warning("%s is %s", request.service, note.text)
-            return
+            return False
         if note.action == "refuse":
             raise RollbackRefused(in_git_instead(note.managed, request.service))
         state = note.managed.state
@@ -148,7 +149,7 @@ class GitopsGuard:
                 "would be reverted without that: nothing was changed"
             ) from None
         if suspended is None or suspended.state is None or suspended.state.suspension is None:
-            return  # turned off by someone else: not the bot's to resume
+            return False  # turned off by someone else: not the bot's to resume
         await self._audit.record(
             self._record(
                 Step.GITOPS_SUSPENDED,
@@ -163,6 +164,7 @@ class GitopsGuard:
             await _quietly(
                 self._notices.suspended(thread, suspended, suspension), "tell the suspension"
             )
+        return True
 
     async def resume(
         self, target: Target, actor: str, via: str, *, force: bool = False

@@ -13,6 +13,9 @@ from bot.domain.rollback.models import RunInfo, Target, Thread
 from bot.domain.rollback.planning import RollbackPlan
 from bot.domain.rollback.progress import Progress
 
+# What a stopping replica answers: nothing started, and asking again elsewhere will do.
+RESTARTING = "the bot is restarting; try again in a moment"
+
 
 @dataclass(frozen=True)
 class RollbackRequest:

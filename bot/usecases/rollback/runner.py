@@ -43,7 +43,7 @@ from bot.domain.times import utc_now
 from bot.usecases.audit import AuditTrail
 from bot.usecases.rollback.engine import RollbackEngine
 from bot.usecases.rollback.ports import Reporter, Reporters, VersionMessages
-from bot.usecases.rollback.requests import RollbackRequest, RunOutcome, StartResult
+from bot.usecases.rollback.requests import RESTARTING, RollbackRequest, RunOutcome, StartResult
 
 if TYPE_CHECKING:  # the CLI, which counts nothing, does not load prometheus_client
     from bot.observability.metrics import Metrics
@@ -200,7 +200,7 @@ class RolloutRunner:
     async def start(self, request: RollbackRequest) -> StartResult:
         target = request.target
         if not self._accepting:
-            return StartResult("refused", "the bot is restarting; try again in a moment")
+            return StartResult("refused", RESTARTING)
         if target in self._active:
             run = self._active[target].run
             await self._audit.record(self._busy(request, run))
@@ -363,12 +363,18 @@ class RolloutRunner:
         try:
             if picked_up_from is None:
                 assert plan is not None
+                suspended = False
                 if self._gitops is not None:  # suspends auto-sync that would revert it
-                    await self._gitops.before_patch(request, run, deployment)
+                    suspended = await self._gitops.before_patch(request, run, deployment)
                 try:
                     applied = await self._engine.apply(
                         target, plan, cause, snapshot=request.snapshot
                     )
+                except (Stale, RollbackRefused):
+                    if suspended and self._gitops is not None:
+                        # Nothing went out: auto-sync is turned back on as it was.
+                        await _quietly(self._resume_gitops(request), "turn auto-sync back on")
+                    raise
                 finally:
                     slot.sent.set()
                 plan = applied.plan
@@ -410,7 +416,9 @@ class RolloutRunner:
             if current is not None:
                 current.uncancel()
             if slot.lost is not None:
-                error = f"stopped following: {slot.lost}"
+                # Another replica holds the Lease and tells the end: not a failure of the
+                # rollout, only this replica's sight of it ending.
+                error, unknown = f"stopped following: {slot.lost}", True
         except Stale as exc:
             error, stale = str(exc), True
         except RolloutTimedOut as exc:
@@ -595,6 +603,10 @@ class RolloutRunner:
         else:
             await _quietly(self._messages.lock(thread, view), what)
 
+    async def _resume_gitops(self, request: RollbackRequest) -> None:
+        assert self._gitops is not None
+        await self._gitops.resume(request.target, request.actor, request.via, force=True)
+
     async def _show_after(self, request: RollbackRequest) -> None:
         thread = request.thread
         if self._messages is None or thread is None or thread.message_ts is None:
@@ -636,6 +648,8 @@ class RolloutRunner:
                 return
             except RollbackBotError as exc:
                 log.warning("could not renew the rollback lock of %s: %s", target, exc)
+            except Exception:  # renewing goes on: a Lease left unrenewed would be taken over
+                log.exception("renewing the rollback lock of %s failed unexpectedly", target)
 
     async def pick_up(self, target: Target, found: RunInfo) -> bool:
         """Finish the story of a run another replica (or this one's earlier self) started and
@@ -644,16 +658,23 @@ class RolloutRunner:
         here already, or taken by someone quicker."""
         if not self._accepting or target in self._active or found.thread is None:
             return False
-        if found.rollback_id in self._told:  # its unlock did not get through: try again
-            await self._release(target)
-            return False
+        # Reserved before the first await, as `start` does: nothing else acts on it meanwhile.
         slot = _Active(run=found)
         self._active[target] = slot
         try:
+            if found.rollback_id in self._told:  # told here; its unlock did not get through
+                await self._release(target)
+                self._release_slot(target, slot)
+                return False
             run = await self._engine.cluster(target).take_over_lock(
                 target.namespace, target.name, self._me, self._lease_seconds
             )
             if run is None:
+                self._release_slot(target, slot)
+                return False
+            if run.thread is None or run.rollback_id in self._told:
+                # Changed since the scan into a run told here (or one with no thread).
+                await self._release(target)
                 self._release_slot(target, slot)
                 return False
             # The service is the one the caller knows the Deployment by, not the Lease's text.
@@ -670,9 +691,9 @@ class RolloutRunner:
                 actor=run.actor,
                 via=run.via,
                 reason=run.reason,
-                thread=found.thread,
+                thread=run.thread,
             )
-            reporter = self._reporters.reporter(found.thread, target)
+            reporter = self._reporters.reporter(run.thread, target)
             slot.task = asyncio.create_task(
                 self._picked_up(request, reporter, run, previous, slot),
                 name=f"picked-up rollback {target}",

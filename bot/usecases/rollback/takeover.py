@@ -65,7 +65,9 @@ class Takeover:
                 if run.deployment is None:
                     continue
                 target = Target(namespace, run.deployment, context)
-                service = self._services.get(target, str(target))
+                service = self._services.get(target)
+                if service is None:  # only the catalog's Deployments are the bot's to finish
+                    continue
                 try:
                     if await self._pickups.pick_up(target, replace(run, service=service)):
                         picked += 1

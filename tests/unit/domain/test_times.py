@@ -1,8 +1,10 @@
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 
-from bot.domain.times import format_age, format_duration, parse_duration
+from bot.domain.times import format_age, format_duration, kube_time, parse_duration, parse_time
 
 
 @pytest.mark.parametrize(
@@ -40,3 +42,15 @@ def test_a_slack_ts_is_a_time_and_anything_else_is_none() -> None:
     assert slack_ts_time("1764216000.000100") == datetime(2025, 11, 27, 4, 0, 0, 100, tzinfo=UTC)
     for bad in ("", "nan", "inf", "1e309", "-1", "1" * 80, "12.3.4", "１２"):
         assert slack_ts_time(bad) is None
+
+
+@pytest.mark.parametrize(
+    "hostile", ["9999-12-31T23:59:59-23:59", "0001-01-01T00:00:00+23:59", "9999-12-31T23:59:59Z"]
+)
+def test_a_time_at_the_calendars_edge_is_read_or_refused_never_an_overflow_later(
+    hostile: str,
+) -> None:
+    parsed = parse_time(hostile)
+    if parsed is not None:  # whatever is read can be written again
+        assert kube_time(parsed).endswith("Z")
+        assert parsed.utcoffset() == timedelta(0)

@@ -52,7 +52,8 @@ async def test_losing_the_lock_stops_the_run_and_its_story_says_so() -> None:
     outcome = await outcome_of(await runner.start(request()))
     assert not outcome.succeeded
     assert outcome.error is not None and "the lock was lost: bot-b holds it" in outcome.error
-    assert sink.steps()[-1] is Step.FAILED
+    # Another replica holds it and tells the end: this one lost sight, the rollout did not fail.
+    assert sink.steps()[-1] is Step.UNKNOWN and outcome.unknown
     # It acted no more: one renewal tried, no release of a lock that is bot-b's now.
     assert [what for what, _, _ in cluster.locks] == ["acquire", "renew"]
     assert runner.running(request().target) is None
