@@ -10,7 +10,8 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.adapters.slack import action_ids, blocks
 from bot.adapters.slack.payloads import ConfirmContext, RollbackButton
-from bot.config.catalog import Catalog
+from bot.adapters.slack.render import Message
+from bot.config.catalog import Catalog, ServiceRef
 from bot.usecases.rollback.access import Access
 from bot.usecases.rollback.gitops import GitopsGuard
 from bot.usecases.rollback.ports import RunningRollbacks
@@ -25,6 +26,28 @@ NOT_INVITED_TO_ACT = (
     "I am not in this channel, so nobody here would see the rollback's progress and outcome. "
     "Invite me (`/invite @rollback-bot`), then click again. Nothing was changed."
 )
+
+
+async def not_here(
+    client: AsyncWebClient, channel: str, running: RunningRollbacks, ref: ServiceRef
+) -> Message | None:
+    """Why a click may not open a confirmation now: the bot is not in the channel (nobody
+    would see the rollback's story in its thread), or a rollback of it runs already."""
+    if not await bot_is_in(client, channel):
+        return blocks.notice(NOT_INVITED_TO_ACT, ":warning:")
+    run = running.running(ref.target)
+    return blocks.already_running_message(run) if run is not None else None
+
+
+def clicked(body: dict[str, Any], button: RollbackButton) -> ConfirmContext:
+    """The confirmation's context: the click, and the message (and thread) it was in."""
+    message = body.get("message") or {}
+    return ConfirmContext(
+        button=button,
+        channel=body["channel"]["id"],
+        message_ts=message.get("ts") or body["container"]["message_ts"],
+        thread_ts=message.get("thread_ts"),
+    )
 
 
 def register(
@@ -56,13 +79,9 @@ def register(
             await say_privately(respond, blocks.denied_message(ref.name, refusal))
             return
         channel = body["channel"]["id"]
-        if not await bot_is_in(client, channel):
-            # The rollback's story goes in this channel's thread: nobody would see it.
-            await say_privately(respond, blocks.notice(NOT_INVITED_TO_ACT, ":warning:"))
-            return
-        run = running.running(ref.target)
-        if run is not None:
-            await say_privately(respond, blocks.already_running_message(run))
+        elsewhere = await not_here(client, channel, running, ref)
+        if elsewhere is not None:
+            await say_privately(respond, elsewhere)
             return
         # What it changes, or why it is refused (the migration guard: a forged or old button),
         # and the GitOps that would revert it: read together, so the trigger's 3 s suffice.
@@ -75,13 +94,7 @@ def register(
         if note is not None and note.action == "refuse":
             await say_privately(respond, gitops_refused_message(ref.name, note))
             return
-        message = body.get("message") or {}
-        context = ConfirmContext(
-            button=button,
-            channel=body["channel"]["id"],
-            message_ts=message.get("ts") or body["container"]["message_ts"],
-            thread_ts=message.get("thread_ts"),
-        )
+        context = clicked(body, button)
         await client.views_open(
             trigger_id=body["trigger_id"],
             view=blocks.confirm_modal(

@@ -15,19 +15,23 @@ from bot.adapters.slack.payloads import BadPayload, ConfirmContext, RollbackButt
 from bot.adapters.slack.render import escape
 from bot.config.catalog import Catalog, ServiceRef
 from bot.domain.errors import RollbackBotError
-from bot.domain.rollback.models import Thread
 from bot.usecases.rollback.access import Access
 from bot.usecases.rollback.approvals import Approvals
 from bot.usecases.rollback.ports import RunningRollbacks
 from bot.usecases.rollback.preview import Previews
-from bot.usecases.rollback.requests import RollbackRequest
 from bot.usecases.rollback.runner import RolloutRunner
-from handlers.actions import NOT_INVITED_TO_ACT
+from handlers.actions import clicked, not_here
 from handlers.errors import answering_failures
 from handlers.identity import from_elsewhere
 from handlers.previews import changes_of, read_preview, refused_message
-from handlers.replies import bot_is_in, say_privately, tell
-from handlers.views import ERROR_TEXT, slack_name, submitted_reason, tell_result
+from handlers.replies import say_privately, tell
+from handlers.views import (
+    ERROR_TEXT,
+    confirmation_of,
+    confirmed_request,
+    submitted_reason,
+    tell_result,
+)
 
 
 def submitted_service(view: dict[str, Any]) -> str | None:
@@ -71,12 +75,9 @@ def register(
             await say_privately(respond, blocks.denied_message(ref.name, refusal))
             return
         channel = body["channel"]["id"]
-        if not await bot_is_in(client, channel):
-            await say_privately(respond, blocks.notice(NOT_INVITED_TO_ACT, ":warning:"))
-            return
-        run = running.running(ref.target)
-        if run is not None:
-            await say_privately(respond, blocks.already_running_message(run))
+        elsewhere = await not_here(client, channel, running, ref)
+        if elsewhere is not None:
+            await say_privately(respond, elsewhere)
             return
         found = await read_preview(previews, ref, button, user, channel, override=True)
         if found is not None and found.plan is None:
@@ -91,13 +92,7 @@ def register(
                 ),
             )
             return
-        message = body.get("message") or {}
-        context = ConfirmContext(
-            button=button,
-            channel=channel,
-            message_ts=message.get("ts") or body["container"]["message_ts"],
-            thread_ts=message.get("thread_ts"),
-        )
+        context = clicked(body, button)
         guard = (
             found.plan.overridden
             if found is not None and found.plan is not None and found.plan.overridden
@@ -113,8 +108,7 @@ def register(
         ack: AsyncAck, body: dict[str, Any], view: dict[str, Any], client: AsyncWebClient
     ) -> None:
         try:
-            context = ConfirmContext.decode(view.get("private_metadata") or "")
-            ref = catalog.resolve(context.button.service)
+            context, ref = confirmation_of(view, catalog)
         except (BadPayload, RollbackBotError) as exc:
             errors = {action_ids.REASON_BLOCK: str(exc)[:ERROR_TEXT]}
             await ack(response_action="errors", errors=errors)
@@ -156,27 +150,7 @@ def register(
         if refusal is not None:
             await tell(client, context.channel, user, blocks.denied_message(ref.name, refusal))
             return
-        button = context.button
-        asked = RollbackRequest(
-            service=ref.name,
-            target=ref.target,
-            target_replicaset=button.target_replicaset,
-            target_revision=button.target_revision,
-            target_version=button.target_version,
-            snapshot=button.snapshot,
-            actor=user,
-            actor_name=slack_name(body["user"]),
-            via="Slack",
-            reason=reason,
-            thread=Thread(
-                channel=context.channel,
-                thread_ts=context.thread_ts or context.message_ts,
-                message_ts=context.message_ts if button.source == "command" else None,
-            ),
-            history_limit=ref.history_limit,
-            gitops=ref.entry.gitops if ref.entry else "warn",
-            override=True,
-        )
+        asked = confirmed_request(body, context, ref, reason, override=True)
         # Break-glass people skip approvals too: a service that needs them is told so in the
         # thread and it is recorded (break glass), then the rollback starts with the override.
         needs_approval = bool(ref.entry and ref.entry.approvals)

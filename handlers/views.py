@@ -53,8 +53,7 @@ def register(
         ack: AsyncAck, body: dict[str, Any], view: dict[str, Any], client: AsyncWebClient
     ) -> None:
         try:
-            context = ConfirmContext.decode(view.get("private_metadata") or "")
-            ref = catalog.resolve(context.button.service)
+            context, ref = confirmation_of(view, catalog)
         except (BadPayload, RollbackBotError) as exc:
             errors = {action_ids.REASON_BLOCK: str(exc)[:ERROR_TEXT]}
             await ack(response_action="errors", errors=errors)
@@ -91,26 +90,7 @@ def register(
             await tell(client, context.channel, user, blocks.denied_message(ref.name, refusal))
             return
         button = context.button
-        asked = RollbackRequest(
-            service=ref.name,
-            target=ref.target,
-            target_replicaset=button.target_replicaset,
-            target_revision=button.target_revision,
-            target_version=button.target_version,
-            snapshot=button.snapshot,
-            actor=user,
-            actor_name=slack_name(body["user"]),
-            via="Slack",
-            reason=reason,
-            thread=Thread(
-                channel=context.channel,
-                thread_ts=context.thread_ts or context.message_ts,
-                # Only a versions message is kept in step; an alert's message is the alert's.
-                message_ts=context.message_ts if button.source == "command" else None,
-            ),
-            history_limit=ref.history_limit,
-            gitops=ref.entry.gitops if ref.entry else "warn",
-        )
+        asked = confirmed_request(body, context, ref, reason)
         needed = ref.entry.approvals if ref.entry else 0
         if needed and break_glass:
             refusal = await access.authorize_break_glass(
@@ -132,6 +112,46 @@ def register(
         else:
             result = await runner.start(asked)
         await tell_result(client, context, ref, user, result)
+
+
+def confirmation_of(view: dict[str, Any], catalog: Catalog) -> tuple[ConfirmContext, ServiceRef]:
+    """The click a submitted modal confirms, and its service; BadPayload or the catalog's
+    error when the modal was not made by this bot or names an unknown service."""
+    context = ConfirmContext.decode(view.get("private_metadata") or "")
+    return context, catalog.resolve(context.button.service)
+
+
+def confirmed_request(
+    body: dict[str, Any],
+    context: ConfirmContext,
+    ref: ServiceRef,
+    reason: str | None,
+    *,
+    override: bool = False,
+) -> RollbackRequest:
+    """The rollback a submitted confirmation asks for, told in the clicked message's thread."""
+    button = context.button
+    return RollbackRequest(
+        service=ref.name,
+        target=ref.target,
+        target_replicaset=button.target_replicaset,
+        target_revision=button.target_revision,
+        target_version=button.target_version,
+        snapshot=button.snapshot,
+        actor=body["user"]["id"],
+        actor_name=slack_name(body["user"]),
+        via="Slack",
+        reason=reason,
+        thread=Thread(
+            channel=context.channel,
+            thread_ts=context.thread_ts or context.message_ts,
+            # Only a versions message is kept in step; an alert's message is the alert's.
+            message_ts=context.message_ts if button.source == "command" else None,
+        ),
+        history_limit=ref.history_limit,
+        gitops=ref.entry.gitops if ref.entry else "warn",
+        override=override,
+    )
 
 
 async def tell_result(

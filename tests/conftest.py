@@ -11,6 +11,7 @@ pytest_plugins = [
     "tests.cluster_fixtures",
     "tests.bot_fixtures",
     "tests.lease_fixtures",
+    "tests.serve_fixtures",
 ]
 
 # CI explores the same generated inputs on every run (a new finding belongs to a developer's run,

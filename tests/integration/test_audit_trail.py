@@ -8,23 +8,22 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import signal
 import subprocess
 import sys
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
+from collections.abc import Awaitable, Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import aiohttp
 import pytest
 
 from rollback_sandbox.cluster.threaded import SandboxThread
 from rollback_sandbox.slack.requests import DEFAULT_CHANNEL_ID, DEFAULT_USER_ID, SlackRequestSender
 from rollback_sandbox.slack.web_api import GENERAL_CHANNEL_ID, FakeSlackWebApi, StoredMessage
 from tests.cluster_fixtures import Kubectl, find_kubectl
+from tests.serve_fixtures import ServeProcess, StartServe
 
 CHANNEL = DEFAULT_CHANNEL_ID
 AUDIT_CHANNEL = GENERAL_CHANNEL_ID
@@ -80,82 +79,18 @@ def cli(
     )
 
 
-@dataclass
-class Serve:
-    port: int
-    process: subprocess.Popen[bytes]
-    log: Path
-
-    @property
-    def events_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/slack/events"
-
-
-StartServe = Callable[[str], Awaitable[Serve]]
+StartBot = Callable[[str], Awaitable[ServeProcess]]
 
 
 @pytest.fixture
-async def serve(
-    world: World,
-    slack_api: FakeSlackWebApi,
-    slack_signing_secret: str,
-    tmp_path: Path,
-    unused_tcp_port_factory: Callable[[], int],
-) -> AsyncIterator[StartServe]:
-    """`rollback-bot serve` processes by name, each ready before it is returned."""
-    started: list[Serve] = []
-    secrets = tmp_path / "no-secrets"
-    secrets.mkdir()
-
-    async def start(name: str) -> Serve:
-        port = unused_tcp_port_factory()
-        env = {
-            k: v
-            for k, v in os.environ.items()
-            if not k.startswith(("KUBERNETES_", "ROLLBACK_BOT_", "SLACK_"))
-        }
-        env.update(
-            KUBECONFIG=str(world.kubeconfig),
-            POD_NAME=name,
-            SLACK_BOT_TOKEN=slack_api.bot_token,
-            SLACK_SIGNING_SECRET=slack_signing_secret,
-            ROLLBACK_BOT_SLACK_API_URL=slack_api.api_url,
-            ROLLBACK_BOT_HOST="127.0.0.1",
-            ROLLBACK_BOT_PORT=str(port),
-            ROLLBACK_BOT_CONFIG=str(world.catalog),
-            ROLLBACK_BOT_NAMESPACE=BOT_NAMESPACE,
-            ROLLBACK_BOT_SECRETS_DIR=str(secrets),
-        )
-        log = tmp_path / f"{name}-{len(started)}.log"
-        with log.open("wb") as out:
-            process = await asyncio.to_thread(
-                subprocess.Popen,
-                [sys.executable, "-m", "bot", "serve"],
-                env=env,
-                stdout=out,
-                stderr=out,
-            )
-        replica = Serve(port, process, log)
-        started.append(replica)
-        async with aiohttp.ClientSession() as http, asyncio.timeout(60):
-            while True:
-                if process.poll() is not None:
-                    raise AssertionError(f"{name} exited:\n{log.read_text(errors='replace')}")
-                try:
-                    async with http.get(f"http://127.0.0.1:{port}/readyz") as response:
-                        if response.status == 200:
-                            return replica
-                except aiohttp.ClientError:
-                    pass
-                await asyncio.sleep(0.1)
-
-    try:
-        yield start
-    finally:
-        for replica in started:
-            if replica.process.poll() is None:
-                replica.process.kill()
-            replica.process.wait(timeout=10)
+def serve(world: World, serve_processes: StartServe) -> StartBot:
+    """`rollback-bot serve` processes of this world's bot, by replica name."""
+    settings = {
+        "KUBECONFIG": str(world.kubeconfig),
+        "ROLLBACK_BOT_CONFIG": str(world.catalog),
+        "ROLLBACK_BOT_NAMESPACE": BOT_NAMESPACE,
+    }
+    return lambda name: serve_processes(name, settings)
 
 
 def thread(slack: FakeSlackWebApi, message: StoredMessage) -> str:
@@ -187,7 +122,7 @@ async def ask_audit(
 
 async def test_the_story_is_read_back_after_a_restart_and_with_the_events_gone(
     world: World,
-    serve: StartServe,
+    serve: StartBot,
     slack_api: FakeSlackWebApi,
     slack_sender: SlackRequestSender,
 ) -> None:

@@ -6,21 +6,17 @@ once in the thread it was asked in, and the versions message gets its buttons ba
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
-import subprocess
-import sys
-from collections.abc import AsyncIterator, Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-import aiohttp
 import pytest
 
 from rollback_sandbox.cluster.threaded import SandboxThread
 from rollback_sandbox.slack.requests import DEFAULT_CHANNEL_ID, SlackRequestSender
 from rollback_sandbox.slack.web_api import FakeSlackWebApi, StoredMessage
+from tests.serve_fixtures import ServeProcess, StartServe
 
 CHANNEL = DEFAULT_CHANNEL_ID
 LEASE_SECONDS = 3
@@ -40,97 +36,21 @@ def slow_cluster() -> Iterator[SandboxThread]:
         yield sandbox
 
 
-@dataclass
-class Replica:
-    name: str
-    port: int
-    process: subprocess.Popen[bytes]
-    log: Path
-
-    @property
-    def events_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/slack/events"
-
-    def output(self) -> str:
-        return self.log.read_text(errors="replace")
-
-
-Start = Callable[[str], "asyncio.Future[Replica]"]
-
-
 @pytest.fixture
-async def replicas(
-    slow_cluster: SandboxThread,
-    slack_api: FakeSlackWebApi,
-    slack_signing_secret: str,
-    tmp_path: Path,
-    unused_tcp_port_factory: Callable[[], int],
-) -> AsyncIterator[Callable[[str], Any]]:
-    """Start `rollback-bot serve` processes by replica name (POD_NAME), each ready before it
-    is returned; all of them are stopped after the test."""
+def replicas(
+    slow_cluster: SandboxThread, serve_processes: StartServe, tmp_path: Path
+) -> Callable[[str], Awaitable[ServeProcess]]:
+    """Start `rollback-bot serve` replicas of one bot by name (POD_NAME)."""
     kubeconfig = slow_cluster.write_kubeconfig(tmp_path / "kubeconfig", namespace="shop")
     catalog = tmp_path / "catalog.yaml"
     catalog.write_text(CATALOG)
-    secrets = tmp_path / "no-secrets"
-    secrets.mkdir()
-    started: list[Replica] = []
-
-    async def start(name: str) -> Replica:
-        port = unused_tcp_port_factory()
-        env = {
-            key: value
-            for key, value in os.environ.items()
-            if not key.startswith(("KUBERNETES_", "ROLLBACK_BOT_", "SLACK_"))
-        }
-        env.update(
-            KUBECONFIG=str(kubeconfig),
-            POD_NAME=name,
-            SLACK_BOT_TOKEN=slack_api.bot_token,
-            SLACK_SIGNING_SECRET=slack_signing_secret,
-            ROLLBACK_BOT_SLACK_API_URL=slack_api.api_url,
-            ROLLBACK_BOT_HOST="127.0.0.1",
-            ROLLBACK_BOT_PORT=str(port),
-            ROLLBACK_BOT_CONFIG=str(catalog),
-            ROLLBACK_BOT_NAMESPACE="shop",
-            ROLLBACK_BOT_LEASE_SECONDS=str(LEASE_SECONDS),
-            ROLLBACK_BOT_SECRETS_DIR=str(secrets),
-        )
-        log = tmp_path / f"{name}-{len(started)}.log"
-        with log.open("wb") as out:
-            process = await asyncio.to_thread(
-                subprocess.Popen,
-                [sys.executable, "-m", "bot", "serve"],
-                env=env,
-                stdout=out,
-                stderr=out,
-            )
-        replica = Replica(name, port, process, log)
-        started.append(replica)
-        await ready(replica)
-        return replica
-
-    try:
-        yield start
-    finally:
-        for replica in started:
-            if replica.process.poll() is None:
-                replica.process.kill()
-            replica.process.wait(timeout=10)
-
-
-async def ready(replica: Replica, timeout: float = 60.0) -> None:
-    async with aiohttp.ClientSession() as http:
-        async with asyncio.timeout(timeout):
-            while True:
-                if replica.process.poll() is not None:
-                    raise AssertionError(f"{replica.name} exited:\n{replica.output()}")
-                try:
-                    async with http.get(f"http://127.0.0.1:{replica.port}/readyz") as response:
-                        if response.status == 200:
-                            return
-                except aiohttp.ClientError:
-                    pass
-                await asyncio.sleep(0.1)
+    settings = {
+        "KUBECONFIG": str(kubeconfig),
+        "ROLLBACK_BOT_CONFIG": str(catalog),
+        "ROLLBACK_BOT_NAMESPACE": "shop",
+        "ROLLBACK_BOT_LEASE_SECONDS": str(LEASE_SECONDS),
+    }
+    return lambda name: serve_processes(name, settings)
 
 
 def thread(slack: FakeSlackWebApi, message: StoredMessage) -> list[str]:
@@ -138,7 +58,7 @@ def thread(slack: FakeSlackWebApi, message: StoredMessage) -> list[str]:
 
 
 async def ask_and_confirm(
-    slack: FakeSlackWebApi, sender: SlackRequestSender, replica: Replica
+    slack: FakeSlackWebApi, sender: SlackRequestSender, replica: ServeProcess
 ) -> StoredMessage:
     """`/rollback checkout` and a confirmed click on "Roll back to 2.13.0", all sent to
     `replica`; returns the versions message once the rollout has started in its thread."""
@@ -191,7 +111,7 @@ async def the_story_ends_once(
 
 
 async def test_a_killed_replicas_rollback_is_finished_by_the_other(
-    replicas: Callable[[str], Any],
+    replicas: Callable[[str], Awaitable[ServeProcess]],
     slack_api: FakeSlackWebApi,
     slack_sender: SlackRequestSender,
     slow_cluster: SandboxThread,
@@ -209,7 +129,7 @@ async def test_a_killed_replicas_rollback_is_finished_by_the_other(
 
 
 async def test_a_stopping_replica_hands_its_rollback_over_at_once(
-    replicas: Callable[[str], Any],
+    replicas: Callable[[str], Awaitable[ServeProcess]],
     slack_api: FakeSlackWebApi,
     slack_sender: SlackRequestSender,
     slow_cluster: SandboxThread,
@@ -230,7 +150,7 @@ async def test_a_stopping_replica_hands_its_rollback_over_at_once(
 
 
 async def test_a_replica_restarted_under_its_name_finishes_its_own_rollback(
-    replicas: Callable[[str], Any],
+    replicas: Callable[[str], Awaitable[ServeProcess]],
     slack_api: FakeSlackWebApi,
     slack_sender: SlackRequestSender,
     slow_cluster: SandboxThread,

@@ -151,13 +151,10 @@ def clicked_known_bad(block_id: str | None) -> bool:
     return block_id is not None and block_id.startswith(f"{KNOWN_BAD_BLOCK}:")
 
 
-def rollback_button(
-    view: ServiceView, revision: Revision, source: str = "command"
-) -> ButtonElement:
-    """The button: a red "Roll back to X"; for a version already rolled back from, "Redeploy X
-    (known bad)" in the default style, so that it does not read as the way out."""
+def _button_value(view: ServiceView, revision: Revision, source: str) -> RollbackButton:
+    """What a button towards `revision` carries: the target and the state it was offered in."""
     deployment = view.history.deployment
-    value = RollbackButton(
+    return RollbackButton(
         service=view.service,
         target_revision=revision.number,
         target_replicaset=revision.replicaset,
@@ -167,6 +164,14 @@ def rollback_button(
         generation=deployment.generation,
         source=source,
     )
+
+
+def rollback_button(
+    view: ServiceView, revision: Revision, source: str = "command"
+) -> ButtonElement:
+    """The button: a red "Roll back to X"; for a version already rolled back from, "Redeploy X
+    (known bad)" in the default style, so that it does not read as the way out."""
+    value = _button_value(view, revision, source)
     if is_known_bad(view, revision):
         label, style = f"Redeploy {clip(revision.version, 40)} (known bad)", None
     else:
@@ -780,17 +785,7 @@ def override_button(
     """For a revision the migration guard blocks: "Override migration guard", useful only to
     the catalog's break-glass people (checked at the click and at the submit). `source`: as
     `rollback_button`'s, the kind of message it sits in."""
-    deployment = view.history.deployment
-    value = RollbackButton(
-        service=view.service,
-        target_revision=revision.number,
-        target_replicaset=revision.replicaset,
-        target_version=clip(revision.version, 128),
-        from_version=clip(deployment.version, 128),
-        revision=deployment.revision,
-        generation=deployment.generation,
-        source=source,
-    )
+    value = _button_value(view, revision, source)
     return ButtonElement(
         text=PlainTextObject(text="Override migration guard"),
         action_id=action_ids.override_button_id(revision.number),
