@@ -20,10 +20,12 @@ RUN pip wheel --no-deps --wheel-dir /wheels . \
 
 # ---- runtime: the wheels only; no compilers, no build tools, no pip cache ----
 FROM ${PYTHON_IMAGE}
+# matplotlib (charts) keeps its font cache in MPLCONFIGDIR: the only writable place is /tmp.
 ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
     PIP_NO_CACHE_DIR=1 \
-    PIP_DISABLE_PIP_VERSION_CHECK=1
+    PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    MPLCONFIGDIR=/tmp/matplotlib
 RUN --mount=type=bind,from=builder,source=/wheels,target=/wheels \
     pip install --no-index --find-links=/wheels rollback-bot \
  && pip uninstall --yes pip setuptools wheel \

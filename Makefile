@@ -23,6 +23,11 @@ ALERTMANAGER := /usr/bin/prometheus-alertmanager
 $(ALERTMANAGER):
 	bash scripts/install-alertmanager.sh
 
+# The real Prometheus (Debian's package) for the automatic rollback's integration tests.
+PROMETHEUS := /usr/bin/prometheus
+$(PROMETHEUS):
+	bash scripts/install-prometheus.sh
+
 # Debian's Chromium for the browser tests (tests/browser/: Playwright drives it headless).
 CHROMIUM := /usr/bin/chromium
 $(CHROMIUM):
@@ -30,7 +35,7 @@ $(CHROMIUM):
 
 setup: $(BIN)/rollback-bot $(TOOLS)/kubectl
 
-tools: $(TOOLS)/kubectl $(ALERTMANAGER) $(CHROMIUM)
+tools: $(TOOLS)/kubectl $(ALERTMANAGER) $(PROMETHEUS) $(CHROMIUM)
 
 ## The bot, with the embedded simulated cluster and local Slack workspace when none is configured.
 ## The simulated cluster's kubeconfig goes to .run/kubeconfig (the demo catalog beside it); the

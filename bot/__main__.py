@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from datetime import timedelta
 from pathlib import Path
 
+from bot.config.settings import default_prometheus_url
 from bot.domain.times import parse_duration, parse_since
 
 
@@ -30,6 +31,19 @@ def _positive_duration(text: str) -> float:
 def _since(text: str) -> timedelta:
     try:
         return parse_since(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _revision(text: str) -> int:
+    if not text.isascii() or not text.isdigit() or int(text) < 1 or len(text) > 9:
+        raise argparse.ArgumentTypeError(f"{text[:40]!r} is not a revision number (1, 2, …)")
+    return int(text)
+
+
+def _prometheus_url(text: str) -> str:
+    try:
+        return default_prometheus_url(text)
     except ValueError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
@@ -94,6 +108,30 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="NAME",
         help="the service's name, for --override-migration-guard without a terminal",
     )
+
+    text = "judge a revision of SERVICE against Prometheus, as automatic rollback does, once"
+    p = sub.add_parser(
+        "analyze",
+        parents=[common],
+        help=text,
+        description=text + ": its signals against the previous revision's pods (or the window "
+        "before the deploy), from its deploy to now. Exit codes: 0 healthy, 1 error, 2 usage, "
+        "3 no verdict (no data, not enough traffic, Prometheus unreachable, the window not "
+        "passed yet), 4 breach.",
+    )
+    p.add_argument("service", metavar="SERVICE", help="catalog name or NAMESPACE/DEPLOYMENT")
+    p.add_argument(
+        "--revision", type=_revision, metavar="N", help="the revision to judge (the deployed one)"
+    )
+    p.add_argument("--chart", type=Path, metavar="PNG", help="draw the deciding signal there")
+    p.add_argument(
+        "--prometheus",
+        type=_prometheus_url,
+        metavar="URL",
+        help="Prometheus for services whose auto_rollback block names none "
+        "($ROLLBACK_BOT_PROMETHEUS_URL)",
+    )
+    p.add_argument("-o", "--output", choices=("table", "json"), default="table")
 
     text = "the audit trail of SERVICE kept in the cluster, newest first"
     p = sub.add_parser(

@@ -85,6 +85,7 @@ def webhook(
                 "updated": handled.updated,
                 "unmapped": handled.unmapped,
                 "noChannel": handled.no_channel,
+                "digested": handled.digested,
             }
         )
 

@@ -21,9 +21,10 @@ class MemoryDocument:
             return None
         return {"metadata": {"resourceVersion": str(self._version)}, "data": dict(self._data)}
 
-    async def write(self, what: str, version: str | None, data: dict[str, str]) -> None:
+    async def write(self, what: str, version: str | None, data: dict[str, str]) -> str:
         current = None if self._data is None else str(self._version)
         if version != current:
             raise Conflict(f"{what}: conflict (the index changed)")
         self._data = dict(data)
         self._version += 1
+        return str(self._version)

@@ -15,6 +15,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 
 from bot.domain.alerts.mapping import AlertMatch
+from bot.domain.analysis.config import AutoRollbackConfig
 from bot.domain.errors import ConfigError, UnknownService
 from bot.domain.rollback.models import Target
 
@@ -64,6 +65,10 @@ class ServiceEntry(BaseModel):
     gitops: GitopsPolicy = Field(
         default="warn",
         description="when GitOps would revert the rollback: suspend its auto-sync, warn, refuse",
+    )
+    auto_rollback: AutoRollbackConfig | None = Field(
+        default=None,
+        description="watch new revisions against Prometheus (`rollback-bot analyze` reads it)",
     )
 
     @property
@@ -261,6 +266,8 @@ _PATTERN_NAMES = {
     "deployment": "a valid Kubernetes name",
     "allowed_users": "a Slack user id (U…)",
     "allowed_groups": "a Slack user group id (S…)",
+    "on_call_group": "a Slack user group id (S…)",
+    "name": "a signal name (a letter or digit, then letters, digits, spaces, . _ -; 40 at most)",
 }
 
 

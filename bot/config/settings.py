@@ -8,12 +8,25 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Any
 
-from pydantic import AliasChoices, Field, SecretStr, StringConstraints, field_validator
+from pydantic import (
+    AliasChoices,
+    Field,
+    SecretStr,
+    StringConstraints,
+    ValidationError,
+    field_validator,
+)
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from bot.domain.analysis.links import check_prometheus_url
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(extra="ignore", populate_by_name=True, frozen=True)
+    # hide_input_in_errors: a value given to the wrong variable (a token, a URL with a password
+    # in it) must not come back in the error that refuses it, which is logged.
+    model_config = SettingsConfigDict(
+        extra="ignore", populate_by_name=True, frozen=True, hide_input_in_errors=True
+    )
 
     kubeconfig: str | None = Field(
         default=None,
@@ -81,6 +94,25 @@ class Settings(BaseSettings):
         ),
         description="a deploy this long before an alert started is its likely cause",
     )
+    alert_storm_messages: int = Field(
+        default=5,
+        ge=2,
+        le=1000,
+        validation_alias=AliasChoices("ROLLBACK_BOT_ALERT_STORM_MESSAGES", "alert_storm_messages"),
+        description=(
+            "the most top-level alert messages a channel gets within the storm window, the "
+            "storm's digest included: past it, new alert groups go into one digest message"
+        ),
+    )
+    alert_storm_window_seconds: float = Field(
+        default=60.0,
+        gt=0,
+        le=86400,
+        validation_alias=AliasChoices(
+            "ROLLBACK_BOT_ALERT_STORM_WINDOW_SECONDS", "alert_storm_window_seconds"
+        ),
+        description="how far back new alert groups count; a storm ends this long after its last",
+    )
     log_level: str = Field(
         default="INFO", validation_alias=AliasChoices("ROLLBACK_BOT_LOG_LEVEL", "log_level")
     )
@@ -122,11 +154,44 @@ class Settings(BaseSettings):
         description="how often the thread is reminded while the bot keeps auto-sync suspended",
     )
 
-    @field_validator("config", "kubeconfig", "kube_context", mode="before")
+    prometheus_url: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("ROLLBACK_BOT_PROMETHEUS_URL", "prometheus_url"),
+        description="the Prometheus of services whose auto_rollback block names none",
+    )
+
+    @field_validator("config", "kubeconfig", "kube_context", "prometheus_url", mode="before")
     @classmethod
     def _empty_is_unset(cls, value: Any) -> Any:
         # `ROLLBACK_BOT_CONFIG=` in a shell means "none", not the current directory.
         return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("prometheus_url")
+    @classmethod
+    def _prometheus_url(cls, value: str | None) -> str | None:
+        return None if value is None else default_prometheus_url(value)
+
+
+def default_prometheus_url(value: str) -> str:
+    """The bot's default Prometheus URL (the environment's, or the CLI's --prometheus) as
+    `check_prometheus_url` accepts it; ValueError otherwise, never quoting a URL with a password
+    in it: that is asked first, as the later checks quote the URL. Any "@" counts (a
+    Prometheus' path has none), so "user:pw@host" without a scheme is refused too."""
+    if "@" in value:
+        raise ValueError(
+            "the Prometheus URL must not hold a user or password: give the service's "
+            "auto_rollback.prometheus.bearer_token_file"
+        )
+    return check_prometheus_url(value)
+
+
+def describe_invalid(exc: ValidationError) -> str:
+    """Each bad setting by name and what is wrong, never its value (it may be a secret)."""
+    problems = []
+    for error in exc.errors(include_input=False, include_url=False):
+        name = ".".join(str(part) for part in error["loc"]) or "(settings)"
+        problems.append(f"{name}: {error['msg'].removeprefix('Value error, ')}")
+    return "; ".join(problems)
 
 
 def load_settings(secrets_dir: Path | None = None, **overrides: object) -> Settings:

@@ -66,6 +66,12 @@ class Forbidden(ClusterError):
     """The Kubernetes API refused these credentials the call (401, 403): RBAC, not a glitch."""
 
 
+class MetricsUnavailable(RollbackBotError):
+    """The metrics could not be had: the source (Prometheus) unreachable, timed out, refusing the
+    credentials, or answering an error. An analysis then gives no verdict; it never counts as a
+    healthy or a bad version."""
+
+
 class RolloutFailed(RollbackBotError):
     """The rollout stalled or exceeded its progress deadline."""
 

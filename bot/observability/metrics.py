@@ -45,7 +45,8 @@ class Metrics:
         )
         self.alerts = Counter(
             "rollbackbot_alerts",
-            "Alerts received from Alertmanager, by what became of them (received, mapped, ignored)",
+            "Alerts received from Alertmanager, by what became of them (received, mapped, "
+            "ignored, digested into a storm's digest)",
             ["result"],
             registry=r,
         )

@@ -20,6 +20,7 @@ class Document(Protocol):
         """The object (`metadata.resourceVersion`, `data`), or None when it does not exist."""
         ...
 
-    async def write(self, what: str, version: str | None, data: dict[str, str]) -> None:
-        """Create it (`version` None) or replace it if still at `version`; else `Conflict`."""
+    async def write(self, what: str, version: str | None, data: dict[str, str]) -> str:
+        """Create it (`version` None) or replace it if still at `version`; else `Conflict`.
+        The resourceVersion it has now."""
         ...

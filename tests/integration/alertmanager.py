@@ -8,8 +8,9 @@ cleanly. Tests push alerts through its v2 API (`post_alerts`; an `endsAt` in the
 one) and collect what it sends with `Receiver`, a tiny aiohttp server on 127.0.0.1.
 
 Installed by the test setup with `apt-get install -y --no-install-recommends
-prometheus-alertmanager`; tests using it skip (saying why) when the binary is absent. The package's
-own systemd service is never used: it would listen on 9093, this harness never does.
+prometheus-alertmanager`; tests using it fail (saying how to install it) when the binary is absent.
+The package's own systemd service is never used: it would listen on 9093, this harness never does.
+`local_servers` runs its process (port, start, readiness, stop), as it runs Prometheus's.
 """
 
 from __future__ import annotations
@@ -18,18 +19,16 @@ import asyncio
 import contextlib
 import json
 import os
-import signal
-import socket
-import subprocess
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
-import aiohttp
 import pytest
 from aiohttp import web
+
+from tests.integration import local_servers
 
 JsonDict = dict[str, Any]
 
@@ -39,24 +38,15 @@ ALERTMANAGER_BINARY = Path(
 APT_INSTALL = "apt-get install -y --no-install-recommends prometheus-alertmanager"
 DEFAULT_PORT = 9093  # the packaged service's port: never ours
 
-# The test setup (`make tools`, run by `make test` and CI) installs it: a missing binary fails the
-# tests that need it rather than skipping them silently.
 requires_alertmanager = pytest.mark.alertmanager
 
 
 def require_binary() -> None:
-    if not ALERTMANAGER_BINARY.exists():
-        pytest.fail(f"needs the real Alertmanager at {ALERTMANAGER_BINARY} ({APT_INSTALL})")
+    local_servers.require_binary(ALERTMANAGER_BINARY, "Alertmanager", APT_INSTALL)
 
 
 def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on right now (never 9093)."""
-    while True:
-        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-            sock.bind(("127.0.0.1", 0))
-            port = int(sock.getsockname()[1])
-        if port != DEFAULT_PORT:
-            return port
+    return local_servers.free_port(avoid=DEFAULT_PORT)
 
 
 def rfc3339(when: datetime) -> str:
@@ -127,26 +117,16 @@ class AlertmanagerConfig:
         return json.dumps(config, indent=2)  # JSON is YAML
 
 
-class AlertmanagerFailed(RuntimeError):
-    """The binary did not start or did not become ready; the message has its log's tail."""
+class AlertmanagerFailed(local_servers.ServerFailed):
+    """Alertmanager did not start, did not become ready, or refused the alerts posted."""
 
 
 @dataclass
-class Alertmanager:
+class Alertmanager(local_servers.LocalServer):
     """A running Alertmanager: its base URL, and its v2 API for the test."""
 
-    url: str
-    port: int
-    process: subprocess.Popen[bytes]
-    log_path: Path
-    session: aiohttp.ClientSession
-
-    def log(self, lines: int = 30) -> str:
-        try:
-            text = self.log_path.read_text(encoding="utf-8", errors="replace")
-        except OSError:
-            return "(no log)"
-        return "\n".join(text.splitlines()[-lines:])
+    name: ClassVar[str] = "Alertmanager"
+    failure: ClassVar[type[local_servers.ServerFailed]] = AlertmanagerFailed
 
     async def post_alerts(self, alerts: Sequence[JsonDict]) -> None:
         async with self.session.post(f"{self.url}/api/v2/alerts", json=list(alerts)) as response:
@@ -160,64 +140,6 @@ class Alertmanager:
             data: list[JsonDict] = await response.json()
             return data
 
-    async def wait_ready(self, within: float = 15.0) -> None:
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + within
-        while True:
-            if self.process.poll() is not None:
-                raise AlertmanagerFailed(
-                    f"Alertmanager exited with {self.process.returncode}:\n{self.log()}"
-                )
-            with contextlib.suppress(aiohttp.ClientError, TimeoutError):
-                async with self.session.get(
-                    f"{self.url}/-/ready", timeout=aiohttp.ClientTimeout(total=1)
-                ) as response:
-                    if response.status == 200:
-                        return
-            if loop.time() > deadline:
-                raise AlertmanagerFailed(
-                    f"Alertmanager not ready within {within:g}s:\n{self.log()}"
-                )
-            await asyncio.sleep(0.05)
-
-    async def stop(self) -> None:
-        """SIGTERM, then SIGKILL after 5 s; never leaves the process behind."""
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                await asyncio.to_thread(self.process.wait, 5)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                await asyncio.to_thread(self.process.wait, 5)
-
-
-def _prepare(workdir: Path, config: AlertmanagerConfig) -> tuple[Path, Path]:
-    workdir.mkdir(parents=True, exist_ok=True)
-    config_path = workdir / "alertmanager.yml"
-    config_path.write_text(config.render(), encoding="utf-8")
-    storage = workdir / "data"
-    storage.mkdir(exist_ok=True)
-    return config_path, storage
-
-
-def _spawn(config_path: Path, storage: Path, port: int, log_path: Path) -> subprocess.Popen[bytes]:
-    with log_path.open("wb") as log:
-        return subprocess.Popen(
-            [
-                str(ALERTMANAGER_BINARY),
-                f"--config.file={config_path}",
-                f"--storage.path={storage}",
-                f"--web.listen-address=127.0.0.1:{port}",
-                f"--web.external-url=http://127.0.0.1:{port}",
-                "--cluster.listen-address=",  # gossip off: nothing on 9094
-                "--log.level=debug",
-            ],
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-
 
 @contextlib.asynccontextmanager
 async def running_alertmanager(
@@ -225,26 +147,20 @@ async def running_alertmanager(
 ) -> AsyncIterator[Alertmanager]:
     """Start the real Alertmanager for one test and stop it afterwards."""
     require_binary()
-    config_path, storage = await asyncio.to_thread(_prepare, workdir, config)
-    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10)) as session:
-        for attempt in range(1, attempts + 1):
-            port = free_port()
-            log_path = workdir / f"alertmanager-{attempt}.log"
-            process = await asyncio.to_thread(_spawn, config_path, storage, port, log_path)
-            manager = Alertmanager(f"http://127.0.0.1:{port}", port, process, log_path, session)
-            try:
-                await manager.wait_ready()
-            except AlertmanagerFailed:
-                await manager.stop()
-                # Another process took the port between our probe and the bind: try another.
-                if attempt < attempts and "address already in use" in manager.log():
-                    continue
-                raise
-            try:
-                yield manager
-            finally:
-                await manager.stop()
-            return
+    config_path, storage = await asyncio.to_thread(
+        local_servers.prepare_workdir, workdir, "alertmanager.yml", config.render(), "data"
+    )
+    argv = [
+        str(ALERTMANAGER_BINARY),
+        f"--config.file={config_path}",
+        f"--storage.path={storage}",
+        "--cluster.listen-address=",  # gossip off: nothing on 9094
+        "--log.level=debug",
+    ]
+    async with local_servers.start_on_free_port(
+        Alertmanager, argv, workdir=workdir, avoid=DEFAULT_PORT, attempts=attempts
+    ) as manager:
+        yield manager
 
 
 @dataclass(frozen=True)
@@ -308,13 +224,6 @@ async def receiving(receiver: Receiver | None = None) -> AsyncIterator[Receiver]
     receiver = receiver or Receiver()
     app = web.Application()
     app.router.add_post("/{tail:.*}", receiver._handle)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    host, port = runner.addresses[0][:2]
-    receiver.url = f"http://{host}:{port}"
-    try:
+    async with local_servers.serve_app(app) as url:
+        receiver.url = url
         yield receiver
-    finally:
-        await runner.cleanup()

@@ -52,9 +52,9 @@ class Observed:
     async def read(self, what: str) -> JsonDict | None:
         return await self._document.read(what)
 
-    async def write(self, what: str, version: str | None, data: dict[str, str]) -> None:
+    async def write(self, what: str, version: str | None, data: dict[str, str]) -> str:
         try:
-            await self._document.write(what, version, data)
+            return await self._document.write(what, version, data)
         except Conflict:
             self.conflicts += 1
             raise

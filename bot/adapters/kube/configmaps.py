@@ -48,7 +48,7 @@ class ConfigMapDocument:
         except NotFound:
             return None
 
-    async def write(self, what: str, version: str | None, data: dict[str, str]) -> None:
+    async def write(self, what: str, version: str | None, data: dict[str, str]) -> str:
         body: JsonDict = {
             "apiVersion": "v1",
             "kind": "ConfigMap",
@@ -57,9 +57,12 @@ class ConfigMapDocument:
         }
         collection = f"/api/v1/namespaces/{self.namespace}/configmaps"
         if version is None:
-            await self._kube.request(what, "POST", collection, body, forbidden_hint=self._hint)
+            written = await self._kube.request(
+                what, "POST", collection, body, forbidden_hint=self._hint
+            )
         else:
             body["metadata"]["resourceVersion"] = version
-            await self._kube.request(
+            written = await self._kube.request(
                 what, "PUT", f"{collection}/{self.name}", body, forbidden_hint=self._hint
             )
+        return str(((written or {}).get("metadata") or {}).get("resourceVersion", ""))

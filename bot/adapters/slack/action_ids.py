@@ -29,3 +29,7 @@ def rollback_button_id(revision: int) -> str:
 
 def override_button_id(revision: int) -> str:
     return f"{OVERRIDE_BUTTON}:{revision}"
+
+
+# The storm digest's "Roll back another service…" picker: the services that did not fit.
+DIGEST_PICK = "digest:pick"

@@ -8,6 +8,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.adapters.slack import gitops_blocks
 from bot.adapters.slack.render import Message
+from bot.adapters.slack.scheduler import Priority, sending_as
 from bot.domain.rollback.gitops import Managed, Suspension
 from bot.domain.rollback.models import Thread
 
@@ -32,7 +33,9 @@ class SlackGitopsNotices:
         if managed.state is None or managed.state.suspension is None:
             return
         message = gitops_blocks.reminder_message(managed, managed.state.suspension, now)
-        await self._post(thread, message)
+        # A reminder can wait for a rollback's own messages, as progress does.
+        with sending_as(Priority.PROGRESS):
+            await self._post(thread, message)
 
     async def resumed(
         self, thread: Thread, managed: Managed, actor: str, warning: str | None

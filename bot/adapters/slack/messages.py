@@ -7,10 +7,11 @@ from collections.abc import Sequence
 
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.adapters.slack import alert_blocks, blocks
+from bot.adapters.slack import alert_blocks, blocks, digest_blocks
 from bot.adapters.slack.render import Message
+from bot.adapters.slack.scheduler import Priority, sending_as
 from bot.domain.alerts.advice import Advice
-from bot.domain.alerts.views import AlertGroupView
+from bot.domain.alerts.views import AlertGroupView, DigestView
 from bot.domain.rollback.approvals import ApprovalRequest
 from bot.domain.rollback.models import Thread
 from bot.domain.rollback.views import ServiceView
@@ -68,20 +69,42 @@ class SlackMessages:
         message = blocks.break_glass_message(requester, service, to_version, reason, approvers)
         await self._post(thread.channel, message, thread.thread_ts)
 
-    # -- alert messages (the alert use case's `AlertMessages`) -------------------------------
+    # -- alert messages and storm digests (the alert use case's `AlertMessages` and
+    # `DigestMessages`): they go after everything a rollback sends (the scheduler's priorities).
 
     async def post(self, channel: str, view: AlertGroupView) -> str:
-        return await self._post(channel, alert_blocks.alert_message(view))
+        with sending_as(Priority.ALERTS):
+            return await self._post(channel, alert_blocks.alert_message(view))
 
     async def update(self, channel: str, ts: str, view: AlertGroupView) -> None:
-        await self._update(channel, ts, alert_blocks.alert_message(view))
+        with sending_as(Priority.ALERTS):
+            await self._update(channel, ts, alert_blocks.alert_message(view))
 
     async def note_resolved(self, channel: str, ts: str, view: AlertGroupView) -> None:
-        await self._post(channel, alert_blocks.resolved_note(view), thread_ts=ts)
+        with sending_as(Priority.ALERTS):
+            await self._post(channel, alert_blocks.resolved_note(view), thread_ts=ts)
 
     async def reply(
         self, channel: str, thread_ts: str, view: ServiceView, title: str, advice: Advice | None
     ) -> str:
-        return await self._post(
-            channel, alert_blocks.alert_reply(view, title, advice), thread_ts=thread_ts
-        )
+        with sending_as(Priority.ALERTS):
+            return await self._post(
+                channel, alert_blocks.alert_reply(view, title, advice), thread_ts=thread_ts
+            )
+
+    async def post_digest(self, channel: str, view: DigestView) -> str:
+        with sending_as(Priority.ALERTS):
+            return await self._post(channel, digest_blocks.digest_message(view))
+
+    async def update_digest(
+        self, channel: str, ts: str, view: DigestView, list_ts: str | None
+    ) -> str | None:
+        with sending_as(Priority.ALERTS):
+            await self._update(channel, ts, digest_blocks.digest_message(view))
+            if not digest_blocks.digest_overflows(view):
+                return list_ts
+            listing = digest_blocks.digest_list_message(view)
+            if list_ts is None:
+                return await self._post(channel, listing, thread_ts=ts)
+            await self._update(channel, list_ts, listing)
+            return list_ts

@@ -1,147 +1,153 @@
 """The rollback's story in the Slack thread: who started it, one progress message kept up to
-date (edits throttled to Slack's rate limits), and the outcome."""
+date, and the outcome.
+
+Pacing is the scheduler's (`scheduler.py`): progress goes out at `Priority.PROGRESS`, and an edit
+still waiting for Slack's budget is replaced by a newer one, so only the latest state is sent;
+the start, the final state and the outcome go at `Priority.ROLLBACK`, ahead of all that."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import time
-from collections import deque
-from collections.abc import Callable
-
-from slack_sdk.web.async_client import AsyncWebClient
+from collections.abc import Coroutine
+from typing import Any
 
 from bot.adapters.slack import blocks
 from bot.adapters.slack.render import Message
+from bot.adapters.slack.scheduled_client import ScheduledWebClient
+from bot.adapters.slack.scheduler import Priority, sending_as
 from bot.domain.rollback.models import RunInfo, Target, Thread
 from bot.domain.rollback.planning import RollbackPlan
 from bot.domain.rollback.progress import Ending, Progress, ending
 
 log = logging.getLogger(__name__)
 
-# chat.update is Tier 3 (~50/min) and chat.postMessage ~1/s per channel: one edit a second at most
-# per message, and all the running rollbacks' edits together within the method's budget.
-MIN_EDIT_INTERVAL = 1.0
-EDITS_PER_MINUTE = 45  # under Tier 3's 50, leaving room for the messages' own refreshes
-
-
-class EditBudget:
-    """Progress edits shared by every running rollback: at most `per_minute` in any minute.
-    An edit over the budget waits (and is coalesced with later ones); the final state is never
-    held back."""
-
-    def __init__(
-        self, per_minute: int = EDITS_PER_MINUTE, clock: Callable[[], float] = time.monotonic
-    ) -> None:
-        self._per_minute = per_minute
-        self._clock = clock
-        self._spent: deque[float] = deque()
-
-    def wait(self) -> float:
-        """Seconds until an edit fits the budget (0: now)."""
-        now = self._clock()
-        while self._spent and self._spent[0] <= now - 60.0:
-            self._spent.popleft()
-        if len(self._spent) < self._per_minute:
-            return 0.0
-        return self._spent[0] + 60.0 - now
-
-    def spend(self) -> None:
-        self._spent.append(self._clock())
-
 
 class ThreadReporter:
+    """Tells one rollback in its thread. `client` must be scheduled: the scheduler keeps the
+    progress edits in order and within Slack's limits."""
+
     def __init__(
         self,
-        client: AsyncWebClient,
+        client: ScheduledWebClient,
         *,
         channel: str,
         thread_ts: str,
         namespace: str,
         deployment: str,
-        min_interval: float = MIN_EDIT_INTERVAL,
-        budget: EditBudget | None = None,
-        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._client = client
-        self._budget = budget or EditBudget(clock=clock)
         self._channel = channel
         self._thread_ts = thread_ts
         self._namespace = namespace
         self._deployment = deployment
-        self._min_interval = min_interval
-        self._clock = clock
         self._run: RunInfo | None = None
         self._progress_ts: str | None = None
-        self._last_edit = float("-inf")
-        self._pending: tuple[Progress, float] | None = None
-        self._flush_task: asyncio.Task[None] | None = None
-        self._lock = asyncio.Lock()
+        self._latest: tuple[Progress, float] | None = None
+        self._posting: asyncio.Task[None] | None = None  # the progress message's first post
+        self._background: set[asyncio.Task[None]] = set()
+        self._ended = False
+        # Edits folded into one send all fail with the same error: said once, not once each.
+        self._last_failure: BaseException | None = None
 
-    async def _post(self, message: Message) -> str:
-        response = await self._client.chat_postMessage(
-            channel=self._channel,
-            thread_ts=self._thread_ts,
-            text=message.text,
-            blocks=message.blocks,
-        )
+    async def _post(self, message: Message, priority: Priority = Priority.ROLLBACK) -> str:
+        with sending_as(priority):
+            response = await self._client.chat_postMessage(
+                channel=self._channel,
+                thread_ts=self._thread_ts,
+                text=message.text,
+                blocks=message.blocks,
+            )
         return str(response["ts"])
+
+    async def _update(self, ts: str, message: Message, priority: Priority) -> None:
+        with sending_as(priority):
+            await self._client.chat_update(
+                channel=self._channel, ts=ts, text=message.text, blocks=message.blocks
+            )
+
+    def _progress_message(
+        self, run: RunInfo, progress: Progress, elapsed: float, ended: Ending | None = None
+    ) -> Message:
+        return blocks.progress_message(progress, elapsed, run.to_version, ended)
 
     async def started(self, run: RunInfo, plan: RollbackPlan, reason: str | None) -> None:
         self._run = run
         await self._post(blocks.started_message(run, plan.from_revision, reason, self._namespace))
 
     async def progress(self, progress: Progress, elapsed: float) -> None:
-        """Note the newest progress; the edit goes out in the background, so a slow or
-        rate-limited Slack never holds up following the rollout."""
-        self._pending = (progress, elapsed)
-        if self._flush_task is None or self._flush_task.done():
-            self._flush_task = asyncio.create_task(self._flush_when_due())
+        """Note the newest progress; it goes out in the background, so a slow or rate-limited
+        Slack never holds up following the rollout."""
+        if self._run is None or self._ended:
+            return
+        self._latest = (progress, elapsed)
+        if self._progress_ts is not None:
+            self._start(self._edit(self._progress_ts, self._run, progress, elapsed))
+        elif self._posting is None or self._posting.done():
+            self._posting = self._start(self._post_progress(self._run))
+        # Otherwise the post under way edits the newest progress in once it is there.
 
-    async def _flush_when_due(self) -> None:
-        wait = max(self._last_edit + self._min_interval - self._clock(), self._budget.wait())
-        if wait > 0:
-            await asyncio.sleep(wait)  # later progress joins the same edit meanwhile
+    def _start(self, work: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
+        task = asyncio.create_task(work)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+        return task
+
+    async def _post_progress(self, run: RunInfo) -> None:
+        posted = self._latest
+        if posted is None:
+            return
         try:
-            await self._flush()
-        except Exception:  # the next progress, or the final state, tries again
-            log.exception("could not update the progress message")
+            ts = await self._post(self._progress_message(run, *posted), Priority.PROGRESS)
+        except Exception as exc:  # the next progress, or the final state, posts it again
+            self._failed(exc)
+            return
+        self._progress_ts = ts
+        if self._latest is not posted and self._latest is not None and not self._ended:
+            self._start(self._edit(ts, run, *self._latest))
 
-    async def _flush(self, ended: Ending | None = None) -> None:
-        """Post or edit the progress message with the pending progress; `ended`: the last
-        edit, showing how the rollout ended instead of "Rolling out"."""
-        async with self._lock:
-            if self._pending is None or self._run is None:
-                return
-            progress, elapsed = self._pending
-            self._pending = None
-            message = blocks.progress_message(progress, elapsed, self._run.to_version, ended)
-            self._last_edit = self._clock()
-            self._budget.spend()
-            if self._progress_ts is None:
-                self._progress_ts = await self._post(message)
-            else:
-                await self._client.chat_update(
-                    channel=self._channel,
-                    ts=self._progress_ts,
-                    text=message.text,
-                    blocks=message.blocks,
-                )
+    async def _edit(self, ts: str, run: RunInfo, progress: Progress, elapsed: float) -> None:
+        try:
+            await self._update(
+                ts, self._progress_message(run, progress, elapsed), Priority.PROGRESS
+            )
+        except Exception as exc:  # the next progress, or the final state, tries again
+            self._failed(exc)
+
+    def _failed(self, exc: BaseException) -> None:
+        if exc is not self._last_failure:
+            self._last_failure = exc
+            log.error("could not update the progress message", exc_info=exc)
+
+    async def _drop_background(self) -> None:
+        """Progress not sent yet is not sent: what comes next replaces it."""
+        tasks = set(self._background)
+        for task in tasks:
+            task.cancel()
+        if tasks:
+            await asyncio.wait(tasks)
 
     async def finished(
         self, last: Progress | None, elapsed: float, error: str | None, *, unknown: bool = False
     ) -> None:
-        if self._flush_task is not None:
-            self._flush_task.cancel()
-            await asyncio.gather(self._flush_task, return_exceptions=True)
+        self._ended = True
         if last is not None and self._run is not None:
-            # The progress message ends showing the final state and counts, not the last
-            # throttled ones under "Rolling out".
-            self._pending = (last, elapsed)
+            # The progress message ends showing the final state and counts, not the last ones
+            # under "Rolling out". An edit of it still waiting is folded into this one.
+            if self._posting is not None:
+                await asyncio.wait({self._posting})  # the message to end is the one it posts
+            final = self._progress_message(
+                self._run, last, elapsed, ending(last, error, unknown=unknown)
+            )
             try:
-                await self._flush(ending(last, error, unknown=unknown))
-            except Exception:
-                log.exception("could not update the progress message")
+                if self._progress_ts is None:
+                    self._progress_ts = await self._post(final)
+                else:
+                    await self._update(self._progress_ts, final, Priority.ROLLBACK)
+            except Exception as exc:
+                self._failed(exc)
+        else:
+            await self._drop_background()
         to_version = self._run.to_version if self._run else "?"
         service = self._run.service if self._run else self._deployment
         await self._post(
@@ -162,9 +168,8 @@ class ThreadReporter:
         await self._post(blocks.picked_up_message(run, previous, self._namespace))
 
     async def handed_over(self, run: RunInfo, me: str) -> None:
-        if self._flush_task is not None:
-            self._flush_task.cancel()
-            await asyncio.gather(self._flush_task, return_exceptions=True)
+        self._ended = True
+        await self._drop_background()
         await self._post(blocks.handed_over_message(run, me))
 
     async def not_picked_up(self, run: RunInfo, previous: str, detail: str, *, sent: bool) -> None:
@@ -172,12 +177,11 @@ class ThreadReporter:
 
 
 class ThreadReporters:
-    """A `ThreadReporter` for each rollback asked from Slack."""
+    """A `ThreadReporter` for each rollback asked from Slack, all sharing `client`'s
+    scheduler (so all their edits share chat.update's one budget)."""
 
-    def __init__(self, client: AsyncWebClient, *, min_interval: float = MIN_EDIT_INTERVAL) -> None:
+    def __init__(self, client: ScheduledWebClient) -> None:
         self._client = client
-        self._min_interval = min_interval
-        self._budget = EditBudget()
 
     def reporter(self, thread: Thread | None, target: Target) -> ThreadReporter:
         if thread is None:
@@ -188,6 +192,4 @@ class ThreadReporters:
             thread_ts=thread.thread_ts,
             namespace=target.namespace,
             deployment=target.name,
-            min_interval=self._min_interval,
-            budget=self._budget,
         )

@@ -10,7 +10,9 @@ forever. Where the entries are kept (a ConfigMap) and how a change is written is
 Layout: one data key per group, `g.` + the first 40 hex digits of the groupKey's SHA-256
 (groupKeys hold braces, quotes and spaces, which ConfigMap keys may not), each value the JSON
 `{"groupKey", "channel", "ts", "status", "firstSeen", "updated"}` (plus `claim`, the claimer's
-token, while `status` is "posting").
+token, while `status` is "posting"; plus, for a group shown in a storm digest instead of a message
+of its own, `digest`, the digest's key, and `line`, what the digest shows of it:
+`bot.domain.alerts.storms`).
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Literal
 
+from bot.domain.alerts.storms import DigestGroup
 from bot.domain.rollback.models import JsonDict
 from bot.domain.times import kube_time, parse_time
 
@@ -39,7 +42,8 @@ _STATUSES = ("posting", "firing", "resolved")
 
 def entry_key(group_key: str) -> str:
     """The ConfigMap data key of a groupKey: `g.` + 40 hex digits of its SHA-256. Pure."""
-    return KEY_PREFIX + hashlib.sha256(group_key.encode("utf-8")).hexdigest()[:40]
+    # surrogatepass: a groupKey from outside may hold a lone surrogate; it still has a key.
+    return KEY_PREFIX + hashlib.sha256(group_key.encode("utf-8", "surrogatepass")).hexdigest()[:40]
 
 
 @dataclass(frozen=True)
@@ -53,6 +57,8 @@ class AlertMessageEntry:
     first_seen: datetime
     updated: datetime
     claim: str | None = None
+    digest: str | None = None  # shown in this storm digest (its data key), not a message of its own
+    line: DigestGroup | None = None  # what the digest shows of it
 
     def encode(self) -> str:
         body: JsonDict = {
@@ -65,7 +71,13 @@ class AlertMessageEntry:
         }
         if self.claim is not None:
             body["claim"] = self.claim
-        return json.dumps(body, separators=(",", ":"), ensure_ascii=False)
+        if self.digest is not None:
+            body["digest"] = self.digest
+        if self.line is not None:
+            body["line"] = self.line.encode()
+        # ASCII: a groupKey or alert name from outside may hold a lone surrogate, which no UTF-8
+        # write could carry (and one such entry would fail every change written with it).
+        return json.dumps(body, separators=(",", ":"))
 
     @classmethod
     def decode(cls, raw: str) -> AlertMessageEntry | None:
@@ -83,7 +95,8 @@ class AlertMessageEntry:
             data.get("status"),
         )
         first_seen, updated = parse_time(data.get("firstSeen")), parse_time(data.get("updated"))
-        claim = data.get("claim")
+        claim, digest = data.get("claim"), data.get("digest")
+        line = DigestGroup.decode(data["line"]) if "line" in data else None
         if (
             not isinstance(group_key, str)
             or not isinstance(channel, str)
@@ -92,15 +105,18 @@ class AlertMessageEntry:
             or first_seen is None
             or updated is None
             or not (claim is None or isinstance(claim, str))
+            or not (digest is None or isinstance(digest, str))
+            or ("line" in data and line is None)
         ):
             return None
-        return cls(group_key, channel, ts, status, first_seen, updated, claim)
+        return cls(group_key, channel, ts, status, first_seen, updated, claim, digest, line)
 
 
 class ClaimOutcome(StrEnum):
     POST = "post"  # this caller won: post the message, then record_posted (or abandon)
     UPDATE = "update"  # a message exists: update channel/ts
     BUSY = "busy"  # another replica is posting it right now: wait_posted, or answer 5xx
+    DIGEST = "digest"  # the group is shown in a storm digest (`entry.digest`), not on its own
 
 
 @dataclass(frozen=True)
@@ -142,6 +158,8 @@ def decide_claim(
     fresh = AlertMessageEntry(group_key, channel, None, "posting", now, now, token)
     if current is None or current.group_key != group_key:
         return fresh, Claim(ClaimOutcome.POST, fresh)
+    if current.digest is not None:
+        return None, Claim(ClaimOutcome.DIGEST, current)
     if current.status == "posting" or current.ts is None:
         if now - current.updated > posting_ttl:
             taken = replace(

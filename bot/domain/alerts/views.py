@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from bot.domain.alerts.advice import Advice
+from bot.domain.alerts.storms import ServiceSummary
 from bot.domain.alerts.webhook import (
     Alert,
     WebhookMessage,
@@ -60,3 +61,38 @@ class AlertGroupView:
         if start is None or end is None:
             return None
         return max(0.0, (end - start).total_seconds())
+
+
+@dataclass(frozen=True)
+class DigestServiceView:
+    """A digest's line for one service: its alerts added up, and the service now (None with
+    `problem` when the cluster could not be read), with the deploy that likely caused it."""
+
+    summary: ServiceSummary
+    service_view: ServiceView | None = None
+    advice: Advice | None = None
+    problem: str | None = None
+
+    @property
+    def service(self) -> str:
+        return self.summary.service
+
+
+@dataclass(frozen=True)
+class DigestView:
+    """What a storm's digest shows: every service its groups are about, firing ones first.
+
+    `started`/`last`: when the storm began and when its newest group joined (it is over
+    `window` after that). `groups`: how many alert groups it holds. `taken_at`: when rendered."""
+
+    started: datetime
+    last: datetime
+    window: timedelta
+    groups: int
+    services: tuple[DigestServiceView, ...]
+    taken_at: datetime
+
+    @property
+    def firing(self) -> int:
+        """How many of its services still have a firing group."""
+        return sum(1 for s in self.services if s.summary.firing)

@@ -12,9 +12,11 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from pydantic import ValidationError
+
 from bot.adapters.kube.clusters import ClusterRegistry
 from bot.config.catalog import Catalog
-from bot.config.settings import Settings, load_settings
+from bot.config.settings import Settings, describe_invalid, load_settings
 from bot.domain.errors import RollbackBotError
 from bot.entry.cli.commands import Cli, RollbackOptions
 from bot.entry.cli.text import plain
@@ -99,6 +101,7 @@ async def run_cli(args: argparse.Namespace) -> int:
             kube_context=args.context,
             config=args.config,
             kube_request_timeout=args.request_timeout,
+            prometheus_url=getattr(args, "prometheus", None),  # analyze's --prometheus
         )
         catalog = Catalog.load(settings.config) if settings.config else Catalog.empty()
         registry = ClusterRegistry(
@@ -111,6 +114,18 @@ async def run_cli(args: argparse.Namespace) -> int:
             return await Cli(catalog, engine, None).status(args.service, args.output)
         if args.command == "history":
             return await Cli(catalog, engine, None).history(args.service, args.output)
+        if args.command == "analyze":
+            from bot.entry.cli.analyze import run_analyze
+
+            return await run_analyze(
+                catalog,
+                registry,
+                service=args.service,
+                revision=args.revision,
+                output=args.output,
+                chart=args.chart,
+                prometheus_url=settings.prometheus_url,
+            )
         if args.command == "audit":
             from bot.entry.cli.audit import show_audit
             from bot.usecases.audit import AuditReader
@@ -166,6 +181,9 @@ async def run_cli(args: argparse.Namespace) -> int:
     except RollbackBotError as exc:
         _error(str(exc))
         return exc.exit_code
+    except ValidationError as exc:  # the environment's settings; never their values
+        _error(f"invalid settings: {describe_invalid(exc)}")
+        return 1
     except KeyboardInterrupt:
         sys.stderr.write("interrupted\n")
         return 130

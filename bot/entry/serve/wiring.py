@@ -14,11 +14,8 @@ from typing import Any
 from aiohttp import web
 from slack_bolt.adapter.socket_mode.aiohttp import AsyncSocketModeHandler
 from slack_bolt.async_app import AsyncApp
-from slack_sdk.http_retry.builtin_async_handlers import (
-    AsyncConnectionErrorRetryHandler,
-    AsyncRateLimitErrorRetryHandler,
-)
-from slack_sdk.web.async_client import AsyncWebClient
+from slack_bolt.context.async_context import AsyncBoltContext
+from slack_sdk.http_retry.builtin_async_handlers import AsyncConnectionErrorRetryHandler
 
 from bot.adapters.audit import ClusterStoreSink, JsonLogSink, KubernetesEventSink
 from bot.adapters.kube.audit_store import ClusterAuditStore
@@ -31,14 +28,18 @@ from bot.adapters.slack.directory import UserDirectory
 from bot.adapters.slack.gitops_notices import SlackGitopsNotices
 from bot.adapters.slack.messages import SlackMessages
 from bot.adapters.slack.reporter import ThreadReporters
+from bot.adapters.slack.scheduled_client import ScheduledWebClient
+from bot.adapters.slack.scheduler import SlackScheduler
 from bot.config.catalog import Catalog
 from bot.config.settings import Settings
 from bot.domain.alerts.mapping import BadPattern, compile_patterns
+from bot.domain.alerts.storms import StormPolicy
 from bot.domain.errors import RollbackBotError
 from bot.domain.retry import Backoff, retry
 from bot.domain.rollback.models import Target
 from bot.entry.serve.routes import Check, Readiness, build_routes
 from bot.observability.metrics import Metrics
+from bot.usecases.alerts.digests import Digests
 from bot.usecases.alerts.index import AlertIndex
 from bot.usecases.alerts.offers import AlertOffers
 from bot.usecases.audit import AuditReader, AuditRetention, AuditSink, AuditTrail
@@ -53,6 +54,7 @@ from bot.usecases.rollback.takeover import Takeover
 from bot.usecases.rollback.views import ServiceViews
 from handlers import actions, alertmanager, commands, dedupe, errors, events, views
 from handlers import approvals as approvals_handlers
+from handlers import digest as digest_handlers
 from handlers import gitops as gitops_handlers
 from handlers import overrides as overrides_handlers
 from handlers.after_ack import AfterAck
@@ -113,6 +115,8 @@ class Bot:
     loops: dict[str, Callable[[], Coroutine[Any, Any, None]]]
     socket_mode: AsyncSocketModeHandler | None = None
     contexts: tuple[str | None, ...] = (None,)
+    # Every Slack call goes through it (the listeners' too): its figures tell what went out.
+    scheduler: SlackScheduler | None = None
     # What is still being written when the bot stops (the audit store's queue, …): each given
     # up to AUDIT_FLUSH_SECONDS, before the clusters' connections close.
     flushes: list[Callable[[float], Coroutine[Any, Any, None]]] = field(default_factory=list)
@@ -237,13 +241,14 @@ def build_bot(
         KubernetesEventSink(registry, me),
         ClusterStoreSink(audit_store),
     ]
-    client = AsyncWebClient(
+    # Every Web API call goes through one scheduler: Slack's budget shared and prioritized,
+    # rollbacks before progress before alerts, Retry-After honoured in one place.
+    scheduler = SlackScheduler()
+    client = ScheduledWebClient(
+        scheduler,
         token=settings.slack_bot_token.get_secret_value(),
         base_url=settings.slack_api_url,
-        retry_handlers=[
-            AsyncRateLimitErrorRetryHandler(max_retry_count=2),
-            AsyncConnectionErrorRetryHandler(max_retry_count=2),
-        ],
+        retry_handlers=[AsyncConnectionErrorRetryHandler(max_retry_count=2)],
     )
     if catalog.audit_channel:
         audit_sinks.append(AuditChannelSink(client, catalog.audit_channel))
@@ -278,7 +283,13 @@ def build_bot(
     service_views = ServiceViews(registry, runner, audit, gitops=gitops)
     access = Access(catalog, UserDirectory(client), registry, audit)
     own_namespace = settings.namespace or service_account_namespace() or "default"
-    index = AlertIndex(alert_index or registry.document(own_namespace, ALERT_INDEX_NAME))
+    index = AlertIndex(
+        alert_index or registry.document(own_namespace, ALERT_INDEX_NAME),
+        storms=StormPolicy(
+            messages=settings.alert_storm_messages,
+            window=timedelta(seconds=settings.alert_storm_window_seconds),
+        ),
+    )
     approvals = Approvals(
         approval_store
         or registry.document(own_namespace, APPROVALS_NAME, component="approval-requests"),
@@ -288,13 +299,16 @@ def build_bot(
         audit,
         catalog,
     )
+    deploy_window = timedelta(minutes=settings.deploy_window_minutes)
+    digests = Digests(catalog, index, messages, service_views, window=deploy_window)
     offers = AlertOffers(
         catalog,
         index,
         messages,
         service_views,
+        digests,
         default_channel=settings.default_channel,
-        window=timedelta(minutes=settings.deploy_window_minutes),
+        window=deploy_window,
         patterns=compile_patterns(settings.alert_patterns),
         metrics=metrics,
     )
@@ -302,6 +316,15 @@ def build_bot(
     socket_mode = settings.slack_app_token is not None
     # Signatures are checked once, by the route, before anything reads the body.
     bolt = AsyncApp(client=client, request_verification_enabled=False)
+
+    async def scheduled_client(context: AsyncBoltContext, next: Callable[[], Any]) -> None:
+        # Bolt gives each request a plain client of its own: listeners get the scheduled one
+        # instead (and `say`, which Bolt may have built on the plain one, is built again).
+        context["client"] = client
+        context.pop("say", None)
+        await next()
+
+    bolt.middleware(scheduled_client)
     errors.register(bolt)
     dedupe.register(bolt, dedupe.SeenKeys())
     # Offers and answers to alert posts wait their turn after their acks; a click (its modal
@@ -331,6 +354,7 @@ def build_bot(
     views.register(bolt, catalog, access, runner, approvals)
     approvals_handlers.register(bolt, catalog, access, approvals)
     events.register(bolt, offers, after_ack)
+    digest_handlers.register(bolt, catalog, service_views, after_ack=after_ack)
 
     contexts = tuple(sorted({ref.context for ref in catalog.refs()} or {None}, key=str))
     checks: dict[str, Check] = {"slack": client.auth_test}
@@ -375,8 +399,11 @@ def build_bot(
         loops,
         socket_mode=handler,
         contexts=contexts,
+        scheduler=scheduler,
         flushes=[
-            s.close for s in audit_sinks if isinstance(s, ClusterStoreSink | AuditChannelSink)
+            digests.close,
+            *(s.close for s in audit_sinks if isinstance(s, ClusterStoreSink | AuditChannelSink)),
+            scheduler.close,  # last: the flushes above may still post (the audit channel)
         ],
     )
 

@@ -1,9 +1,11 @@
 """Alerts turned into rollback offers: one Slack message per alert group and service, posted
 once and then updated in place (repeats, more alerts, resolution), across restarts and replicas
-thanks to the message index kept in the cluster."""
+thanks to the message index kept in the cluster; during a channel's alert storm, a line in its
+one digest instead (`bot.usecases.alerts.digests`)."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 from collections.abc import Callable, Mapping
@@ -15,10 +17,13 @@ from bot.config.catalog import Catalog, ServiceRef
 from bot.domain.alerts.advice import advise
 from bot.domain.alerts.index import ClaimOutcome
 from bot.domain.alerts.mapping import message_key, route_alerts, slack_alert, targets_from_catalog
+from bot.domain.alerts.storms import summarize
 from bot.domain.alerts.views import AlertGroupView
-from bot.domain.alerts.webhook import Alert, WebhookMessage, earliest_start
+from bot.domain.alerts.webhook import Alert, WebhookMessage, earliest_start, latest_end
 from bot.domain.errors import RollbackBotError
+from bot.domain.retry import retry
 from bot.domain.times import slack_ts_time, utc_now
+from bot.usecases.alerts.digests import RECORD_ATTEMPTS, RECORD_BACKOFF, Digests
 from bot.usecases.alerts.index import AlertIndex
 from bot.usecases.alerts.ports import AlertMessages, ServiceViewer
 
@@ -40,6 +45,7 @@ class Handled:
     updated: int = 0
     unmapped: int = 0
     no_channel: int = 0
+    digested: int = 0  # went into (or changed in) a storm digest
 
 
 class AlertOffers:
@@ -49,6 +55,7 @@ class AlertOffers:
         index: AlertIndex,
         messages: AlertMessages,
         views: ServiceViewer,
+        digests: Digests,
         *,
         default_channel: str | None,
         window: timedelta,
@@ -58,9 +65,11 @@ class AlertOffers:
     ) -> None:
         self._metrics = metrics
         self._catalog = catalog
+        self._targets = targets_from_catalog(catalog.services)  # the catalog never changes
         self._index = index
         self._messages = messages
         self._views = views
+        self._digests = digests
         self._default_channel = default_channel
         self._window = window
         self._patterns = patterns
@@ -75,11 +84,11 @@ class AlertOffers:
     async def handle(self, group: WebhookMessage) -> Handled:
         """Post or update one message per service the group's alerts are about."""
         self._count("received", len(group.alerts))
-        routing = route_alerts(group.alerts, targets_from_catalog(self._catalog.services))
+        routing = route_alerts(group.alerts, self._targets)
         for alert, why in routing.unmapped:
             log.info("alert %s ignored: %s", alert.name, why.reason)
         self._count("ignored", len(routing.unmapped))
-        posted = updated = no_channel = 0
+        posted = updated = no_channel = digested = 0
         for service, alerts in routing.by_service.items():
             ref = self._catalog.resolve(service)
             channel = (ref.entry.channel if ref.entry else None) or self._default_channel
@@ -92,11 +101,13 @@ class AlertOffers:
                 no_channel += 1
                 continue
             self._count("mapped", len(alerts))
-            if await self._offer(group, ref, alerts, channel):
-                posted += 1
-            else:
-                updated += 1
-        return Handled(posted, updated, len(routing.unmapped), no_channel)
+            done = await self._offer(group, ref, alerts, channel)
+            posted += done == "posted"
+            updated += done == "updated"
+            if done == "digested":
+                digested += 1
+                self._count("digested", len(alerts))
+        return Handled(posted, updated, len(routing.unmapped), no_channel, digested)
 
     async def _view(
         self, group: WebhookMessage, ref: ServiceRef, alerts: tuple[Alert, ...]
@@ -116,28 +127,52 @@ class AlertOffers:
 
     async def _offer(
         self, group: WebhookMessage, ref: ServiceRef, alerts: tuple[Alert, ...], channel: str
-    ) -> bool:
-        """True when it posted a new message, False when it updated the existing one."""
+    ) -> Literal["posted", "updated", "digested"]:
+        """Post the group's message, update it, or put the group in its channel's digest."""
         key = message_key(group.group_key, ref.name)
+        summary = summarize(
+            ref.name,
+            [alert.name for alert in alerts],
+            [alert.firing for alert in alerts],
+            earliest_start(alerts),
+            latest_end(alerts),
+            self._now(),
+        )
+        arrival = await self._index.arrive(key, channel, summary)
+        claim = arrival.claim
+        if claim.outcome is ClaimOutcome.DIGEST:
+            await self._digests.joined(arrival)
+            return "digested"
         view = await self._view(group, ref, alerts)
         status: Literal["firing", "resolved"] = "firing" if view.firing else "resolved"
-        claim = await self._index.claim(key, channel)
         if claim.outcome is ClaimOutcome.BUSY:
             entry = await self._index.wait_posted(key, BUSY_WAIT_SECONDS)
             if entry is None or entry.ts is None:
                 raise AlertBusy(f"the message of {ref.name}'s alert group is being posted")
             was, where, ts = entry.status, entry.channel, entry.ts
         elif claim.must_post:
+            token = claim.token
+            assert token is not None
             try:
-                posted = await self._messages.post(channel, view)
+                # Posted within the claim's life, or given up (and given back): never posted
+                # after another delivery took the claim over.
+                posted = await asyncio.wait_for(
+                    self._messages.post(channel, view), self._index.posting_ttl.total_seconds() / 2
+                )
             except Exception:
-                assert claim.token is not None
-                await self._index.abandon(key, claim.token)
+                await self._index.abandon(key, token)
                 raise
-            await self._index.record_posted(
-                key, posted, token=claim.token, status=status, channel=channel
+            recorded = await retry(
+                lambda _n: self._index.record_posted(
+                    key, posted, token=token, status=status, channel=channel
+                ),
+                retry_on=RollbackBotError,
+                attempts=RECORD_ATTEMPTS,
+                backoff=RECORD_BACKOFF,
             )
-            return True
+            if not recorded:
+                log.warning("the message of %s's alert group was posted twice", ref.name)
+            return "posted"
         else:
             assert claim.ts is not None
             was, where, ts = claim.entry.status, claim.channel, claim.ts
@@ -145,7 +180,7 @@ class AlertOffers:
         await self._index.set_status(key, status)
         if was == "firing" and status == "resolved":
             await self._messages.note_resolved(where, ts, view)
-        return False
+        return "updated"
 
     # -- Alertmanager's own Slack messages ---------------------------------------------------
 
@@ -153,7 +188,7 @@ class AlertOffers:
         """Reply in the thread of an Alertmanager Slack post naming one service; once."""
         if event.get("thread_ts") and event.get("thread_ts") != event.get("ts"):
             return False
-        found = slack_alert(event, targets_from_catalog(self._catalog.services), self._patterns)
+        found = slack_alert(event, self._targets, self._patterns)
         if found is None:
             return False
         if found.service is None or found.status != "firing":

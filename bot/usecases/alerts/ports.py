@@ -7,7 +7,7 @@ from typing import Protocol
 
 from bot.config.catalog import ServiceRef
 from bot.domain.alerts.advice import Advice
-from bot.domain.alerts.views import AlertGroupView
+from bot.domain.alerts.views import AlertGroupView, DigestView
 from bot.domain.rollback.views import ServiceView
 
 
@@ -32,4 +32,20 @@ class AlertMessages(Protocol):
         self, channel: str, thread_ts: str, view: ServiceView, title: str, advice: Advice | None
     ) -> str:
         """The offer under someone else's alert post (Alertmanager's own); the reply's ts."""
+        ...
+
+
+class DigestMessages(Protocol):
+    """A channel's storm digest: one message edited in place, and the thread reply listing every
+    service when they do not all fit in it."""
+
+    async def post_digest(self, channel: str, view: DigestView) -> str:
+        """Post the digest; its ts."""
+        ...
+
+    async def update_digest(
+        self, channel: str, ts: str, view: DigestView, list_ts: str | None
+    ) -> str | None:
+        """Edit the digest, and post (or edit, at `list_ts`) the full list in its thread when
+        the services overflow it; the list's ts, or None when there is none."""
         ...

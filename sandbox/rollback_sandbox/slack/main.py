@@ -12,6 +12,10 @@ The workspace's own bot token and signing secret come from the environment
 (`ROLLBACK_SANDBOX_SLACK_BOT_TOKEN`, `ROLLBACK_SANDBOX_SLACK_SIGNING_SECRET`), never from the
 command line, which anyone on the machine can read with `ps`; without them, the made-up local
 ones below.
+
+The workspace enforces Slack's documented rate limits (HTTP 429 `ratelimited` past them), as
+production Slack would; `--no-rate-limits` or `ROLLBACK_SANDBOX_SLACK_RATE_LIMITS=off` turns
+them off.
 """
 
 from __future__ import annotations
@@ -34,9 +38,11 @@ __all__ = [
     "DEFAULT_PORT",
     "LOCAL_BOT_TOKEN",
     "LOCAL_SIGNING_SECRET",
+    "RATE_LIMITS_VARIABLE",
     "SIGNING_SECRET_VARIABLE",
     "bot_environment",
     "credentials",
+    "limits_wanted",
     "main",
     "run",
     "serve",
@@ -52,6 +58,9 @@ LOCAL_SIGNING_SECRET = "local-workspace-signing-secret-0001"  # noqa: S105
 #: Slack it starts): the environment, not the command line.
 BOT_TOKEN_VARIABLE = "ROLLBACK_SANDBOX_SLACK_BOT_TOKEN"  # noqa: S105 - a variable's name
 SIGNING_SECRET_VARIABLE = "ROLLBACK_SANDBOX_SLACK_SIGNING_SECRET"  # noqa: S105 - a variable's name
+#: Set to off/0/false/no to serve without Slack's rate limits (default: on).
+RATE_LIMITS_VARIABLE = "ROLLBACK_SANDBOX_SLACK_RATE_LIMITS"
+_OFF = frozenset({"0", "off", "false", "no"})
 
 
 def bot_environment(
@@ -93,13 +102,16 @@ async def serve(
     *,
     stop: asyncio.Event | None = None,
     on_ready: Callable[[LocalWorkspace], None] | None = None,
+    enforce_limits: bool = True,
 ) -> int:
     """Serve the workspace until `stop` is set (default: Ctrl-C or SIGTERM); 1 if it cannot
     listen. `on_ready` gets the started workspace (its `url`, `api_url`, `bot_environment()`);
-    without it, `describe(...)` is printed."""
+    without it, `describe(...)` is printed. `enforce_limits=False`: no rate limits."""
     workspace = LocalWorkspace(
         bot_events_url=bot_events_url, signing_secret=signing_secret, bot_token=bot_token
     )
+    if not enforce_limits:
+        workspace.api.use_limits(None)
     try:
         await workspace.start(host, port)
     except OSError as exc:
@@ -123,10 +135,27 @@ async def serve(
     return 0
 
 
-def run(host: str, port: int, bot_events_url: str, signing_secret: str, bot_token: str) -> int:
+def run(
+    host: str,
+    port: int,
+    bot_events_url: str,
+    signing_secret: str,
+    bot_token: str,
+    *,
+    enforce_limits: bool = True,
+) -> int:
     """Start the local workspace, print the URL to open, serve until Ctrl-C or SIGTERM."""
     try:
-        return asyncio.run(serve(host, port, bot_events_url, signing_secret, bot_token))
+        return asyncio.run(
+            serve(
+                host,
+                port,
+                bot_events_url,
+                signing_secret,
+                bot_token,
+                enforce_limits=enforce_limits,
+            )
+        )
     except KeyboardInterrupt:
         return 130
 
@@ -139,6 +168,11 @@ def credentials(environ: Mapping[str, str]) -> tuple[str, str]:
     )
 
 
+def limits_wanted(environ: Mapping[str, str], *, flag_off: bool = False) -> bool:
+    """Whether to enforce Slack's rate limits: yes unless the flag or `environ` says off."""
+    return not flag_off and environ.get(RATE_LIMITS_VARIABLE, "").strip().lower() not in _OFF
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="rollback-sandbox-slack",
@@ -149,6 +183,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=DEFAULT_PORT)
     parser.add_argument("--bot-events-url", default=DEFAULT_BOT_EVENTS_URL, metavar="URL")
+    parser.add_argument(
+        "--no-rate-limits",
+        action="store_true",
+        help="do not answer 429 past Slack's documented rate limits "
+        f"(also: {RATE_LIMITS_VARIABLE}=off)",
+    )
     parser.add_argument(
         "--print-env",
         action="store_true",
@@ -167,4 +207,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         for name, value in env.items():
             print(f"export {name}={shlex.quote(value)}")
         return 0
-    return run(args.host, args.port, args.bot_events_url, signing_secret, bot_token)
+    return run(
+        args.host,
+        args.port,
+        args.bot_events_url,
+        signing_secret,
+        bot_token,
+        enforce_limits=limits_wanted(os.environ, flag_off=args.no_rate_limits),
+    )

@@ -208,13 +208,16 @@ def slash_command_payload(
 
 
 def find_action_element(
-    blocks: Sequence[Mapping[str, Any]], action_id: str
+    blocks: Sequence[Mapping[str, Any]], action_id: str, block_id: str | None = None
 ) -> tuple[str, Mapping[str, Any]]:
-    """The `(block_id, element)` of the interactive element with `action_id` in `blocks`.
+    """The `(block_id, element)` of the interactive element with `action_id` in `blocks` (in
+    the block `block_id` when given: an action_id need only be unique within its block).
 
     Looks in `actions` blocks' elements and in `section` accessories, as Slack renders them.
     """
     for block in blocks:
+        if block_id is not None and block.get("block_id") != block_id:
+            continue
         candidates: list[Mapping[str, Any]] = []
         if block.get("type") == "actions":
             candidates.extend(block.get("elements", []))
@@ -224,7 +227,8 @@ def find_action_element(
         for element in candidates:
             if element.get("action_id") == action_id:
                 return str(block.get("block_id", "")), element
-    raise LookupError(f"no interactive element with action_id {action_id!r} in the blocks")
+    where = f" of block {block_id!r}" if block_id is not None else ""
+    raise LookupError(f"no interactive element with action_id {action_id!r} in the blocks{where}")
 
 
 def _action_from_element(
@@ -261,6 +265,7 @@ def block_actions_payload(
     action_id: str,
     blocks: Sequence[Mapping[str, Any]] | None = None,
     value: str | None = None,
+    block_id: str | None = None,
     workspace: Workspace = DEFAULT_WORKSPACE,
     user_id: str = DEFAULT_USER_ID,
     user_name: str = DEFAULT_USER_NAME,
@@ -277,9 +282,10 @@ def block_actions_payload(
     `message` is the message as the Web API returns it (its `blocks` locate the element). For an
     ephemeral message Slack sends no `message`; pass `message=None, blocks=...,
     is_ephemeral=True`. `value` overrides the element's value (a stale or tampered button).
+    `block_id`: the clicked element's block, where several blocks hold the same action_id.
     """
     source_blocks = blocks if blocks is not None else (message or {}).get("blocks", [])
-    block_id, element = find_action_element(source_blocks, action_id)
+    block_id, element = find_action_element(source_blocks, action_id, block_id)
     container: JsonDict = {
         "type": "message",
         "message_ts": message_ts,
@@ -691,6 +697,7 @@ class SlackRequestSender:
         user_id: str | None = None,
         value: str | None = None,
         message: Mapping[str, Any] | None = None,
+        block_id: str | None = None,
     ) -> JsonDict:
         """A `block_actions` payload for clicking `action_id` on a message.
 
@@ -714,6 +721,7 @@ class SlackRequestSender:
             action_id=action_id,
             blocks=message.get("blocks", []),
             value=value,
+            block_id=block_id,
             workspace=self.workspace,
             user_id=user_id,
             user_name=self._user_name(user_id),
@@ -836,11 +844,19 @@ class SlackRequestSender:
         user_id: str | None = None,
         value: str | None = None,
         message: Mapping[str, Any] | None = None,
+        block_id: str | None = None,
         options: SendOptions | None = None,
     ) -> BotReply:
-        """Click the element `action_id` on the message at `channel_id`/`message_ts`."""
+        """Click the element `action_id` (in the block `block_id`, where several blocks hold
+        it) on the message at `channel_id`/`message_ts`."""
         payload = self.build_click(
-            channel_id, message_ts, action_id, user_id=user_id, value=value, message=message
+            channel_id,
+            message_ts,
+            action_id,
+            user_id=user_id,
+            value=value,
+            message=message,
+            block_id=block_id,
         )
         return await self.send_interactive(payload, options)
 

@@ -9,7 +9,20 @@ It behaves as Slack documents:
   JSON body; the token as `Authorization: Bearer` or a `token` argument (never inside a JSON
   body); `not_authed`, `invalid_auth`, `not_allowed_token_type` (bot vs app-level token);
 - errors as HTTP 200 `{"ok": false, "error": …}`, except `ratelimited`: HTTP 429 with
-  `Retry-After` (seconds), when configured with `set_rate_limit`/`fail_next`;
+  `Retry-After` (whole seconds until the call would pass, at least 1);
+- Slack's documented rate limits, on by default (`rate_limits.SLACK_LIMITS`, token buckets: a
+  burst, then the documented rate): chat.postMessage 1 a second per channel with bursts of 5
+  and 300 a minute across the workspace, chat.update 50 a minute (Tier 3) with bursts of 10,
+  and the other methods' tiers. Every authenticated call counts, whatever its outcome (the
+  limits are checked before the method's own checks); a refused call does not.
+  `enforce_limits=False` or `use_limits(None)` turns them off, `limits=`/`use_limits(table)`
+  replaces them, `reset_limits()` refills the buckets; `clock=` drives them in tests;
+- on top of those, opt-in faults: `set_rate_limit` (sliding windows, e.g. a tighter limit for
+  one channel or per message) and `fail_next` (the next calls fail, 429 or any error);
+  `clear_faults()` forgets those and leaves Slack's limits as they are;
+- message size: text over 40,000 characters is `msg_too_long`. (Slack also answers
+  `msg_blocks_too_long` for blocks too long as a whole, but publishes no figure, so the fake
+  does not make one up.)
 - Block Kit limits checked (`invalid_blocks`, with Slack's `errors` and json-pointers): 50 blocks
   a message (100 a modal), section text 3,000, fields 10 × 2,000, header 150, button text 75,
   value 2,000, action_id/block_id 255, URL 3,000, confirm text 300, 25 elements an actions block,
@@ -19,12 +32,20 @@ It behaves as Slack documents:
   `chat.update` keeps the previous blocks/attachments when omitted, marks `edited` and refuses
   others' messages (`cant_update_message`) and ephemeral ones (`message_not_found`);
 - `views.open` exchanges a trigger once (`exchanged_trigger_id`), refuses it after 3 s
-  (`expired_trigger_id`); `views.update` honours `hash` (`hash_conflict`).
+  (`expired_trigger_id`); `views.update` honours `hash` (`hash_conflict`);
+- files as slack_sdk's `files_upload_v2` uploads them (files.py): `files.getUploadURLExternal`
+  answers an `upload_url` (`POST /upload/v1/<key>`, no token: raw bytes or a multipart form,
+  exactly the `length` announced, else HTTP 400; an unknown or spent URL is a 404; recorded as
+  calls of method `"upload_url"`, transport "raw" or "form"; `fail_next("upload_url", …)` fails
+  it), `files.completeUploadExternal` shares them once as a message with `files` (in a thread
+  with `thread_ts`, which must name a message: `thread_not_found`), after chat.postMessage's
+  channel checks; `url_private` (`GET /files-pri/…`) serves the bytes to the bot token.
 
 Everything is recorded: `calls(method)` (method, parsed args, time, HTTP status, response),
 the current state of every message per channel (`messages`, `message`, `thread`, `ephemerals`)
-with each message's edit history (`StoredMessage.edits`), views, and response_url posts
-(recorded as calls of method `"response_url"`).
+with each message's edit history (`StoredMessage.edits`), views, response_url posts
+(recorded as calls of method `"response_url"`) and files (`files`, `file`: bytes, title, where
+they were shared; a file's message is a `FileMessage` whose `files` the thread shows).
 """
 
 from __future__ import annotations
@@ -49,6 +70,18 @@ from rollback_sandbox.slack.blockkit import (
     validate_blocks,
     validate_view,
 )
+from rollback_sandbox.slack.files import (
+    MAX_SHARE_CHANNELS,
+    FileMessage,
+    FileShare,
+    FileUploadError,
+    FileUploads,
+    StoredFile,
+    UploadRejected,
+    read_upload,
+    thread_parent,
+)
+from rollback_sandbox.slack.rate_limits import SLACK_LIMITS, LimitTable, RateLimiter
 from rollback_sandbox.slack.records import (
     FakeChannel,
     FakeUser,
@@ -78,13 +111,17 @@ __all__ = [
     "MAX_VIEW_BLOCKS",
     "RESPONSE_URL_MAX_USES",
     "RESPONSE_URL_TTL_SECONDS",
+    "SLACK_LIMITS",
     "FakeChannel",
     "FakeSlackWebApi",
     "FakeUser",
+    "FileMessage",
+    "LimitTable",
     "MessageVersion",
     "RateLimitScope",
     "RecordedCall",
     "SlackError",
+    "StoredFile",
     "StoredMessage",
     "validate_blocks",
     "validate_view",
@@ -103,7 +140,7 @@ GENERAL_CHANNEL_ID = "C0GENERAL1"
 #: Scopes the fake bot token "has", reported in `X-OAuth-Scopes` like Slack does.
 _BOT_SCOPES = (
     "chat:write,chat:write.public,commands,channels:read,groups:read,users:read,"
-    "usergroups:read,reactions:write,channels:history"
+    "usergroups:read,reactions:write,channels:history,files:write"
 )
 _APP_TOKEN_METHODS = frozenset({"apps.connections.open"})
 #: Message text longer than this is refused with `msg_too_long`.
@@ -188,6 +225,10 @@ class _Content:
     username: str | None
 
 
+def _ratelimited(retry_after: int) -> SlackError:
+    return SlackError("ratelimited", status=429, headers={"Retry-After": str(retry_after)})
+
+
 def _truthy(value: Any) -> bool:
     if isinstance(value, str):
         return value.strip().lower() in {"1", "true", "yes"}
@@ -209,7 +250,12 @@ class FakeSlackWebApi:
         bot_token: str = DEFAULT_BOT_TOKEN,
         app_token: str = DEFAULT_APP_TOKEN,
         trigger_ttl: float | None = 3.0,
+        enforce_limits: bool = True,
+        limits: LimitTable | None = None,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
+        """`enforce_limits`: Slack's rate limits (`limits`, default `SLACK_LIMITS`) answer 429
+        past their rate. `clock`: seconds, for the rate limits and `set_rate_limit` windows."""
         self._workspace = workspace
         self.bot_token = bot_token
         self.app_token = app_token
@@ -224,6 +270,10 @@ class FakeSlackWebApi:
         self._views: dict[str, JsonDict] = {}
         self._used_triggers: set[str] = set()
         self._response_urls: dict[str, _ResponseUrl] = {}
+        self._files = FileUploads(self._new_id)
+        self._clock = clock
+        self._limiter: RateLimiter | None = None
+        self.use_limits((SLACK_LIMITS if limits is None else limits) if enforce_limits else None)
         self._rate_rules: list[_RateRule] = []
         self._rate_hits: dict[tuple[str, str], deque[float]] = {}
         self._injected: dict[str, list[_Injected]] = {}
@@ -254,6 +304,8 @@ class FakeSlackWebApi:
         """Mount the Web API, response_url and Socket Mode routes on `app`."""
         app.router.add_route("*", "/api/{method}", self._handle_api)
         app.router.add_post("/response/{id}", self._handle_response_url)
+        app.router.add_post("/upload/v1/{key}", self._handle_upload)
+        app.router.add_get("/files-pri/{ref}/{name}", self._handle_file_download)
         self.socket_mode.attach(app)
 
     async def start(
@@ -426,6 +478,25 @@ class FakeSlackWebApi:
             thread_ts,
         )
 
+    # -- rate limits -------------------------------------------------------------------------
+
+    @property
+    def limits(self) -> LimitTable | None:
+        """The rate limits enforced by method, or None when none are."""
+        return None if self._limiter is None else self._limiter.limits
+
+    def use_limits(self, limits: LimitTable | None = SLACK_LIMITS) -> None:
+        """Enforce `limits` from now on, with full buckets (Slack's by default; None: none).
+
+        Tests that exercise a tighter budget pass their own table (`rate_limits`), e.g.
+        `{"chat.update": MethodLimits("tier3", (Limit(per_minute=6, burst=1),))}`."""
+        self._limiter = None if limits is None else RateLimiter(limits, self._clock)
+
+    def reset_limits(self) -> None:
+        """Refill every rate-limit bucket, as if no call had been made."""
+        if self._limiter is not None:
+            self._limiter.reset()
+
     # -- fault injection ---------------------------------------------------------------------
 
     def set_rate_limit(
@@ -440,10 +511,11 @@ class FakeSlackWebApi:
     ) -> None:
         """Answer 429 `ratelimited` (with `Retry-After`) past `max_calls` per `window` seconds.
 
-        The budget is per channel by default (Slack: about one chat.postMessage a second in a
-        channel); `per="message"` counts each message (`channel` + `ts`, for chat.update),
-        `per="method"` the method as a whole. `channel` limits only that channel.
-        `retry_after` defaults to the seconds until the window frees up (at least 1).
+        A sliding window on top of Slack's limits (a call must pass both; `clear_faults`
+        removes it). The budget is per channel by default; `per="message"` counts each
+        message (`channel` + `ts`, for chat.update), `per="method"` the method as a whole.
+        `channel` limits only that channel. `retry_after` defaults to the seconds until the
+        window frees up (at least 1).
         """
         self._rate_rules.append(_RateRule(method, channel, per, max_calls, window, retry_after))
 
@@ -467,7 +539,9 @@ class FakeSlackWebApi:
         self._injected.setdefault(method, []).append(injected)
 
     def clear_faults(self) -> None:
-        """Forget every rate limit and injected failure."""
+        """Forget the rate limits set with `set_rate_limit` and the failures queued with
+        `fail_next`. Slack's limits stay on and their buckets as they are: see `use_limits`
+        and `reset_limits`."""
         self._rate_rules.clear()
         self._rate_hits.clear()
         self._injected.clear()
@@ -517,6 +591,17 @@ class FakeSlackWebApi:
             and (channel_id is None or m.channel == channel_id)
             and (user is None or m.ephemeral_to == user)
         ]
+
+    def files(self, channel: str | None = None) -> list[StoredFile]:
+        """Files reserved with files.getUploadURLExternal, oldest first (with `channel`: those
+        shared there). Each has its bytes (`data`), `title`, `channel` and `thread_ts`."""
+        if channel is None:
+            return self._files.all()
+        channel_id = self._channel(channel).id
+        return [f for f in self._files.all() if any(s.channel == channel_id for s in f.shares)]
+
+    def file(self, file_id: str) -> StoredFile | None:
+        return self._files.get(file_id)
 
     def views(self) -> list[JsonDict]:
         """Every view opened, as it is now."""
@@ -640,19 +725,24 @@ class FakeSlackWebApi:
         return found
 
     def _find_channel(self, ref: str) -> FakeChannel | None:
+        found = self._existing_channel(ref)
+        if found is None and ref[:1] in {"U", "W"} and ref in self._users:
+            found = FakeChannel(id=self._new_id("D"), name=ref, is_im=True, im_user=ref)
+            self._channels[found.id] = found
+        return found
+
+    def _existing_channel(self, ref: str) -> FakeChannel | None:
+        """`_find_channel` without opening the DM a user ID stands for."""
         if ref in self._channels:
             return self._channels[ref]
         name = ref.lstrip("#")
         for chan in self._channels.values():
             if not chan.is_im and chan.name == name:
                 return chan
-        if ref[:1] in {"U", "W"} and ref in self._users:
+        if ref[:1] in {"U", "W"}:
             for chan in self._channels.values():
                 if chan.is_im and chan.im_user == ref:
                     return chan
-            dm = FakeChannel(id=self._new_id("D"), name=ref, is_im=True, im_user=ref)
-            self._channels[dm.id] = dm
-            return dm
         return None
 
     def _store(
@@ -761,30 +851,39 @@ class FakeSlackWebApi:
             if injected.retry_after is not None:
                 headers["Retry-After"] = str(injected.retry_after)
             raise SlackError(injected.error, status=injected.status, headers=headers)
-        rules = [rule for rule in self._rate_rules if rule.method == method]
-        if not rules:
-            return
-        now = time.monotonic()
         channel_ref = str(args.get("channel", ""))
-        resolved = self._find_channel(channel_ref) if channel_ref else None
+        resolved = self._existing_channel(channel_ref) if channel_ref else None
         channel_id = resolved.id if resolved else channel_ref
-        for rule in rules:
-            if rule.channel is not None and rule.channel not in {channel_id, channel_ref}:
+        # A DM is counted by its user: posting to "U…" and to its "D…" share one budget, even
+        # before the first post opens the DM.
+        key = resolved.im_user if resolved is not None and resolved.im_user else channel_id
+        now = self._clock()
+        # Check every budget before charging any, so that a refused call costs nothing.
+        charges: list[deque[float]] = []
+        for rule in self._rate_rules:
+            if rule.method != method:
+                continue
+            if rule.channel is not None and rule.channel not in {channel_id, channel_ref, key}:
                 continue
             scope = {
-                "channel": channel_id,
-                "message": f"{channel_id}/{args.get('ts', '')}",
+                "channel": key,
+                "message": f"{key}/{args.get('ts', '')}",
                 "method": "*",
             }[rule.per]
-            key = (method, scope)
-            hits = self._rate_hits.setdefault(key, deque())
+            hits = self._rate_hits.setdefault((method, scope), deque())
             while hits and now - hits[0] >= rule.window:
                 hits.popleft()
             if len(hits) >= rule.max_calls:
                 wait = rule.retry_after
                 if wait is None:
                     wait = max(1, math.ceil(rule.window - (now - hits[0])))
-                raise SlackError("ratelimited", status=429, headers={"Retry-After": str(wait)})
+                raise _ratelimited(wait)
+            charges.append(hits)
+        if self._limiter is not None:
+            decision = self._limiter.check(method, key)
+            if not decision.allowed:
+                raise _ratelimited(decision.retry_after)
+        for hits in charges:
             hits.append(now)
 
     async def _handle_api(self, request: web.Request) -> web.Response:
@@ -1072,6 +1171,55 @@ class FakeSlackWebApi:
     def _apps_connections_open(self, args: dict[str, Any]) -> JsonDict:
         return {"url": self.socket_mode.issue_url(self.url.replace("http://", "ws://", 1))}
 
+    def _files_get_upload_url_external(self, args: dict[str, Any]) -> JsonDict:
+        ws = self._workspace
+        # Like Slack's files.slack.com/upload/v1/…: the URL alone lets one POST in, so unguessable.
+        key = secrets.token_urlsafe(18)
+        try:
+            stored = self._files.reserve(
+                args,
+                user=ws.bot_user_id,
+                team=ws.team_id,
+                team_domain=ws.team_domain,
+                server=self.url,
+                key=key,
+            )
+        except FileUploadError as exc:
+            raise SlackError(exc.error, extra=exc.extra) from exc
+        return {"upload_url": f"{self.url}/upload/v1/{key}", "file_id": stored.id}
+
+    def _files_complete_upload_external(self, args: dict[str, Any]) -> JsonDict:
+        self._decode_json_arg(args, "files", "invalid_arguments")
+        # Every check comes before any change: a refused call shares nothing and spends no file.
+        try:
+            claimed = self._files.claim(args.get("files"))
+            given = [str(args.get("channel_id") or ""), *str(args.get("channels") or "").split(",")]
+            targets = list(dict.fromkeys(c.strip() for c in given if c.strip()))
+            if len(targets) > MAX_SHARE_CHANNELS:
+                raise SlackError("channels_limit_exceeded")
+            thread_ts = str(args["thread_ts"]) if args.get("thread_ts") else None
+            if thread_ts is not None and len(targets) != 1:
+                # "make sure to provide only one channel when using 'thread_ts'"
+                raise FileUploadError("invalid_arguments", "thread_ts needs exactly one channel")
+            chans = [self._postable_channel({"channel": target}) for target in targets]
+            parents = [thread_parent(c, thread_ts) if thread_ts else None for c in chans]
+        except FileUploadError as exc:
+            raise SlackError(exc.error, extra=exc.extra) from exc
+        # "If the initial_comment field is provided, the blocks field is ignored"
+        comment = args.get("initial_comment")
+        given_content = {"text": comment} if comment else {"blocks": args.get("blocks")}
+        content = self._message_content(
+            {k: v for k, v in given_content.items() if v}, require_content=False
+        )
+        files = [stored for stored, _ in claimed]
+        shares: list[FileShare] = []
+        for chan, parent in zip(chans, parents, strict=True):
+            made = self._bot_message(chan, content, "files.completeUploadExternal")
+            message = self._store(chan, FileMessage.sharing(made, files), parent)
+            visibility = "private" if chan.is_private or chan.is_im else "public"
+            shares.append(FileShare(chan.id, chan.name, message.ts, parent, visibility))
+        return {"files": [f.to_api() for f in self._files.complete(claimed, shares)]}
+
     _handlers: ClassVar[dict[str, Callable[[FakeSlackWebApi, dict[str, Any]], JsonDict]]] = {
         "auth.test": _auth_test,
         "chat.postMessage": _chat_post_message,
@@ -1085,7 +1233,55 @@ class FakeSlackWebApi:
         "conversations.info": _conversations_info,
         "reactions.add": _reactions_add,
         "apps.connections.open": _apps_connections_open,
+        "files.getUploadURLExternal": _files_get_upload_url_external,
+        "files.completeUploadExternal": _files_complete_upload_external,
     }
+
+    # -- upload URLs and url_private ---------------------------------------------------------
+
+    async def _handle_upload(self, request: web.Request) -> web.Response:
+        """The `upload_url` of files.getUploadURLExternal: a plain POST of the bytes."""
+        args: dict[str, Any] = {"upload_key": request.match_info["key"]}
+        status, text, headers = 200, "", {}
+        try:
+            # `fail_next("upload_url", …)` makes the upload itself fail, as a flaky edge would.
+            self._check_faults("upload_url", {})
+            stored = self._files.by_key(request.match_info["key"])
+            args["file_id"] = stored.id
+            content = await read_upload(request, stored.length)
+            args["length"] = len(content)
+            self._files.receive(stored, content)
+            text = f"OK - {len(content)}"  # what Slack's upload URL answers (text/plain)
+        except SlackError as exc:
+            status, text, headers = exc.status, exc.error, exc.headers
+        except UploadRejected as exc:
+            status, text = exc.status, exc.reason
+        self._calls.append(
+            RecordedCall(
+                method="upload_url",
+                args=args,
+                time=time.time(),
+                token=None,
+                transport="form" if request.content_type == "multipart/form-data" else "raw",
+                status=status,
+                response={"ok": True} if status == 200 else {"ok": False, "error": text},
+            )
+        )
+        return web.Response(text=text, status=status, content_type="text/plain", headers=headers)
+
+    async def _handle_file_download(self, request: web.Request) -> web.Response:
+        """A file's `url_private`: the bytes, for a request with the bot token (as Slack)."""
+        authorization = request.headers.get("Authorization", "")
+        if authorization.removeprefix("Bearer ").strip() != self.bot_token:
+            raise web.HTTPForbidden(text="url_private needs Authorization: Bearer <bot token>")
+        _team, _, file_id = request.match_info["ref"].partition("-")
+        stored = self._files.get(file_id)
+        if stored is None or not stored.completed:
+            raise web.HTTPNotFound(text="no such file")
+        headers = {"X-Content-Type-Options": "nosniff"}
+        if "download" in request.query:
+            headers["Content-Disposition"] = "attachment"
+        return web.Response(body=stored.data, content_type=stored.mimetype, headers=headers)
 
     # -- response_url ------------------------------------------------------------------------
 

@@ -19,6 +19,13 @@ external assets) speaks JSON to these routes:
 - `POST /ui/api/dismiss` `{channel, ts}`: dismiss an ephemeral message.
 POSTs must be JSON (a cross-site form cannot send that without a CORS preflight this server
 never answers).
+
+Files the bot uploads (files.completeUploadExternal) show in their thread: `GET
+/ui/threads/{channel}/{ts}` is that thread as a page of its own, rendered here with the images
+inline (`<img>`), and `GET /ui/files/{id}/{name}` serves a shared file's bytes (images with their
+own `Content-Type`, anything else as a download). Every title, filename and text on that page is
+HTML-escaped and its Content-Security-Policy allows no script at all. In the state, a message
+with files lists them (`files`) and links to the image and to the thread page.
 """
 
 from __future__ import annotations
@@ -26,6 +33,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
+import html
 import json
 import shlex
 import time
@@ -33,11 +41,13 @@ from collections.abc import Awaitable, Mapping
 from dataclasses import dataclass, field
 from importlib import resources
 from typing import Any, Self
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 import aiohttp
 from aiohttp import web
 
+from rollback_sandbox.slack.blockkit import texts_in
+from rollback_sandbox.slack.files import FileMessage, StoredFile
 from rollback_sandbox.slack.records import StoredMessage
 from rollback_sandbox.slack.requests import (
     DEFAULT_CHANNEL_ID,
@@ -61,6 +71,21 @@ _CONTENT_TYPES = {".html": "text/html", ".js": "text/javascript", ".css": "text/
 _TOPIC = "Incidents and rollbacks. Try `/rollback checkout`."
 #: What `bot_environment()` holds that the page must never show.
 _SECRET_VARIABLES = ("SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET")
+#: Images a browser may show inline; any other file is only ever served as a download, so that
+#: uploaded HTML or SVG can never run as a page of this origin.
+_INLINE_IMAGES = frozenset({"image/png", "image/jpeg", "image/gif"})
+#: The thread page needs no script: none may run, whatever a title or a message holds.
+_THREAD_PAGE_CSP = (
+    "default-src 'none'; img-src 'self'; style-src 'unsafe-inline'; base-uri 'none'; "
+    "form-action 'none'; frame-ancestors 'none'"
+)
+_THREAD_PAGE_STYLE = (
+    "body{font:15px/1.4 system-ui,sans-serif;margin:2em auto;max-width:50em;color:#1d1c1d}"
+    "article{border-top:1px solid #ddd;padding:.6em 0}.reply{margin-left:2em}"
+    "time{color:#616061;font-size:.85em}.text{white-space:pre-wrap;margin:.3em 0}"
+    "figure{margin:.5em 0}img{max-width:100%;border:1px solid #ddd;border-radius:4px}"
+    "figcaption{color:#616061;font-size:.85em}"
+)
 
 
 @dataclass(frozen=True)
@@ -166,6 +191,8 @@ class LocalWorkspace:
         app.router.add_post("/ui/api/views/{id}/submit", self._post_submit)
         app.router.add_post("/ui/api/views/{id}/close", self._post_close)
         app.router.add_post("/ui/api/dismiss", self._post_dismiss)
+        app.router.add_get("/ui/threads/{channel}/{ts}", self._get_thread_page)
+        app.router.add_get("/ui/files/{id}/{name}", self._get_file)
         self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=2.0))
         try:
             await self.api.start(host, port, app=app)
@@ -393,6 +420,20 @@ class LocalWorkspace:
             author = m.username or (m.bot_profile or {}).get("name") or m.bot_id
         else:
             author = (user.real_name or user.name) if user else (m.user or "someone")
+        files = [self._ui_file(f) for f in m.files] if isinstance(m, FileMessage) else []
+        thread_page = f"{self.api.url}{_thread_path(m.channel, m.thread_ts or m.ts)}"
+        # The page's script shows attachments, not `files`: each file also gets an attachment
+        # linking to it and to the thread page that shows it inline. Only in what the page is
+        # given; what the bot sees of the message is unchanged.
+        links = [
+            {
+                "fallback": f["title"],
+                "title": ("🖼 " if f["is_image"] else "📎 ") + f["title"],
+                "title_link": f"{self.api.url}{f['url']}",
+                "text": f"<{thread_page}|Open the thread page to see it inline>",
+            }
+            for f in files
+        ]
         return {
             "channel": m.channel,
             "ts": m.ts,
@@ -401,11 +442,51 @@ class LocalWorkspace:
             "is_bot": bool(m.bot_id),
             "text": m.text,
             "blocks": m.blocks,
-            "attachments": m.attachments,
+            "attachments": [*m.attachments, *links],
+            "files": files,
             "edited": m.edited is not None or bool(m.edits),
             "ephemeral": m.is_ephemeral,
             "system": False,
         }
+
+    @staticmethod
+    def _ui_file(f: StoredFile) -> JsonDict:
+        title = f.title if f.title is not None else f.name
+        return {
+            "id": f.id,
+            "name": f.name,
+            "title": title,
+            "alt": f.alt_txt or title,
+            "mimetype": f.mimetype,
+            "is_image": f.mimetype in _INLINE_IMAGES,
+            "url": f"/ui/files/{quote(f.id, safe='')}/{quote(f.name, safe='')}",
+        }
+
+    def thread_page(self, channel: str, ts: str) -> str | None:
+        """The thread of message `ts` (or of the thread `ts` is a reply in) as a page of its
+        own, images inline; None when the channel has no such message."""
+        chan = self.api.channel(channel)
+        if chan is None:
+            return None
+        messages = self.state(chan.id)["messages"]
+        root = next(
+            (m for m in messages if m["ts"] == ts or any(r["ts"] == ts for r in m["replies"])),
+            None,
+        )
+        if root is None:
+            return None
+        e = _escape
+        body = [
+            "<!doctype html>",
+            '<html lang="en"><head><meta charset="utf-8">',
+            f"<title>Thread in #{e(chan.name)} · Local Slack</title>",
+            f"<style>{_THREAD_PAGE_STYLE}</style></head><body>",
+            f'<p><a href="/?channel={e(quote(chan.id, safe=""))}">← #{e(chan.name)}</a></p>',
+            _message_html(root, "message"),
+            *(_message_html(r, "message reply") for r in root["replies"]),
+            "</body></html>",
+        ]
+        return "\n".join(body)
 
     # -- delivery ----------------------------------------------------------------------------
 
@@ -579,6 +660,74 @@ class LocalWorkspace:
         body = await self._json_body(request)
         done = self.dismiss(self._field(body, "channel"), self._field(body, "ts"))
         return web.json_response({"ok": done})
+
+    async def _get_thread_page(self, request: web.Request) -> web.Response:
+        page = self.thread_page(request.match_info["channel"], request.match_info["ts"])
+        if page is None:
+            raise web.HTTPNotFound(text="no such thread")
+        return web.Response(
+            text=page,
+            content_type="text/html",
+            headers={
+                "Cache-Control": "no-store",
+                "Content-Security-Policy": _THREAD_PAGE_CSP,
+                "X-Content-Type-Options": "nosniff",
+            },
+        )
+
+    async def _get_file(self, request: web.Request) -> web.Response:
+        """A file's bytes, once it is shared in a channel (what the local user can see)."""
+        stored = self.api.file(request.match_info["id"])
+        if stored is None or not stored.shares:
+            raise web.HTTPNotFound(text="no such file")
+        inline = stored.mimetype in _INLINE_IMAGES
+        headers = {
+            "Cache-Control": "no-store",
+            "X-Content-Type-Options": "nosniff",
+            # Opened on its own, it still runs nothing.
+            "Content-Security-Policy": "default-src 'none'; sandbox",
+        }
+        if not inline:
+            headers["Content-Disposition"] = "attachment"
+        return web.Response(
+            body=stored.data,
+            content_type=stored.mimetype if inline else "application/octet-stream",
+            headers=headers,
+        )
+
+
+def _escape(value: Any) -> str:
+    """Text for HTML, quotes included (it goes into attributes too)."""
+    return html.escape(str(value), quote=True)
+
+
+def _thread_path(channel: str, ts: str) -> str:
+    return f"/ui/threads/{quote(channel, safe='')}/{quote(ts, safe='')}"
+
+
+def _message_html(m: Mapping[str, Any], css_class: str) -> str:
+    """One message of the thread page: author, time, text, then its files."""
+    e = _escape
+    when = time.strftime("%H:%M:%S", time.localtime(float(m["ts"])))
+    text = m["text"] or "\n".join(texts_in(m["blocks"]))
+    parts = [
+        f'<article class="{css_class}" id="m{e(m["ts"])}">',
+        f"<header><strong>{e(m['author'])}</strong> <time>{e(when)}</time></header>",
+    ]
+    if text:
+        parts.append(f'<p class="text">{e(text)}</p>')
+    for f in m.get("files", []):
+        if f["is_image"]:
+            parts.append(
+                f'<figure><img src="{e(f["url"])}" alt="{e(f["alt"])}">'
+                f"<figcaption>{e(f['title'])}</figcaption></figure>"
+            )
+        else:
+            parts.append(
+                f'<p class="file"><a href="{e(f["url"])}" download>{e(f["title"])}</a></p>'
+            )
+    parts.append("</article>")
+    return "".join(parts)
 
 
 def _why(exc: BaseException) -> str:

@@ -1,5 +1,6 @@
-"""The rollback's thread: the start, one progress message edited at most once per interval
-(an injected clock decides), and the outcome with the final counts."""
+"""The rollback's thread: the start, one progress message kept up to date through the Slack
+scheduler (an injected clock decides when its budget allows an edit), and the outcome with the
+final counts."""
 
 from __future__ import annotations
 
@@ -8,14 +9,16 @@ from datetime import UTC, datetime
 from typing import Any, cast
 
 import pytest
-from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.adapters.kube.parsing import parse_history
 from bot.adapters.slack.reporter import ThreadReporter, ThreadReporters
+from bot.adapters.slack.scheduled_client import ScheduledWebClient
+from bot.adapters.slack.scheduler import Pace, Priority, SlackScheduler, current_priority
 from bot.domain.rollback.models import RunInfo, Target, Thread
 from bot.domain.rollback.planning import RollbackPlan, plan_rollback
 from bot.domain.rollback.progress import Phase, Progress
 from tests.builders import deployment, replicaset, template
+from tests.unit.adapters.slack.test_scheduler import FakeTime
 
 CHANNEL, THREAD = "C0SHOP", "1764216000.000100"
 
@@ -63,34 +66,42 @@ DONE = Progress(
 )
 
 
-class Clock:
-    def __init__(self, now: float = 100.0) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
-
-
 class FakeSlack:
-    """The two Web API methods the reporter calls, recorded in order."""
+    """The two Web API methods the reporter calls, going through a `SlackScheduler` as
+    `ScheduledWebClient`'s do; recorded in the order they reach Slack, with their priority."""
 
-    def __init__(self) -> None:
+    def __init__(self, scheduler: SlackScheduler) -> None:
+        self.scheduler = scheduler
         self.calls: list[tuple[str, dict[str, Any]]] = []
-        self.updated = asyncio.Event()
+        self.priorities: list[Priority] = []
         self.fail_updates = False
+        self.post_gate: asyncio.Event | None = None  # holds the progress message's post
         self._posts = 0
 
     async def chat_postMessage(self, **kwargs: Any) -> dict[str, Any]:
+        return await self.scheduler.send(
+            "chat.postMessage", lambda: self._post(kwargs), channel=kwargs["channel"]
+        )
+
+    async def chat_update(self, **kwargs: Any) -> dict[str, Any]:
+        return await self.scheduler.send(
+            "chat.update", lambda: self._update(kwargs), channel=kwargs["channel"], ts=kwargs["ts"]
+        )
+
+    async def _post(self, kwargs: dict[str, Any]) -> dict[str, Any]:
+        if self.post_gate is not None and str(kwargs["text"]).startswith("Rolling out"):
+            await self.post_gate.wait()
         self._posts += 1
         ts = f"1764216001.{self._posts:06d}"
         self.calls.append(("post", {**kwargs, "ts": ts}))
+        self.priorities.append(current_priority())
         return {"ok": True, "ts": ts}
 
-    async def chat_update(self, **kwargs: Any) -> dict[str, Any]:
+    async def _update(self, kwargs: dict[str, Any]) -> dict[str, Any]:
         if self.fail_updates:
             raise ConnectionError("slack is down")
         self.calls.append(("update", kwargs))
-        self.updated.set()
+        self.priorities.append(current_priority())
         return {"ok": True, "ts": kwargs["ts"]}
 
     @property
@@ -100,29 +111,31 @@ class FakeSlack:
     def updates(self) -> list[dict[str, Any]]:
         return [call for kind, call in self.calls if kind == "update"]
 
-    async def next_update(self) -> dict[str, Any]:
-        self.updated.clear()
-        await asyncio.wait_for(self.updated.wait(), timeout=2.0)
-        return self.updates()[-1]
 
-
-def reporter(slack: FakeSlack, clock: Clock, min_interval: float = 1.0) -> ThreadReporter:
-    return ThreadReporter(
-        cast(AsyncWebClient, slack),
-        channel=CHANNEL,
-        thread_ts=THREAD,
-        namespace="shop",
-        deployment="checkout",
-        min_interval=min_interval,
-        clock=clock,
+def slack_with(time: FakeTime, update_pace: Pace | None = None) -> FakeSlack:
+    """Room for every post of a test in the channel; chat.update as Slack's, or `update_pace`
+    (one a second and no burst: the second edit in a second has to wait)."""
+    return FakeSlack(
+        SlackScheduler(
+            clock=time,
+            sleep=time.sleep,
+            post_pace=Pace(per_second=1.0, burst=20),
+            update_pace=update_pace or Pace(per_second=45 / 60, burst=5),
+        )
     )
 
 
-async def others_done() -> None:
-    """Wait until every task but this one has finished (a throttled edit, if any)."""
-    others = asyncio.all_tasks() - {asyncio.current_task()}
-    if others:
-        await asyncio.wait(others)
+ONE_A_SECOND = Pace(per_second=1.0, burst=1)
+
+
+def reporter(slack: FakeSlack, channel: str = CHANNEL) -> ThreadReporter:
+    return ThreadReporter(
+        cast(ScheduledWebClient, slack),
+        channel=channel,
+        thread_ts=THREAD,
+        namespace="shop",
+        deployment="checkout",
+    )
 
 
 def counts_text(p: Progress) -> str:
@@ -130,86 +143,95 @@ def counts_text(p: Progress) -> str:
 
 
 async def test_the_start_is_posted_in_the_thread() -> None:
-    slack = FakeSlack()
-    await reporter(slack, Clock()).started(RUN, plan(), "5xx after the deploy")
+    slack = slack_with(FakeTime())
+    await reporter(slack).started(RUN, plan(), "5xx after the deploy")
     [(kind, call)] = slack.calls
     assert kind == "post"
     assert (call["channel"], call["thread_ts"]) == (CHANNEL, THREAD)
     assert call["text"] == "checkout: rolling back to 1.1"
     body = call["blocks"][0]["text"]["text"]
     assert "(revision 3)" in body and "5xx after the deploy" in body and "<@U0ALICE>" in body
+    assert slack.priorities == [Priority.ROLLBACK]
 
 
 async def test_the_first_progress_is_posted_at_once() -> None:
-    slack, clock = FakeSlack(), Clock()
-    r = reporter(slack, clock)
+    time = FakeTime()
+    slack = slack_with(time)
+    r = reporter(slack)
     await r.started(RUN, plan(), None)
     await r.progress(progress(1), 2.0)
-    await others_done()  # in the background: following the rollout never waits for Slack
+    assert len(slack.calls) == 1  # in the background: following the rollout never waits
+    await time.advance(0)
     assert slack.texts[1:] == [("post", counts_text(progress(1)))]
     assert slack.calls[1][1]["thread_ts"] == THREAD
+    assert slack.priorities[1:] == [Priority.PROGRESS]
 
 
-async def test_edits_within_the_interval_become_one_later_edit_with_the_latest_progress() -> None:
-    slack, clock = FakeSlack(), Clock(100.0)
-    r = reporter(slack, clock, min_interval=1.0)
+async def test_edits_waiting_for_slacks_budget_become_one_edit_with_the_latest_progress() -> None:
+    time = FakeTime()
+    slack = slack_with(time, ONE_A_SECOND)
+    r = reporter(slack)
     await r.started(RUN, plan(), None)
     await r.progress(progress(1), 1.0)
-    await others_done()
+    await time.advance(0)
     progress_ts = slack.calls[-1][1]["ts"]
 
-    clock.now = 100.97  # 0.97s after the post: too early for an edit
-    await r.progress(progress(2, ready=1), 1.97)
-    clock.now = 100.98
-    await r.progress(progress(2, ready=2), 1.98)
-    assert len(slack.calls) == 2  # nothing sent yet: both are waiting for the interval
+    await r.progress(progress(2, ready=1), 1.1)  # the budget has room: at once
+    await time.advance(0)
+    await r.progress(progress(2, ready=2), 1.2)  # these two wait for the next edit's turn
+    await r.progress(progress(3, ready=2), 1.3)
+    await time.advance(0.9)
+    assert [u["text"] for u in slack.updates()] == [counts_text(progress(2, ready=1))]
 
-    edit = await slack.next_update()
-    assert (edit["channel"], edit["ts"]) == (CHANNEL, progress_ts)
-    assert edit["text"] == counts_text(progress(2, ready=2))
-    await others_done()
-    assert len(slack.updates()) == 1  # one edit for both, not one each
-
-    clock.now = 102.5  # more than the interval since that edit: the next goes out at once
-    await r.progress(progress(3, ready=2), 3.5)
-    await others_done()
+    await time.advance(0.1)  # one edit for both, with the latest progress, not one each
     assert [u["text"] for u in slack.updates()] == [
-        counts_text(progress(2, ready=2)),
+        counts_text(progress(2, ready=1)),
         counts_text(progress(3, ready=2)),
     ]
-    assert all(u["ts"] == progress_ts for u in slack.updates())
+    await time.advance(5)
+    assert len(slack.updates()) == 2
+    assert all(u["ts"] == progress_ts and u["channel"] == CHANNEL for u in slack.updates())
+    assert slack.priorities[1:] == [Priority.PROGRESS] * 3
     assert [kind for kind, _ in slack.calls].count("post") == 2  # the start and one progress
 
 
-async def test_finished_shows_the_final_counts_at_once_and_then_the_outcome() -> None:
-    slack, clock = FakeSlack(), Clock(100.0)
-    r = reporter(slack, clock, min_interval=1.0)
+async def test_finished_shows_the_final_counts_first_and_then_the_outcome() -> None:
+    time = FakeTime()
+    slack = slack_with(time, ONE_A_SECOND)
+    r = reporter(slack)
     await r.started(RUN, plan(), None)
     await r.progress(progress(1), 1.0)
-    await others_done()
-    clock.now = 100.3
-    await r.progress(progress(2), 1.3)  # throttled: due 0.7s later
-    clock.now = 100.4
-    await r.finished(DONE, 42.0, None)
+    await time.advance(0)
+    await r.progress(progress(2), 1.3)  # sent: the budget had room
+    await time.advance(0)
+    await r.progress(progress(3, ready=2), 1.4)  # waits for the budget
+    finishing = asyncio.ensure_future(r.finished(DONE, 42.0, None))
+    await time.advance(1)
+    assert finishing.done()
 
     final = f"Rolled out 1.1 in 42s: {DONE.counts}"
     assert slack.texts == [
         ("post", "checkout: rolling back to 1.1"),
         ("post", counts_text(progress(1))),
+        ("update", counts_text(progress(2))),
         ("update", final),
         ("post", "checkout rolled back to 1.1 in 42s"),
     ]
-    await others_done()  # the throttled edit was dropped, not sent after the outcome
-    assert [u["text"] for u in slack.updates()] == [final]
+    # The final state went as the rollback's, in place of the waiting edit: never after it.
+    assert slack.priorities[-2:] == [Priority.ROLLBACK, Priority.ROLLBACK]
+    await time.advance(5)
+    assert [u["text"] for u in slack.updates()][-1] == final
+    assert len(slack.updates()) == 2
 
 
 async def test_a_failed_rollout_ends_with_the_error_and_its_counts() -> None:
-    slack, clock = FakeSlack(), Clock()
-    r = reporter(slack, clock)
+    time = FakeTime()
+    slack = slack_with(time)
+    r = reporter(slack)
     await r.started(RUN, plan(), None)
     last = progress(1)
     await r.progress(last, 5.0)
-    clock.now += 5
+    await time.advance(5)
     await r.finished(last, 600.0, "deployment exceeded its progress deadline")
     kind, text = slack.texts[-1]
     assert kind == "post"
@@ -228,13 +250,14 @@ async def test_a_failed_rollout_ends_with_the_error_and_its_counts() -> None:
 async def test_the_progress_message_ends_showing_the_outcome_not_rolling_out(
     last: Progress, error: str | None, unknown: bool, shown: str
 ) -> None:
-    slack, clock = FakeSlack(), Clock()
-    r = reporter(slack, clock)
+    time = FakeTime()
+    slack = slack_with(time)
+    r = reporter(slack)
     await r.started(RUN, plan(), None)
     await r.progress(progress(1), 1.0)
-    await others_done()
+    await time.advance(0)
     progress_ts = slack.calls[-1][1]["ts"]
-    clock.now += 5
+    await time.advance(5)
     await r.finished(last, 65.0, error, unknown=unknown)
     [edit] = slack.updates()
     assert edit["ts"] == progress_ts
@@ -248,8 +271,8 @@ async def test_the_progress_message_ends_showing_the_outcome_not_rolling_out(
 
 
 async def test_finished_posts_the_progress_message_when_none_was_posted_yet() -> None:
-    slack = FakeSlack()
-    r = reporter(slack, Clock())
+    slack = slack_with(FakeTime())
+    r = reporter(slack)
     await r.started(RUN, plan(), None)
     await r.finished(DONE, 12.0, None)
     assert slack.texts[1:] == [
@@ -259,8 +282,8 @@ async def test_finished_posts_the_progress_message_when_none_was_posted_yet() ->
 
 
 async def test_finished_without_progress_posts_only_the_outcome() -> None:
-    slack = FakeSlack()
-    r = reporter(slack, Clock())
+    slack = slack_with(FakeTime())
+    r = reporter(slack)
     await r.started(RUN, plan(), None)
     await r.finished(None, 0.4, "could not patch: forbidden")
     assert slack.texts[1:] == [
@@ -268,20 +291,38 @@ async def test_finished_without_progress_posts_only_the_outcome() -> None:
     ]
 
 
-async def test_the_outcome_is_posted_even_when_the_final_edit_fails() -> None:
-    slack, clock = FakeSlack(), Clock()
-    r = reporter(slack, clock)
+async def test_finished_without_a_last_state_drops_the_edits_still_waiting() -> None:
+    time = FakeTime()
+    slack = slack_with(time, ONE_A_SECOND)
+    r = reporter(slack)
     await r.started(RUN, plan(), None)
     await r.progress(progress(1), 1.0)
+    await time.advance(0)
+    await r.progress(progress(2), 2.0)
+    await time.advance(0)
+    await r.progress(progress(3), 3.0)  # waiting for the budget
+    await r.finished(None, 3.5, "lost the lease")
+    await time.advance(5)
+    assert [u["text"] for u in slack.updates()] == [counts_text(progress(2))]
+    assert slack.texts[-1] == ("post", "Rollback of checkout to 1.1 failed: lost the lease")
+
+
+async def test_the_outcome_is_posted_even_when_the_final_edit_fails() -> None:
+    time = FakeTime()
+    slack = slack_with(time)
+    r = reporter(slack)
+    await r.started(RUN, plan(), None)
+    await r.progress(progress(1), 1.0)
+    await time.advance(0)
     slack.fail_updates = True
-    clock.now += 10
+    await time.advance(10)
     await r.finished(DONE, 11.0, None)
     assert slack.texts[-1] == ("post", "checkout rolled back to 1.1 in 11s")
 
 
 async def test_reporters_tell_each_rollback_in_its_thread() -> None:
-    slack = FakeSlack()
-    reporters = ThreadReporters(cast(AsyncWebClient, slack), min_interval=0.0)
+    slack = slack_with(FakeTime())
+    reporters = ThreadReporters(cast(ScheduledWebClient, slack))
     r = reporters.reporter(Thread("C0OTHER", "1764216999.000200"), Target("shop", "checkout"))
     await r.started(RUN, plan(), None)
     assert (slack.calls[0][1]["channel"], slack.calls[0][1]["thread_ts"]) == (
@@ -293,36 +334,78 @@ async def test_reporters_tell_each_rollback_in_its_thread() -> None:
 
 
 async def test_progress_never_waits_for_slack() -> None:
-    # A rate-limited Slack (a Retry-After sleep inside the client) must not hold up following.
-    slack, clock = FakeSlack(), Clock()
-    gate = asyncio.Event()
-    original = slack.chat_postMessage
-
-    async def slow_post(**kwargs: Any) -> dict[str, Any]:
-        if kwargs.get("text", "").startswith("Rolling out"):
-            await gate.wait()
-        return await original(**kwargs)
-
-    slack.chat_postMessage = slow_post  # type: ignore[method-assign]
-    r = reporter(slack, clock)
+    # Slack slow to take the progress message must not hold up following the rollout.
+    time = FakeTime()
+    slack = slack_with(time)
+    slack.post_gate = asyncio.Event()
+    r = reporter(slack)
     await r.started(RUN, plan(), None)
     await asyncio.wait_for(r.progress(progress(1), 1.0), timeout=1.0)
+    await time.advance(0)
     await asyncio.wait_for(r.progress(progress(2), 2.0), timeout=1.0)
-    gate.set()
+    await asyncio.wait_for(r.progress(progress(3), 2.5), timeout=1.0)
+    slack.post_gate.set()
+    await time.advance(0)
+    # Once the message is there, the progress given meanwhile is edited in: only the newest.
+    assert slack.texts[1:] == [
+        ("post", counts_text(progress(1))),
+        ("update", counts_text(progress(3))),
+    ]
     await r.finished(DONE, 3.0, None)
     assert slack.texts[-1] == ("post", "checkout rolled back to 1.1 in 3.0s")
 
 
-async def test_the_edits_of_all_rollbacks_share_one_budget() -> None:
-    from bot.adapters.slack.reporter import EditBudget
+async def test_finished_during_the_first_post_ends_that_message() -> None:
+    time = FakeTime()
+    slack = slack_with(time)
+    slack.post_gate = asyncio.Event()
+    r = reporter(slack)
+    await r.started(RUN, plan(), None)
+    await r.progress(progress(1), 1.0)
+    await time.advance(0)
+    finishing = asyncio.ensure_future(r.finished(DONE, 4.0, None))
+    await time.advance(0)
+    slack.post_gate.set()
+    await time.advance(0)
+    assert finishing.done()
+    kind, posted = slack.calls[1]
+    [final] = slack.updates()
+    assert kind == "post" and final["ts"] == posted["ts"]
+    assert final["text"].startswith("Rolled out 1.1")
+    # One progress message, ended: not a second one posted with the final state.
+    assert [kind for kind, _ in slack.calls] == ["post", "post", "update", "post"]
 
-    clock = Clock(100.0)
-    budget = EditBudget(per_minute=3, clock=clock)
-    for _ in range(3):
-        assert budget.wait() == 0.0
-        budget.spend()
-    assert budget.wait() == pytest.approx(60.0)
-    clock.now = 130.0
-    assert budget.wait() == pytest.approx(30.0)
-    clock.now = 160.0
-    assert budget.wait() == 0.0
+
+async def test_handing_over_drops_the_edits_still_waiting() -> None:
+    time = FakeTime()
+    slack = slack_with(time, ONE_A_SECOND)
+    r = reporter(slack)
+    await r.started(RUN, plan(), None)
+    await r.progress(progress(1), 1.0)
+    await time.advance(0)
+    await r.progress(progress(2), 2.0)
+    await time.advance(0)
+    await r.progress(progress(3), 3.0)  # waiting for the budget
+    await r.handed_over(RUN, "rollback-bot-0")
+    await time.advance(5)
+    assert [u["text"] for u in slack.updates()] == [counts_text(progress(2))]
+    assert slack.calls[-1][0] == "post"
+    await r.progress(progress(3), 4.0)  # too late: another replica tells the rest
+    await time.advance(5)
+    assert len(slack.updates()) == 1
+
+
+async def test_the_edits_of_all_rollbacks_share_one_budget() -> None:
+    time = FakeTime()
+    slack = slack_with(time, ONE_A_SECOND)
+    shop, other = reporter(slack), reporter(slack, channel="C0OTHER")
+    for r in (shop, other):
+        await r.started(RUN, plan(), None)
+        await r.progress(progress(1), 1.0)
+    await time.advance(0)
+    await shop.progress(progress(2), 2.0)
+    await other.progress(progress(2), 2.0)  # another channel, the same chat.update budget
+    await time.advance(0)
+    assert [u["channel"] for u in slack.updates()] == [CHANNEL]
+    await time.advance(1)
+    assert [u["channel"] for u in slack.updates()] == [CHANNEL, "C0OTHER"]

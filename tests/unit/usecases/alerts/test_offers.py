@@ -18,10 +18,11 @@ from bot.adapters.memory import MemoryDocument
 from bot.config.catalog import Catalog, ServiceEntry, ServiceRef
 from bot.domain.alerts.advice import Advice, Verdict
 from bot.domain.alerts.mapping import message_key
-from bot.domain.alerts.views import AlertGroupView
+from bot.domain.alerts.views import AlertGroupView, DigestView
 from bot.domain.alerts.webhook import WebhookMessage, parse_webhook
 from bot.domain.errors import ClusterError
 from bot.domain.rollback.views import ServiceView
+from bot.usecases.alerts.digests import Digests
 from bot.usecases.alerts.index import AlertIndex
 from bot.usecases.alerts.offers import AlertBusy, AlertOffers, Handled
 from tests.builders import deployment, replicaset, template
@@ -108,6 +109,9 @@ class FakeMessages:
         self.updates: list[tuple[str, str, AlertGroupView]] = []
         self.notes: list[tuple[str, str, AlertGroupView]] = []
         self.replies: list[tuple[str, str, ServiceView, str, Advice | None]] = []
+        self.digests: list[tuple[str, str, DigestView]] = []
+        self.digest_updates: list[tuple[str, str, DigestView]] = []
+        self.digest_updated = asyncio.Event()
         self.fail_next: Exception | None = None
         self.post_gate: asyncio.Event | None = None
         self.posting = asyncio.Event()
@@ -144,6 +148,19 @@ class FakeMessages:
         self.replies.append((channel, thread_ts, view, title, advice))
         return self._ts()
 
+    async def post_digest(self, channel: str, view: DigestView) -> str:
+        self._maybe_fail()
+        ts = self._ts()
+        self.digests.append((channel, ts, view))
+        return ts
+
+    async def update_digest(
+        self, channel: str, ts: str, view: DigestView, list_ts: str | None
+    ) -> str | None:
+        self.digest_updates.append((channel, ts, view))
+        self.digest_updated.set()
+        return None
+
 
 class World:
     def __init__(self, *, default_channel: str | None = None, cart_channel: str | None = None):
@@ -151,11 +168,15 @@ class World:
         self.index = AlertIndex(self.document)
         self.messages = FakeMessages()
         self.viewer = FakeViewer()
+        self.digests = Digests(
+            catalog(cart_channel), self.index, self.messages, self.viewer, window=WINDOW
+        )
         self.offers = AlertOffers(
             catalog(cart_channel),
             self.index,
             self.messages,
             self.viewer,
+            self.digests,
             default_channel=default_channel,
             window=WINDOW,
             now=lambda: NOW,
