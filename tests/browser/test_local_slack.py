@@ -13,6 +13,7 @@ from typing import TypeVar
 from urllib.parse import parse_qs, urlsplit
 
 import aiohttp
+from playwright.async_api import Error as PlaywrightError
 from playwright.async_api import Locator, Page, Request, expect
 
 from bot.usecases.rollback.engine import RollbackEngine
@@ -200,6 +201,18 @@ async def switch_to_general_and_ask(
     assert asked_since == {GENERAL}, f"channels asked for after the switch: {asked_since}"
 
 
+async def scroll_to(element: Locator) -> None:
+    """Scroll `element` into view for a screenshot. The page redraws a thread when one of its
+    messages changes, which can swap the element out under the scroll: find it again then."""
+    for _ in range(5):
+        try:
+            await element.scroll_into_view_if_needed(timeout=2000)
+            return
+        except PlaywrightError:
+            await asyncio.sleep(0.1)
+    await element.scroll_into_view_if_needed()
+
+
 async def test_a_rollback_from_the_browser_from_command_to_outcome(
     page: Page, local_slack: LocalSlack, screenshots: Screenshots, demo_engine: RollbackEngine
 ) -> None:
@@ -225,7 +238,7 @@ async def test_a_rollback_from_the_browser_from_command_to_outcome(
     await screenshots.take(page, "progress")
     outcome = thread.locator("article.reply").filter(has_text="rolled back to 2.13.0 in")
     await expect(outcome).to_be_visible(timeout=ROLLOUT_MS)
-    await outcome.scroll_into_view_if_needed()
+    await scroll_to(outcome)
     await screenshots.take(page, "rolled-back")
     await expect(outcome).to_contain_text("✅")
     assert (await demo_engine.status(CHECKOUT)).version == "2.13.0"
@@ -258,7 +271,7 @@ async def test_a_new_confirmation_starts_empty_and_the_old_reason_goes_nowhere(
     await expect(page.locator("#modal-backdrop")).to_be_hidden()
     second = message.locator(".thread article.reply").filter(has_text="rolled back to 2.12.0 in")
     await expect(second).to_be_visible(timeout=ROLLOUT_MS)
-    await second.scroll_into_view_if_needed()
+    await scroll_to(second)
     await screenshots.take(page, "second-rollback")
     deployed = await demo_engine.status(CHECKOUT)
     assert deployed.version == "2.12.0"
