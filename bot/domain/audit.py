@@ -36,6 +36,10 @@ class Step(StrEnum):
     OVERRIDE = "override"
     GITOPS_SUSPENDED = "gitops_suspended"
     GITOPS_RESUMED = "gitops_resumed"
+    # Automatic rollback: a new rollout watched, its verdict, a person stopping the watch.
+    WATCHING = "watching"
+    ANALYSED = "analysed"
+    WATCH_STOPPED = "watch_stopped"
 
 
 # Kubernetes Event reasons, CamelCase as the API's conventions ask.
@@ -63,6 +67,9 @@ EVENT_REASONS = {
     Step.OVERRIDE: "RollbackGuardOverridden",
     Step.GITOPS_SUSPENDED: "RollbackGitOpsSuspended",
     Step.GITOPS_RESUMED: "RollbackGitOpsResumed",
+    Step.WATCHING: "RolloutWatched",
+    Step.ANALYSED: "RolloutAnalysed",
+    Step.WATCH_STOPPED: "RolloutWatchStopped",
 }
 WARNING_STEPS = frozenset({Step.DENIED, Step.REFUSED, Step.FAILED, Step.UNKNOWN, Step.ABANDONED})
 
@@ -119,6 +126,9 @@ class AuditRecord:
             Step.OVERRIDE: "overrode a guard to roll back",
             Step.GITOPS_SUSPENDED: "had GitOps auto-sync suspended to roll back",
             Step.GITOPS_RESUMED: "resumed GitOps auto-sync of",
+            Step.WATCHING: "started watching the new rollout of",
+            Step.ANALYSED: "judged the new rollout of",
+            Step.WATCH_STOPPED: "stopped the watch of",
             Step.FAILED: "failed to roll back",
         }.get(self.step)
         if verb is None:  # what happened to the rollback, not what its asker did

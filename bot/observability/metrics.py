@@ -57,6 +57,27 @@ class Metrics:
             registry=r,
         )
 
+        self.analyses = Counter(
+            "rollbackbot_analyses",
+            "Automatic rollback's analyses of new rollouts, by service and how they ended "
+            "(healthy, no_verdict, rolled_back, would_roll_back, not_rolled_back, stopped, "
+            "superseded)",
+            ["service", "verdict"],
+            registry=r,
+        )
+        self.detection_seconds = Histogram(
+            "rollbackbot_auto_rollback_detection_seconds",
+            "From the first breaching sample of a new rollout to the rollback's patch",
+            buckets=(1, 2, 3, 5, 10, 20, 30, 60, 90, 120, 180, 300, 600),
+            registry=r,
+        )
+
+    def analysed(self, service: str, verdict: str) -> None:
+        self.analyses.labels(service, verdict).inc()
+
+    def detected(self, seconds: float) -> None:
+        self.detection_seconds.observe(seconds)
+
     def count_kube_error(self, kind: str) -> None:
         self.kube_errors.labels(kind).inc()
 

@@ -259,7 +259,7 @@ class KubeClient:
                 if kind == "line":
                     yield value
                 elif kind == "error":
-                    if isinstance(value, ApiException | TRANSPORT_ERRORS):
+                    if isinstance(value, (ApiException, *TRANSPORT_ERRORS)):
                         raise value  # the caller tells these apart (410, a dropped watch)
                     raise ClusterError(f"{what}: {type(value).__name__}") from None
                 else:

@@ -11,7 +11,16 @@ from bot.adapters.kube.configmaps import ConfigMapDocument
 from bot.adapters.kube.deployments import Deployments
 from bot.adapters.kube.events import Events
 from bot.adapters.kube.leases import Leases
-from bot.domain.rollback.models import Deployment, History, JsonDict, RunInfo
+from bot.adapters.kube.watch_leases import WatchLeases
+from bot.domain.analysis.watching import Claimed, Phase, WatchClaim
+from bot.domain.rollback.models import (
+    Deployment,
+    DeploymentChange,
+    History,
+    JsonDict,
+    RunInfo,
+    Thread,
+)
 
 
 class KubernetesCluster:
@@ -21,6 +30,7 @@ class KubernetesCluster:
         self.kube = kube
         self._deployments = Deployments(kube)
         self._leases = Leases(kube)
+        self._watches = WatchLeases(kube)
         self._events = Events(kube)
 
     @property
@@ -43,6 +53,31 @@ class KubernetesCluster:
 
     def watch(self, namespace: str, name: str) -> AsyncGenerator[Deployment, None]:
         return self._deployments.watch(namespace, name)
+
+    def watch_namespace(self, namespace: str) -> AsyncGenerator[DeploymentChange, None]:
+        return self._deployments.watch_namespace(namespace)
+
+    async def claim(
+        self, namespace: str, deployment: str, me: str, revision: int, seconds: int
+    ) -> Claimed:
+        return await self._watches.claim(namespace, deployment, me, revision, seconds)
+
+    async def renew(self, namespace: str, deployment: str, me: str) -> WatchClaim:
+        return await self._watches.renew(namespace, deployment, me)
+
+    async def note_thread(self, namespace: str, deployment: str, me: str, thread: Thread) -> None:
+        await self._watches.note_thread(namespace, deployment, me, thread)
+
+    async def end(self, namespace: str, deployment: str, me: str, phase: Phase) -> None:
+        await self._watches.end(namespace, deployment, me, phase)
+
+    async def hand_over(self, namespace: str, deployment: str, me: str) -> None:
+        await self._watches.hand_over(namespace, deployment, me)
+
+    async def ask_stop(
+        self, namespace: str, deployment: str, revision: int, user: str
+    ) -> WatchClaim | None:
+        return await self._watches.ask_stop(namespace, deployment, revision, user)
 
     async def acquire_lock(
         self, namespace: str, deployment: str, me: str, run: RunInfo, seconds: int

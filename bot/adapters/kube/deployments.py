@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncGenerator, Sequence
+from dataclasses import dataclass
 
 from kubernetes.client.exceptions import ApiException
 
@@ -15,7 +16,7 @@ from bot.adapters.kube.errors import TRANSPORT_ERRORS
 from bot.adapters.kube.parsing import label_selector, parse_deployment, parse_history
 from bot.domain.errors import ClusterError, NotFound
 from bot.domain.retry import Backoff
-from bot.domain.rollback.models import Deployment, History, JsonDict
+from bot.domain.rollback.models import Deployment, DeploymentChange, History, JsonDict
 
 log = logging.getLogger(__name__)
 
@@ -75,31 +76,65 @@ class Deployments:
 
     async def watch(self, namespace: str, name: str) -> AsyncGenerator[Deployment, None]:
         what = f"watching deployment {namespace}/{name}"
+        events = self._events(what, namespace, f"metadata.name={name}", WATCH_RETRY_LIMIT)
+        async with contextlib.aclosing(events) as changes:
+            async for change in changes:
+                if change.listed and not change.objects:
+                    raise NotFound(f"{what}: deployment not found")
+                if change.deleted:
+                    raise NotFound(f"{what}: the deployment was deleted")
+                for obj in change.objects[:1]:
+                    yield parse_deployment(obj)
+
+    async def watch_namespace(self, namespace: str) -> AsyncGenerator[DeploymentChange, None]:
+        """Every Deployment of `namespace` (one per change; all of them again after a re-list),
+        then each change, for as long as it is iterated: it never gives up, backing off while
+        the cluster cannot be reached. An object that does not parse is skipped (logged)."""
+        what = f"watching the deployments of namespace {namespace}"
+        events = self._events(what, namespace, None, None)
+        async with contextlib.aclosing(events) as changes:
+            async for change in changes:
+                for obj in change.objects:
+                    name = str((obj.get("metadata") or {}).get("name") or "")[:253]
+                    if change.deleted:
+                        yield DeploymentChange(name, None)
+                        continue
+                    try:
+                        yield DeploymentChange(name, parse_deployment(obj))
+                    except (ValueError, TypeError, KeyError) as exc:
+                        log.warning("deployment %s/%s skipped: %s", namespace, name, exc)
+
+    async def _events(
+        self, what: str, namespace: str, field_selector: str | None, retry_limit: int | None
+    ) -> AsyncGenerator[_Change, None]:
+        """A list, then the watch from its resourceVersion, resumed after a disconnect and
+        listed again on 410 Gone. `retry_limit` failures in a row end it (None: never)."""
         collection = f"{APPS}/namespaces/{namespace}/deployments"
+        selector = [("fieldSelector", field_selector)] if field_selector else []
         resource_version: str | None = None
         failures = 0
+
+        def give_up() -> bool:
+            return retry_limit is not None and failures > retry_limit
+
         while True:
             if resource_version is None:
                 try:
-                    listing = await self._kube.request(
-                        what, "GET", collection, query=[("fieldSelector", f"metadata.name={name}")]
-                    )
+                    listing = await self._kube.request(what, "GET", collection, query=selector)
                 except ClusterError as exc:
-                    # One 503 must not end the story as a failure: list again, a few times.
+                    # One 503 must not end a story as a failure: list again, a few times.
                     failures += 1
-                    if not exc.transient or failures > WATCH_RETRY_LIMIT:
+                    if give_up() or (retry_limit is not None and not exc.transient):
                         raise
-                    log.info("listing %s/%s failed (%s); again", namespace, name, exc)
+                    log.info("%s: listing failed (%s); again", what, exc)
                     await asyncio.sleep(WATCH_BACKOFF.delay(failures))
                     continue
-                items = listing.get("items") or []
-                if not items:
-                    raise NotFound(f"{what}: deployment not found")
                 resource_version = str((listing.get("metadata") or {}).get("resourceVersion", ""))
-                yield parse_deployment(items[0])
+                items = [item for item in listing.get("items") or [] if isinstance(item, dict)]
+                yield _Change(tuple(items), listed=True)
             try:
                 query = [
-                    ("fieldSelector", f"metadata.name={name}"),
+                    *selector,
                     ("watch", "true"),
                     ("resourceVersion", resource_version),
                     ("allowWatchBookmarks", "true"),
@@ -114,30 +149,41 @@ class Deployments:
                         obj = event.get("object") or {}
                         if kind == "ERROR":
                             if obj.get("code") == 410:
-                                log.info("watch of %s/%s expired; listing again", namespace, name)
+                                log.info("%s: the watch expired; listing again", what)
                                 resource_version = None
                                 break
                             raise ClusterError(f"{what}: {obj.get('message', 'watch error')}")
                         resource_version = str(
                             (obj.get("metadata") or {}).get("resourceVersion", resource_version)
                         )
-                        if kind == "DELETED":
-                            raise NotFound(f"{what}: the deployment was deleted")
-                        if kind in ("ADDED", "MODIFIED"):
-                            yield parse_deployment(obj)
+                        if kind in ("ADDED", "MODIFIED", "DELETED") and isinstance(obj, dict):
+                            yield _Change((obj,), deleted=kind == "DELETED")
             except ApiException as exc:
                 if exc.status == 410:
                     resource_version = None
                     continue
                 failures += 1
-                if failures > WATCH_RETRY_LIMIT or exc.status in (401, 403, 404):
+                if give_up() or (retry_limit is not None and exc.status in (401, 403, 404)):
                     raise self._kube.api_error(what, exc) from None
+                await asyncio.sleep(WATCH_BACKOFF.delay(failures))
+            except ClusterError:
+                if retry_limit is not None:
+                    raise
+                failures += 1
+                resource_version = None
                 await asyncio.sleep(WATCH_BACKOFF.delay(failures))
             except TRANSPORT_ERRORS as exc:
                 failures += 1
-                log.info(
-                    "watch of %s/%s dropped (%s); resuming", namespace, name, type(exc).__name__
-                )
-                if failures > WATCH_RETRY_LIMIT:
+                log.info("%s: the watch dropped (%s); resuming", what, type(exc).__name__)
+                if give_up():
                     raise self._kube.transport_error(what, exc) from None
                 await asyncio.sleep(WATCH_BACKOFF.delay(failures))
+
+
+@dataclass(frozen=True)
+class _Change:
+    """What one list or watch event held: the objects, and whether they were deleted."""
+
+    objects: tuple[JsonDict, ...]
+    listed: bool = False
+    deleted: bool = False

@@ -5,6 +5,14 @@
 from bot.adapters.prometheus.client import PrometheusClient
 from bot.adapters.prometheus.errors import PrometheusError
 from bot.adapters.prometheus.results import Sample
+from bot.adapters.prometheus.sources import PrometheusClients
 from bot.domain.analysis.series import Point, Series
 
-__all__ = ["Point", "PrometheusClient", "PrometheusError", "Sample", "Series"]
+__all__ = [
+    "Point",
+    "PrometheusClient",
+    "PrometheusClients",
+    "PrometheusError",
+    "Sample",
+    "Series",
+]

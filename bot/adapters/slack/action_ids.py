@@ -33,3 +33,6 @@ def override_button_id(revision: int) -> str:
 
 # The storm digest's "Roll back another service…" picker: the services that did not fit.
 DIGEST_PICK = "digest:pick"
+
+# Automatic rollback's watch message: "Stop watching" (a new rollout's analysis).
+ANALYSIS_STOP = "analysis:stop"

@@ -171,7 +171,7 @@ def _alert_list(view: AlertGroupView) -> list[Block]:
     return [SectionBlock(text=MarkdownTextObject(text=clip("\n".join(lines), SECTION_TEXT)))]
 
 
-def _button(sv: ServiceView, target: Revision) -> list[Block]:
+def rollback_offer(sv: ServiceView, target: Revision) -> list[Block]:
     """The one rollback button, in a block that tells a click on a known-bad version; for a
     target the migration guard blocks, why, and the break-glass override instead."""
     guard = migration_block(sv.history, target)
@@ -212,7 +212,7 @@ def _offer(view: AlertGroupView) -> list[Block]:
     if target is None:
         blocks.append(text_section(NOTHING_TO_ROLL_BACK_TO))
         return blocks
-    blocks += _button(sv, target)
+    blocks += rollback_offer(sv, target)
     return blocks
 
 
@@ -291,7 +291,7 @@ def alert_reply(sv: ServiceView, title: str, advice: Advice | None) -> Message:
     elif target is None:
         blocks.append(text_section(NOTHING_TO_ROLL_BACK_TO))
     else:
-        blocks += _button(sv, target)
+        blocks += rollback_offer(sv, target)
         blocks.append(
             ContextBlock(
                 elements=[

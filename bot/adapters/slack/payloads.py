@@ -71,3 +71,40 @@ class ConfirmContext(BaseModel):
             raise BadPayload(
                 "this confirmation was not made by this version of rollback-bot"
             ) from None
+
+
+# The largest revision the bot writes and reads back (`bot.domain.analysis.watching`).
+MAX_REVISION = 10**18 - 1
+
+
+class StopWatchButton(BaseModel):
+    """A "Stop watching" button: which rollout's analysis to stop. The service is resolved in
+    the catalog again at the click; namespace and deployment say where it was when posted."""
+
+    model_config = ConfigDict(frozen=True, populate_by_name=True, extra="forbid")
+
+    service: str = Field(
+        validation_alias="s", serialization_alias="s", min_length=1, max_length=300
+    )
+    namespace: str = Field(
+        validation_alias="n", serialization_alias="n", min_length=1, max_length=63
+    )
+    deployment: str = Field(
+        validation_alias="d", serialization_alias="d", min_length=1, max_length=253
+    )
+    revision: int = Field(
+        validation_alias="r", serialization_alias="r", ge=1, le=MAX_REVISION, strict=True
+    )
+
+    def encode(self) -> str:
+        return self.model_dump_json(by_alias=True)
+
+    @classmethod
+    def decode(cls, raw: object) -> StopWatchButton:
+        # Anyone can send any value: bounded (Slack's limit on a button's value) before parsing.
+        if not isinstance(raw, str) or len(raw) > 2000:
+            raise BadPayload("this button was not made by this version of rollback-bot")
+        try:
+            return cls.model_validate_json(raw)
+        except ValidationError:
+            raise BadPayload("this button was not made by this version of rollback-bot") from None

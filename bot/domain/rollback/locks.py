@@ -45,10 +45,10 @@ SLACK_TS = re.compile(r"[0-9]{1,12}\.[0-9]{1,9}")
 ROLLBACK_ID = re.compile(r"[0-9a-f]{1,32}")
 
 
-def lease_name(deployment: str) -> str:
+def lease_name(deployment: str, prefix: str = LEASE_PREFIX) -> str:
     """A Lease name per Deployment: a DNS subdomain of at most 253 characters. A name too long
     to fit keeps a digest of the whole Deployment name, so two Deployments never share a lock."""
-    name = re.sub(r"[^a-z0-9.-]", "-", f"{LEASE_PREFIX}{deployment}".lower())
+    name = re.sub(r"[^a-z0-9.-]", "-", f"{prefix}{deployment}".lower())
     if len(name) <= MAX_NAME:
         return name.rstrip(".-")
     digest = hashlib.sha256(deployment.encode("utf-8")).hexdigest()[:DIGEST_HEX]

@@ -128,6 +128,14 @@ class Deployment:
 
 
 @dataclass(frozen=True)
+class DeploymentChange:
+    """What a watch of a namespace saw of one Deployment: it now (None: deleted)."""
+
+    name: str
+    deployment: Deployment | None
+
+
+@dataclass(frozen=True)
 class History:
     """A Deployment and all its revisions, newest first."""
 

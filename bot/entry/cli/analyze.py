@@ -11,14 +11,12 @@ from __future__ import annotations
 import asyncio
 import json
 import math
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
 from bot.config.catalog import Catalog, ServiceRef
 from bot.domain.analysis.checks import Outcome
-from bot.domain.analysis.config import PrometheusConfig
-from bot.domain.analysis.figures import format_ratio
+from bot.domain.analysis.report import Report, SignalReport
 from bot.domain.analysis.verdict import VerdictKind
 from bot.domain.errors import ConfigError, RollbackBotError, UnknownService
 from bot.domain.times import format_duration, kube_time
@@ -26,13 +24,10 @@ from bot.entry.cli.commands import UsageError, plain_console
 from bot.entry.cli.text import plain
 from bot.usecases.analysis.analyze import Analyzer
 from bot.usecases.analysis.ports import Clusters
-from bot.usecases.analysis.report import Points, Report, SignalReport
 
 if TYPE_CHECKING:
     from rich.console import Console
 
-    from bot.adapters.charts import Chart
-    from bot.adapters.prometheus import PrometheusClient
 
 EXIT_HEALTHY: Final = 0
 EXIT_NO_VERDICT: Final = 3
@@ -55,26 +50,6 @@ _VERDICT_STYLE: Final = {
 }
 
 
-@dataclass
-class PrometheusClients:
-    """The `MetricsSources` port for one CLI run: a client per Prometheus asked, all closed at
-    the end."""
-
-    _clients: dict[tuple[str, PrometheusConfig], PrometheusClient] = field(default_factory=dict)
-
-    def metrics(self, url: str, prometheus: PrometheusConfig) -> PrometheusClient:
-        from bot.adapters.prometheus import PrometheusClient  # aiohttp only when asked
-
-        key = (url, prometheus)
-        if key not in self._clients:
-            self._clients[key] = PrometheusClient.from_config(prometheus, url)
-        return self._clients[key]
-
-    async def close(self) -> None:
-        for client in self._clients.values():
-            await client.close()
-
-
 async def run_analyze(
     catalog: Catalog,
     clusters: Clusters,
@@ -88,6 +63,8 @@ async def run_analyze(
     """Analyse SERVICE's revision once: print the report, draw the chart if asked, and exit
     0 healthy, 4 breach, 3 no verdict."""
     ref = _resolve(catalog, service)
+    from bot.adapters.prometheus import PrometheusClients  # aiohttp only when asked
+
     sources = PrometheusClients()
     try:
         analyzer = Analyzer(clusters, sources, default_prometheus_url=prometheus_url)
@@ -263,45 +240,10 @@ def _signal_json(item: SignalReport) -> dict[str, Any]:
 # -- the chart -------------------------------------------------------------------------------
 
 
-def chart_of(report: Report) -> Chart:
-    """The chart of the signal that decided: the first that breached, else the first."""
-    from bot.adapters.charts import Chart, ChartSeries
-
-    item = next(
-        (s for s in report.signals if s.evidence.outcome is Outcome.BREACH), report.signals[0]
-    )
-    rule = item.signal.rule
-    baseline = (
-        f"baseline: revision {report.baseline.revision}"
-        if report.baseline.revision is not None
-        else "baseline"
-    )
-    return Chart(
-        title=f"{report.service} revision {report.revision} ({report.version}): "
-        f"{item.signal.name}, new > {format_ratio(rule.ratio)} baseline",
-        unit=item.signal.unit,
-        baseline=ChartSeries(baseline, _thinned(item.baseline_points)),
-        new=ChartSeries(f"new: revision {report.revision}", _thinned(item.new_points)),
-        threshold=item.threshold,
-        rolled_back_at=None,  # analyze never rolls back
-        verdict=report.reason,
-    )
-
-
-def _thinned(points: Points) -> Points:
-    """At most the chart's MAX_POINTS, evenly spread (a window of hours every second has more)."""
-    from bot.adapters.charts import MAX_POINTS
-
-    if len(points) <= MAX_POINTS:
-        return points
-    every = math.ceil(len(points) / MAX_POINTS)
-    return points[::every]
-
-
 async def write_chart(report: Report, path: Path) -> None:
-    from bot.adapters.charts import render_png
+    from bot.adapters.charts import report_png
 
-    png = await render_png(chart_of(report))
+    png = await report_png(report)
     try:
         await asyncio.to_thread(path.write_bytes, png)
     except OSError as exc:

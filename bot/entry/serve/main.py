@@ -6,9 +6,11 @@ import argparse
 import asyncio
 import contextlib
 import fcntl
+import json
 import logging
 import os
 import shlex
+import shutil
 import sys
 from pathlib import Path
 
@@ -19,9 +21,15 @@ from bot.config.catalog import Catalog
 from bot.config.settings import Settings, load_settings
 from bot.domain.errors import RollbackBotError
 from bot.entry.serve.embedded import (
+    AUTO_ROLLBACK_SERVICE,
+    DEMO_ERROR_ANNOTATION,
+    DEMO_PROMETHEUS_VARIABLE,
+    DemoMetrics,
     cluster_configured,
     demo_catalog,
+    demo_prometheus_binary,
     embedded_cluster,
+    embedded_metrics,
     embedded_slack,
     in_cluster,
     sandbox_installed,
@@ -87,12 +95,18 @@ def _embedded_defaults(
             kubeconfig,
         )
         settings = settings.model_copy(update={"kubeconfig": str(kubeconfig)})
+        metrics, off = _embedded_metrics(stack, kubeconfig)
+        demo = catalog is None
         if catalog is None:
-            catalog = demo_catalog()
+            catalog = demo_catalog(auto_rollback=metrics is not None)
             catalog_file = _write_catalog(catalog, kubeconfig.parent / "catalog.yaml")
         else:
             catalog_file = Path(catalog.source or "").absolute()
+        if metrics is not None and (demo or settings.prometheus_url is None):
+            # The demo's services are watched against the Prometheus that has their metrics.
+            settings = settings.model_copy(update={"prometheus_url": metrics.prometheus_url})
         banner += _cli_banner(kubeconfig, catalog_file)
+        banner += _auto_rollback_banner(metrics, off, kubeconfig, demo)
     # In a pod, missing Slack settings are a mistake to report, never a cue for the demo.
     if not in_cluster() and not slack_configured(
         settings.slack_bot_token, settings.slack_app_token, settings.slack_signing_secret
@@ -115,6 +129,80 @@ def _embedded_defaults(
     if banner:
         print("", *banner, sep="\n", flush=True)
     return settings, catalog
+
+
+def _embedded_metrics(
+    stack: contextlib.ExitStack[bool | None], kubeconfig: Path
+) -> tuple[DemoMetrics | None, str]:
+    """The simulated cluster's metrics and a Prometheus scraping them, where Prometheus is
+    installed; else None (the demo goes on without the automatic rollback) and why."""
+    binary = demo_prometheus_binary()
+    if binary is None:
+        configured = os.environ.get(DEMO_PROMETHEUS_VARIABLE)
+        if configured:
+            log.warning("%s=%s is not an executable file", DEMO_PROMETHEUS_VARIABLE, configured)
+        return None, (
+            f"no Prometheus here (`make tools` installs it, or set {DEMO_PROMETHEUS_VARIABLE} "
+            "to its binary)"
+        )
+    try:
+        metrics = stack.enter_context(embedded_metrics(kubeconfig, binary))
+    except RuntimeError as exc:
+        log.warning("the automatic rollback demo is off: %s", exc)
+        return None, "its Prometheus did not start (the log says why)"
+    log.warning(
+        "Prometheus for the embedded simulated cluster at %s (scraping %s)",
+        metrics.prometheus_url,
+        metrics.metrics_url,
+    )
+    return metrics, ""
+
+
+def _auto_rollback_banner(
+    metrics: DemoMetrics | None, off: str, kubeconfig: Path, demo: bool
+) -> list[str]:
+    """How to see the automatic rollback: the command that deploys a bad version of the watched
+    demo service, and what to watch for; or one line saying why it is off."""
+    if metrics is None:
+        return [f"  Automatic rollback demo: off, {off}", ""]
+    if not demo:
+        return [f"  Prometheus of the simulated cluster: {metrics.prometheus_url}", ""]
+    # A version of its own (label and image), serving 30 % errors in the simulated cluster.
+    bad = "3.3.0"
+    patch = {
+        "spec": {
+            "template": {
+                "metadata": {
+                    "labels": {"app.kubernetes.io/version": bad},
+                    "annotations": {DEMO_ERROR_ANNOTATION: "0.3"},
+                },
+                "spec": {
+                    "containers": [
+                        {
+                            "name": AUTO_ROLLBACK_SERVICE,
+                            "image": f"registry.example.com/shop/{AUTO_ROLLBACK_SERVICE}:{bad}",
+                        }
+                    ]
+                },
+            }
+        }
+    }
+    kubectl = shutil.which("kubectl") or "kubectl"  # under `make run`: the pinned one
+    command = [
+        kubectl, "--kubeconfig", str(kubeconfig), "-n", "shop", "patch", "deployment",
+        AUTO_ROLLBACK_SERVICE, "-p", json.dumps(patch, separators=(",", ":")),
+    ]  # fmt: skip
+    return [
+        f"  Automatic rollback: new versions of {AUTO_ROLLBACK_SERVICE} are watched against "
+        f"Prometheus ({metrics.prometheus_url}).",
+        "  Give it 15 s to learn the current version, then deploy a bad one (30 % errors):",
+        "",
+        f"    {shlex.join(command)}",
+        "",
+        f'  and watch #incidents: "Watching {AUTO_ROLLBACK_SERVICE} …", then about 30 s later '
+        "the rollback, its evidence and chart in the thread (docs/demo-auto-rollback.md).",
+        "",
+    ]
 
 
 # -- the CLI beside `make run` ---------------------------------------------------------------

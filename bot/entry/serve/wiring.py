@@ -18,11 +18,14 @@ from slack_bolt.context.async_context import AsyncBoltContext
 from slack_sdk.http_retry.builtin_async_handlers import AsyncConnectionErrorRetryHandler
 
 from bot.adapters.audit import ClusterStoreSink, JsonLogSink, KubernetesEventSink
+from bot.adapters.charts import ReportCharts
 from bot.adapters.kube.audit_store import ClusterAuditStore
 from bot.adapters.kube.client import service_account_namespace
 from bot.adapters.kube.clusters import ClusterRegistry
 from bot.adapters.kube.configmaps import DEFAULT_NAME as ALERT_INDEX_NAME
 from bot.adapters.kube.gitops import KubeGitOps
+from bot.adapters.prometheus import PrometheusClients
+from bot.adapters.slack.analysis_messages import SlackAnalysisMessages
 from bot.adapters.slack.audit_channel import AuditChannelSink
 from bot.adapters.slack.directory import UserDirectory
 from bot.adapters.slack.gitops_notices import SlackGitopsNotices
@@ -42,6 +45,8 @@ from bot.observability.metrics import Metrics
 from bot.usecases.alerts.digests import Digests
 from bot.usecases.alerts.index import AlertIndex
 from bot.usecases.alerts.offers import AlertOffers
+from bot.usecases.analysis.analyze import Analyzer
+from bot.usecases.analysis.watch import RolloutWatch
 from bot.usecases.audit import AuditReader, AuditRetention, AuditSink, AuditTrail
 from bot.usecases.documents import Document
 from bot.usecases.rollback.access import Access
@@ -53,6 +58,7 @@ from bot.usecases.rollback.runner import RolloutRunner, replica_id
 from bot.usecases.rollback.takeover import Takeover
 from bot.usecases.rollback.views import ServiceViews
 from handlers import actions, alertmanager, commands, dedupe, errors, events, views
+from handlers import analysis as analysis_handlers
 from handlers import approvals as approvals_handlers
 from handlers import digest as digest_handlers
 from handlers import gitops as gitops_handlers
@@ -313,6 +319,22 @@ def build_bot(
         metrics=metrics,
     )
 
+    # Automatic rollback: the catalog's services with an `auto_rollback:` block, watched.
+    prometheus = PrometheusClients()
+    rollout_watch = RolloutWatch(
+        catalog.refs(),
+        registry,
+        Analyzer(registry, prometheus, default_prometheus_url=settings.prometheus_url),
+        SlackAnalysisMessages(client),
+        runner,
+        service_views,
+        audit,
+        replica=me,
+        charts=ReportCharts(),
+        metrics=metrics,
+        lease_seconds=settings.lease_seconds,
+    )
+
     socket_mode = settings.slack_app_token is not None
     # Signatures are checked once, by the route, before anything reads the body.
     bolt = AsyncApp(client=client, request_verification_enabled=False)
@@ -355,6 +377,7 @@ def build_bot(
     approvals_handlers.register(bolt, catalog, access, approvals)
     events.register(bolt, offers, after_ack)
     digest_handlers.register(bolt, catalog, service_views, after_ack=after_ack)
+    analysis_handlers.register(bolt, catalog, access, rollout_watch)
 
     contexts = tuple(sorted({ref.context for ref in catalog.refs()} or {None}, key=str))
     checks: dict[str, Check] = {"slack": client.auth_test}
@@ -386,6 +409,7 @@ def build_bot(
             interval=timedelta(seconds=settings.gitops_reminder_seconds),
         ).run,
         "audit retention": AuditRetention(audit_store).run,
+        "rollout watch": rollout_watch.run,
     }
     if any(entry.approvals for entry in catalog.services.values()):
         loops["approval expiry"] = lambda: approvals.run(approval_expiry_seconds)
@@ -401,6 +425,8 @@ def build_bot(
         contexts=contexts,
         scheduler=scheduler,
         flushes=[
+            rollout_watch.close,  # its watches handed over while the cluster still answers
+            prometheus.close,
             digests.close,
             *(s.close for s in audit_sinks if isinstance(s, ClusterStoreSink | AuditChannelSink)),
             scheduler.close,  # last: the flushes above may still post (the audit channel)

@@ -35,6 +35,7 @@ from bot.domain.analysis.checks import Check, judge, unanswered
 from bot.domain.analysis.config import AutoRollbackConfig
 from bot.domain.analysis.evidence import evidence
 from bot.domain.analysis.queries import MAX_WINDOW_SECONDS, render_query
+from bot.domain.analysis.report import Baseline, Points, Report, SignalReport
 from bot.domain.analysis.series import Combine, Series, by_interval, total, worst
 from bot.domain.analysis.signals import Signal, Volume
 from bot.domain.analysis.verdict import Analysis, Tally, VerdictKind
@@ -43,7 +44,6 @@ from bot.domain.errors import MetricsUnavailable, RollbackBotError
 from bot.domain.rollback.models import History, Revision
 from bot.domain.times import format_duration, utc_now
 from bot.usecases.analysis.ports import Clusters, Metrics, MetricsSources
-from bot.usecases.analysis.report import Baseline, Points, Report, SignalReport
 
 # Prometheus refuses a range query of more than 11,000 points per series: longer analyses (a
 # window of hours every second) are asked in pieces.
@@ -148,12 +148,22 @@ class Analyzer:
         except ValueError as exc:
             raise NoPrometheus(f"{ref.name}: {exc} (or give --prometheus URL)") from None
 
-    async def once(self, ref: ServiceRef, revision: int | None = None) -> Report:
-        """Analyse `revision` (None: the deployed one) from its deploy up to now, once."""
+    async def once(
+        self,
+        ref: ServiceRef,
+        revision: int | None = None,
+        *,
+        history: History | None = None,
+        as_of: datetime | None = None,
+    ) -> Report:
+        """Analyse `revision` (None: the deployed one) from its deploy up to now (or `as_of`),
+        once. `history`: the Deployment's, when the caller has just read it."""
         config, url = self.configuration(ref)
-        history = await self._clusters.cluster(ref.context).history(ref.namespace, ref.deployment)
+        if history is None:
+            cluster = self._clusters.cluster(ref.context)
+            history = await cluster.history(ref.namespace, ref.deployment)
         subject = _subject(ref, config, url, history, revision)
-        elapsed = (self._clock() - subject.deployed_at).total_seconds()
+        elapsed = ((as_of or self._clock()) - subject.deployed_at).total_seconds()
         limit = math.ceil(config.window / config.interval) + config.consecutive - 1
         steps = min(limit, max(0, math.floor(elapsed / config.interval)))
         if steps == 0:
@@ -396,6 +406,7 @@ def _judged(subject: _Subject, figures: _Figures, steps: int) -> Report:
         baseline=_baseline(subject, used),
         notices=tuple(notices),
         at_seconds=at_seconds,
+        first_breach_at=analysis.first_breach_at,
     )
 
 
@@ -466,6 +477,7 @@ def _report(
     notices: tuple[str, ...] = (),
     at_seconds: float | None = None,
     unavailable: str | None = None,
+    first_breach_at: float | None = None,
 ) -> Report:
     config = subject.config
     return Report(
@@ -489,4 +501,5 @@ def _report(
         notices=notices,
         at_seconds=at_seconds,
         unavailable=unavailable,
+        first_breach_at=first_breach_at,
     )

@@ -189,6 +189,11 @@ class RolloutRunner:
         self._told: deque[str] = deque(maxlen=TOLD_KEPT)
         self._accepting = True
 
+    @property
+    def replica(self) -> str:
+        """Who this replica is, as its Leases name it."""
+        return self._me
+
     def stop_accepting(self) -> None:
         """This replica is stopping: no new rollback starts here (the running ones go on)."""
         self._accepting = False

@@ -12,12 +12,13 @@ import pytest
 from rich.console import Console
 
 from bot.__main__ import build_parser
+from bot.adapters.charts import chart_of
 from bot.domain.analysis.checks import Sample, judge
 from bot.domain.analysis.evidence import evidence
 from bot.domain.analysis.presets import DEFAULT_VOLUME, ERROR_RATIO, P99_LATENCY
+from bot.domain.analysis.report import Baseline, Report, SignalReport
 from bot.domain.analysis.verdict import Tally, VerdictKind
-from bot.entry.cli.analyze import EXIT_CODES, chart_of, report_json, show_report
-from bot.usecases.analysis.report import Baseline, Report, SignalReport
+from bot.entry.cli.analyze import EXIT_CODES, report_json, show_report
 
 DEPLOYED = datetime(2026, 11, 27, 4, 0, tzinfo=UTC)
 HOSTILE_VERSION = "1.1\x1b[2J[bold]x[/bold]"

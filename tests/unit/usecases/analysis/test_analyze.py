@@ -21,12 +21,12 @@ from bot.adapters.kube.parsing import parse_history
 from bot.config.catalog import ServiceEntry, ServiceRef
 from bot.domain.analysis.checks import Outcome
 from bot.domain.analysis.config import AutoRollbackConfig, PrometheusConfig
+from bot.domain.analysis.report import Report
 from bot.domain.analysis.series import Point, Series
 from bot.domain.analysis.verdict import VerdictKind
 from bot.domain.errors import MetricsUnavailable
 from bot.domain.rollback.models import History
 from bot.usecases.analysis.analyze import Analyzer, NoPrometheus, UnknownRevision
-from bot.usecases.analysis.report import Report
 from tests.builders import deployment, replicaset, template
 
 DEPLOYED = datetime(2026, 11, 27, 4, 0, tzinfo=UTC)

@@ -65,7 +65,8 @@ class Report:
 
     `unavailable`: why the metrics could not be had (the verdict is then NO_VERDICT);
     `at_seconds`: when, after the deploy, the verdict was decided (None: not decided yet, or
-    no interval could be judged)."""
+    no interval could be judged); `first_breach_at`: the first breaching interval's end, after
+    the deploy (automatic rollback's detection time starts there)."""
 
     service: str
     namespace: str
@@ -87,3 +88,4 @@ class Report:
     notices: tuple[str, ...] = ()
     at_seconds: float | None = None
     unavailable: str | None = None
+    first_breach_at: float | None = None
