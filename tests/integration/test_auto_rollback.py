@@ -20,6 +20,7 @@ from typing import Any
 import aiohttp
 import pytest
 
+from bot.adapters.slack.action_ids import ANALYSIS_STOP
 from bot.config.catalog import Catalog, ServiceEntry
 from bot.domain.analysis.config import AutoRollbackConfig, PrometheusConfig
 from bot.domain.rollback.migrations import MIGRATION_ANNOTATION
@@ -27,7 +28,11 @@ from bot.domain.rollback.models import Target
 from bot.entry.serve.wiring import Bot, build_bot
 from bot.usecases.rollback.engine import RollbackEngine
 from rollback_sandbox.cluster.threaded import SandboxThread
-from rollback_sandbox.slack.requests import DEFAULT_CHANNEL_ID, SlackRequestSender
+from rollback_sandbox.slack.requests import (
+    DEFAULT_CHANNEL_ID,
+    DEFAULT_USER_ID,
+    SlackRequestSender,
+)
 from rollback_sandbox.slack.web_api import FakeSlackWebApi, StoredMessage
 from tests.bot_fixtures import bot_settings
 from tests.integration.deploys import deploy, deployment, replicaset_of
@@ -352,3 +357,26 @@ async def test_two_replicas_watch_once_and_a_stopping_holder_hands_the_watch_ove
     assert notes["rollback-bot.io/watch-ended"] == "healthy"
     assert notes["rollback-bot.io/watch-ts"] == watching.ts
     assert other.runner.replica != holder
+
+
+async def test_stop_watching_from_slack_ends_the_watch_and_records_who(
+    start: Start, slack_api: FakeSlackWebApi, slack_sender: SlackRequestSender
+) -> None:
+    world = await start("ledger", mode="act", window=60)
+    await go_out(world, "1.1.0", error_ratio=BASELINE_ERRORS)
+    watching = await watch_message(slack_api, "ledger")
+    button = watching.button(ANALYSIS_STOP)
+    user = DEFAULT_USER_ID
+    await slack_sender.click(CHANNEL, watching.ts, ANALYSIS_STOP, value=button["value"])
+
+    ended = await edited_to(slack_api, watching, lambda text: "stopped watching" in text.lower())
+    assert f"<@{user}>" in every_text(ended)
+    assert not ended.buttons()
+    notes = (await watch_lease(world))["metadata"]["annotations"]
+    assert notes["rollback-bot.io/watch-ended"] == "stopped"
+    assert notes["rollback-bot.io/watch-stop-by"] == user
+    # Whoever clicked is told privately.
+    told = await slack_api.wait_for(
+        lambda: next(iter(slack_api.ephemerals(CHANNEL, user)), None), timeout=WAIT
+    )
+    assert told is not None and "Stopping the watch" in told.text

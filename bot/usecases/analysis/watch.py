@@ -276,6 +276,8 @@ class RolloutWatch:
                 revision is None
                 or went_out is None
                 or not still_in_window(went_out, self._now(), horizon)
+                # A Deployment's first version has nothing to be compared with.
+                or replaced(history, revision) is None
             ):
                 self._pending.discard(key)
                 return

@@ -855,6 +855,20 @@ async def test_a_rollback_to_an_older_replicaset_is_not_watched(world: World) ->
     assert [status.service for status in world.posts()] == ["cart"]
 
 
+async def test_a_deployments_first_version_is_not_watched(world: World) -> None:
+    # A new Deployment: its only revision has no earlier one to be judged against.
+    world.cluster.histories["checkout"] = rollout(
+        Set("1.0", 1, utc_now() - timedelta(seconds=0.5)), running="1.0", revision=1
+    )
+    await started(world, ScriptedAnalyzer(world.journal, HEALTHY), service(), service("cart"))
+    world.cluster.publish("checkout")
+    await world.until(lambda: ("history", "checkout", 1) in world.journal.entries)
+    await deployed(world, "cart")
+    await world.ended("cart")
+    assert world.claims("checkout") == []
+    assert [status.service for status in world.posts()] == ["cart"]
+
+
 async def test_a_watch_ends_superseded_when_its_rollout_is_rolled_back_meanwhile(
     world: World,
 ) -> None:
