@@ -45,6 +45,7 @@ from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4
 from prometheus_client.metrics_core import CounterMetricFamily, HistogramMetricFamily, Metric
 
+from rollback_sandbox.metrics.exporter import BUCKETS, Latency
 from tests.integration import local_servers
 
 JsonDict = dict[str, Any]
@@ -55,26 +56,6 @@ DEFAULT_PORT = 9090  # the packaged service's port: never ours
 
 requires_prometheus = pytest.mark.prometheus
 
-# Latency buckets (seconds) around what services answer in, 50 ms to 2 s, with room either side.
-BUCKETS: tuple[float, ...] = (
-    0.01,
-    0.025,
-    0.05,
-    0.075,
-    0.1,
-    0.15,
-    0.2,
-    0.25,
-    0.3,
-    0.4,
-    0.5,
-    0.75,
-    1.0,
-    1.5,
-    2.0,
-    3.0,
-    5.0,
-)
 POD_LABELS = ("namespace", "pod", "pod_template_hash")
 # The characters Kubernetes uses for generated name suffixes (no vowels, no look-alikes).
 _SUFFIX_ALPHABET = "bcdfghjklmnpqrstvwxz2456789"
@@ -96,47 +77,6 @@ def quantile_bucket(seconds: float) -> tuple[float, float]:
     upper = min((b for b in BUCKETS if b >= seconds), default=math.inf)
     lower = max((b for b in BUCKETS if b < seconds), default=0.0)
     return lower, upper
-
-
-@dataclass(frozen=True)
-class Latency:
-    """Request latencies as a piecewise-uniform distribution: its CDF is linear between `knots`.
-
-    `histogram_quantile` interpolates linearly inside the bucket that holds the rank, so when the
-    CDF is itself linear across the bucket holding the 99th percentile, the p99 read back from the
-    buckets is exactly the one asked for, not just somewhere in its bucket.
-    """
-
-    knots: tuple[tuple[float, float], ...]  # (seconds, fraction of requests at most that long)
-
-    @classmethod
-    def with_p99(cls, p99: float, buckets: Sequence[float] = BUCKETS) -> Latency:
-        if not buckets[0] < p99 <= buckets[-1]:
-            raise ValueError(f"p99 {p99}s is outside the buckets ({buckets[0]}s, {buckets[-1]}s]")
-        lo = max(b for b in buckets if b < p99)
-        hi = min(b for b in buckets if b >= p99)
-        below, above = p99 - lo, hi - p99
-        # The slope across (lo, hi] is bounded so that at least 90 % of requests stay under `lo`
-        # and at least 0.5 % of the slowest lie beyond `hi`: a plausible shape, whatever p99.
-        slope = 0.09 / below
-        if above > 0:
-            slope = min(slope, 0.005 / above)
-        return cls(
-            ((0.0, 0.0), (lo, 0.99 - slope * below), (hi, 0.99 + slope * above), (2 * hi, 1.0))
-        )
-
-    def cdf(self, seconds: float) -> float:
-        for (x0, f0), (x1, f1) in zip(self.knots, self.knots[1:], strict=False):
-            if seconds <= x1:
-                return f0 + (f1 - f0) * (seconds - x0) / (x1 - x0) if seconds > x0 else f0
-        return 1.0
-
-    @property
-    def mean(self) -> float:
-        return sum(
-            (f1 - f0) * (x0 + x1) / 2
-            for (x0, f0), (x1, f1) in zip(self.knots, self.knots[1:], strict=False)
-        )
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,8 @@ from typing import Any
 import pytest
 
 from bot.adapters.kube.client import KubeClient
-from bot.adapters.kube.watch_leases import LEASES, WatchLeases
+from bot.adapters.kube.leases import LEASES
+from bot.adapters.kube.watch_leases import WatchLeases
 from bot.domain.analysis.watching import WATCH_LEASE_PREFIX, Claimed, Phase, WatchClaim
 from bot.domain.rollback.locks import MANAGED_BY, MANAGED_BY_LABEL, LockLost, lease_name
 from bot.domain.rollback.models import BOT_ANNOTATION_PREFIX, JsonDict, Thread

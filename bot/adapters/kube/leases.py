@@ -123,7 +123,7 @@ class Leases:
         what = f"unlocking deployment {namespace}/{deployment}"
 
         def released(current: JsonDict) -> JsonDict:
-            _unhold(current)
+            unhold(current)
             metadata = current.setdefault("metadata", {})
             notes = metadata.get("annotations") or {}
             metadata["annotations"] = {k: v for k, v in notes.items() if not is_run_annotation(k)}
@@ -141,7 +141,7 @@ class Leases:
         what = f"handing over the rollback of deployment {namespace}/{deployment}"
 
         def handed_over(current: JsonDict) -> JsonDict:
-            _unhold(current)
+            unhold(current)
             metadata = current.setdefault("metadata", {})
             metadata["annotations"] = {**(metadata.get("annotations") or {}), HANDED_OVER_BY: me}
             return current
@@ -271,7 +271,8 @@ class Leases:
         return seen
 
 
-def _unhold(lease: JsonDict) -> None:
+def unhold(lease: JsonDict) -> None:
+    """The Lease with nobody holding it (its holder and times removed)."""
     spec = lease.setdefault("spec", {})
     for key in ("holderIdentity", "renewTime", "acquireTime"):
         spec.pop(key, None)

@@ -15,6 +15,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 
 from bot.adapters.kube.client import KubeClient
+from bot.adapters.kube.leases import HINT, LEASES, LOCK_BACKOFF, unhold
 from bot.domain.analysis.watching import (
     WATCH_LEASE_PREFIX,
     Claimed,
@@ -25,7 +26,7 @@ from bot.domain.analysis.watching import (
     parse_claim,
 )
 from bot.domain.errors import Conflict, NotFound
-from bot.domain.retry import Backoff, retry
+from bot.domain.retry import retry
 from bot.domain.rollback.locks import (
     MANAGED_BY,
     MANAGED_BY_LABEL,
@@ -40,10 +41,7 @@ from bot.domain.rollback.locks import (
 from bot.domain.rollback.models import JsonDict, Thread
 from bot.domain.times import micro_time
 
-LEASES = "/apis/coordination.k8s.io/v1"
 ATTEMPTS = 4
-BACKOFF = Backoff(first=0.02, factor=2.0, cap=0.2)
-HINT = "the bot's role needs get, list, create and update on leases (coordination.k8s.io)"
 
 
 class _NotOurs(Exception):
@@ -110,7 +108,7 @@ class WatchLeases:
             return Claimed(True, claim, me)
 
         try:
-            return await retry(attempt, retry_on=Conflict, attempts=ATTEMPTS, backoff=BACKOFF)
+            return await retry(attempt, retry_on=Conflict, attempts=ATTEMPTS, backoff=LOCK_BACKOFF)
         except Conflict:
             raise Conflict(f"{what}: the Lease kept changing under us; try again") from None
 
@@ -150,7 +148,7 @@ class WatchLeases:
         again. A Lease that is not ours any more is left alone."""
 
         def ended(current: JsonDict, claim: WatchClaim) -> WatchClaim:
-            _unhold(current)
+            unhold(current)
             return WatchClaim(claim.revision, claim.thread, phase, claim.stop_by)
 
         try:
@@ -169,7 +167,7 @@ class WatchLeases:
         at once (this one is stopping)."""
 
         def handed_over(current: JsonDict, claim: WatchClaim) -> WatchClaim:
-            _unhold(current)
+            unhold(current)
             return claim
 
         try:
@@ -203,7 +201,7 @@ class WatchLeases:
             return asked
 
         try:
-            return await retry(attempt, retry_on=Conflict, attempts=ATTEMPTS, backoff=BACKOFF)
+            return await retry(attempt, retry_on=Conflict, attempts=ATTEMPTS, backoff=LOCK_BACKOFF)
         except Conflict:
             raise Conflict(f"{what}: the Lease kept changing under us; try again") from None
 
@@ -231,7 +229,7 @@ class WatchLeases:
             return changed
 
         try:
-            return await retry(attempt, retry_on=Conflict, attempts=ATTEMPTS, backoff=BACKOFF)
+            return await retry(attempt, retry_on=Conflict, attempts=ATTEMPTS, backoff=LOCK_BACKOFF)
         except _NotOurs as lost:
             state = lease_state(lost.current) if lost.current is not None else None
             raise LockLost(what, state) from None
@@ -273,9 +271,3 @@ class WatchLeases:
 def _annotations(lease: JsonDict) -> dict[str, object]:
     notes = (lease.get("metadata") or {}).get("annotations")
     return dict(notes) if isinstance(notes, dict) else {}
-
-
-def _unhold(lease: JsonDict) -> None:
-    spec = lease.setdefault("spec", {})
-    for key in ("holderIdentity", "renewTime", "acquireTime"):
-        spec.pop(key, None)

@@ -18,7 +18,6 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
 from urllib.parse import urlsplit
 
 from slack_sdk.models.blocks import (
@@ -34,12 +33,13 @@ from slack_sdk.models.blocks import (
 from bot.adapters.slack import action_ids
 from bot.adapters.slack.alert_blocks import CONTEXT_TEXT, rollback_offer
 from bot.adapters.slack.blocks import running_text
-from bot.adapters.slack.digest_blocks import BUTTON_SERVICE, TEXT_BUDGET
+from bot.adapters.slack.digest_blocks import BUTTON_SERVICE
 from bot.adapters.slack.payloads import StopWatchButton
 from bot.adapters.slack.render import (
     MAX_BLOCKS,
     NOTHING_TO_ROLL_BACK_TO,
     SECTION_TEXT,
+    TEXT_BUDGET,
     Message,
     clip,
     escape,
@@ -47,6 +47,7 @@ from bot.adapters.slack.render import (
     render,
     section_message,
     text_section,
+    text_size,
 )
 from bot.domain.analysis.checks import Outcome
 from bot.domain.analysis.figures import format_value
@@ -313,20 +314,8 @@ def _signal_line(item: SignalReport) -> str:
     )
 
 
-def _text_size(node: Any) -> int:
-    """Characters of every text in rendered blocks: what Slack's cumulative limit counts."""
-    if isinstance(node, dict):
-        return sum(
-            len(value) if key == "text" and isinstance(value, str) else _text_size(value)
-            for key, value in node.items()
-        )
-    if isinstance(node, list):
-        return sum(_text_size(item) for item in node)
-    return 0
-
-
 def _size(blocks: Sequence[Block]) -> int:
-    return _text_size([block.to_dict() for block in blocks])
+    return text_size(blocks)
 
 
 def _others(items: Sequence[SignalReport], status: WatchStatus) -> SectionBlock:

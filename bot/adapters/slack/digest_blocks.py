@@ -12,10 +12,9 @@ services that fit within both, most urgent first, and offers the other firing on
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
 from slack_sdk.models.blocks import (
     Block,
@@ -43,6 +42,7 @@ from bot.adapters.slack.render import (
     MAX_BLOCKS,
     NOTHING_TO_ROLL_BACK_TO,
     SECTION_TEXT,
+    TEXT_BUDGET,
     Message,
     clip,
     escape,
@@ -50,6 +50,7 @@ from bot.adapters.slack.render import (
     render,
     slack_date,
     text_section,
+    text_size,
     who,
 )
 from bot.domain.alerts.advice import Advice
@@ -60,10 +61,6 @@ from bot.domain.rollback.planning import previous_revision
 from bot.domain.rollback.views import ServiceView
 from bot.domain.times import ago, format_duration, span
 
-# Text of all the blocks of one message together. Slack answers `msg_blocks_too_long` past about
-# 12,000 characters plus what it counts for the blocks themselves (slackapi/bolt-js#2509,
-# undocumented): this leaves room for that.
-TEXT_BUDGET = 10_000
 SERVICE_LINE = 600
 LIST_LINE = 300
 NAME_TEXT = 80
@@ -96,24 +93,8 @@ def _plural(count: int, word: str) -> str:
     return f"{count} {word}" if count == 1 else f"{count} {word}s"
 
 
-def _text_size(blocks: Iterable[dict[str, Any]]) -> int:
-    """Characters of every text object in rendered blocks: what Slack's cumulative limit counts."""
-
-    def walk(node: Any) -> int:
-        if isinstance(node, dict):
-            return sum(
-                len(value) if key == "text" and isinstance(value, str) else walk(value)
-                for key, value in node.items()
-            )
-        if isinstance(node, list):
-            return sum(walk(item) for item in node)
-        return 0
-
-    return walk(list(blocks))
-
-
 def _size(block: Block) -> int:
-    return _text_size([block.to_dict()])
+    return text_size([block])
 
 
 # -- one service's line ------------------------------------------------------------------------

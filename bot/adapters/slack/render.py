@@ -4,7 +4,7 @@ check of Slack's limits, clipping, mrkdwn escaping and dates. Pure."""
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -12,6 +12,10 @@ from typing import Any
 from slack_sdk.models.blocks import Block, MarkdownTextObject, SectionBlock
 
 MAX_BLOCKS = 50
+# Text of all the blocks of one message together. Slack answers `msg_blocks_too_long` past about
+# 12,000 characters plus what it counts for the blocks themselves (slackapi/bolt-js#2509,
+# undocumented): this leaves room for that.
+TEXT_BUDGET = 10_000
 SECTION_TEXT = 3000
 JsonDict = dict[str, Any]
 
@@ -72,3 +76,20 @@ def fallback(text: str) -> str:
 def section_message(text: str, body: str) -> Message:
     """A message of one mrkdwn section (clipped to Slack's limit) and its plain fallback text."""
     return Message(text=fallback(text), blocks=render([text_section(body)]))
+
+
+def text_size(blocks: Iterable[Block]) -> int:
+    """Characters of every text object in the blocks as sent: what Slack's cumulative limit
+    (`TEXT_BUDGET`) counts."""
+
+    def walk(node: Any) -> int:
+        if isinstance(node, dict):
+            return sum(
+                len(value) if key == "text" and isinstance(value, str) else walk(value)
+                for key, value in node.items()
+            )
+        if isinstance(node, list):
+            return sum(walk(item) for item in node)
+        return 0
+
+    return walk([block.to_dict() for block in blocks])

@@ -23,9 +23,8 @@ from bot.adapters.slack.analysis_blocks import (
     verdict_message,
     watch_message,
 )
-from bot.adapters.slack.digest_blocks import TEXT_BUDGET
 from bot.adapters.slack.payloads import BadPayload, RollbackButton, StopWatchButton
-from bot.adapters.slack.render import MAX_BLOCKS, SECTION_TEXT, Message
+from bot.adapters.slack.render import MAX_BLOCKS, SECTION_TEXT, TEXT_BUDGET, Message
 from bot.domain.analysis.checks import Outcome, Sample, judge
 from bot.domain.analysis.evidence import evidence
 from bot.domain.analysis.presets import DEFAULT_VOLUME, ERROR_RATIO, P99_LATENCY

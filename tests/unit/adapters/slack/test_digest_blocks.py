@@ -17,14 +17,13 @@ from bot.adapters.slack.digest_blocks import (
     OPTION_VALUE,
     PICKER_OPTIONS,
     SERVICE_LINE,
-    TEXT_BUDGET,
     digest_list_message,
     digest_message,
     digest_overflows,
     picked_reply,
 )
 from bot.adapters.slack.payloads import RollbackButton
-from bot.adapters.slack.render import MAX_BLOCKS, SECTION_TEXT, Message
+from bot.adapters.slack.render import MAX_BLOCKS, SECTION_TEXT, TEXT_BUDGET, Message
 from bot.domain.alerts.advice import advise
 from bot.domain.alerts.storms import DigestRecord, ServiceSummary, service_summaries, summarize
 from bot.domain.alerts.views import DigestServiceView, DigestView
