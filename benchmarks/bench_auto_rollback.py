@@ -1,36 +1,39 @@
 """Automatic rollback figures (not a test: it prints numbers, it asserts nothing).
 
 The simulated cluster and `rollback-bot serve` run as separate processes (benchmarks/stack.py);
-the Slack stand-in and a small exporter run in this one; Debian's real Prometheus
-(/usr/bin/prometheus, its own configuration and TSDB in a temporary directory, 127.0.0.1 on a
-free port) scrapes the exporter every second. The exporter serves, per pod, what the presets
-query (bot/domain/analysis/presets.py): `http_requests_total{namespace,pod,pod_template_hash,
-code}` and the `http_request_duration_seconds` histogram, its counters advanced from the clock
-on each scrape.
+the Slack stand-in and small exporters run in this one; Debian's real Prometheus
+(/usr/bin/prometheus, its own configuration and TSDB, 127.0.0.1 on a free port) scrapes them
+every second. An exporter serves, per pod, what the presets query
+(bot/domain/analysis/presets.py): `http_requests_total{namespace,pod,pod_template_hash,code}`
+and the `http_request_duration_seconds` histogram, its counters advanced from the clock on each
+scrape.
 
-1. Detection time: `--runs` catalog services (`detect-N`, namespace `detect`, a channel each
-   told in), all in one bot's catalog with `auto_rollback: {mode: act, window: 2m, interval: 1s,
-   query_window: 2s, consecutive: 3}`. Each run, with the bot running on: the service is
-   deployed at 1.0.0 through the cluster's HTTP API and its pods served at 0.5 % errors; once
-   Prometheus holds them, 1.1.0 goes out and, as soon as its ReplicaSet exists, its pods are
-   served at 30 % errors. Measured: from the first bad sample (the first scrape that returned
-   the new pods' counters, timed in the exporter's handler) to the rollback's PATCH (the
-   Deployment's template back at 1.0.0, timed as its event arrives on a watch of the
-   namespace: the simulated API server logs no request times). Printed: each run, the median,
-   the configured minimum (consecutive × interval) and the difference, and the bot's own
-   `rollbackbot_auto_rollback_detection_seconds` (from its /metrics) beside them.
+1. Detection time: `--runs` catalog services (`detect-N`, namespace `detect`, a channel), all in
+   one bot's catalog with `auto_rollback: {mode: act, window: 2m, interval: 1s, query_window:
+   2s, consecutive: 3}`, each served by its own exporter (its own scrape target, so each is
+   scraped at its own moment within the second, as a fleet's pods are). Each run, the bot
+   running on: the service is deployed at 1.0.0 through the cluster's HTTP API and its pods
+   served at 0.5 % errors; once Prometheus holds them, 1.1.0 goes out and, as soon as its
+   ReplicaSet exists, its pods are served at 30 % errors. Measured: from the first bad sample
+   (the first scrape that returned the new pods' counters, timed in the exporter's handler) to
+   the rollback's PATCH (the Deployment's template back at 1.0.0, timed as its event arrives on
+   a watch of the namespace: the simulated API server logs no request times). Printed: each
+   run with its timeline, the median, the configured minimum (consecutive × interval) and the
+   difference, and the bot's own `rollbackbot_auto_rollback_detection_seconds` (its /metrics).
 2. Watch cost: `--services` Deployments (one revision each, over two namespaces, deployed
    longer ago than their window: a fleet between deploys) in the catalogs of two bots started
    side by side, one whose services have an `auto_rollback` block (dry-run, this Prometheus)
    and, as the reference, one whose services have none. Once both settled, each one's RSS
-   (/proc/PID/status) and CPU time (/proc/PID/stat utime + stime) over `--idle` seconds.
-   Then a deploy of one service shows the watch was live: the time until the bot with the
-   blocks posts "Watching".
+   (/proc/PID/status) and CPU time (/proc/PID/stat utime + stime) over `--idle` seconds. Then
+   a deploy of one service shows the watch was live: the time until its watch message.
+   The fleet is created after the detection runs: 200 Deployments slow the simulated API
+   server down for everyone.
 
-The machine is shared and noisy: compare the figures within one run.
+The bots' logs go to files in the work directory (`--keep DIR` keeps it). The machine is
+shared and noisy: compare the figures within one run.
 
 Run: .venv/bin/python -m benchmarks.bench_auto_rollback [--runs 5] [--services 200] [--idle 60]
-     [--only detect|cost]
+     [--only detect|cost] [--keep DIR]
 """
 
 from __future__ import annotations
@@ -78,7 +81,7 @@ DETECT_NAMESPACE = "detect"
 DETECT_CHANNEL = "C0DETECT"
 INTERVAL = 1.0
 SCRAPE = 1.0  # Prometheus' scrape interval here
-SCRAPE_LAG = 1.0  # the bot's SCRAPE_LAG_SECONDS (usecases/analysis/watch.py): not imported
+SCRAPE_LAG = 0.25  # the bot's lag for a 1 s interval (usecases/analysis/watch.py): not imported
 CONSECUTIVE = 3
 DETECT_BLOCK = {
     "mode": "act",
@@ -215,8 +218,7 @@ class Exporter:
 
 
 @contextlib.asynccontextmanager
-async def exporting() -> AsyncIterator[Exporter]:
-    exporter = Exporter()
+async def _serving(exporter: Exporter) -> AsyncIterator[Exporter]:
     app = web.Application()
     app.router.add_get("/metrics", exporter.handle)
     runner = web.AppRunner(app, access_log=None)
@@ -230,15 +232,25 @@ async def exporting() -> AsyncIterator[Exporter]:
         await runner.cleanup()
 
 
+@contextlib.asynccontextmanager
+async def exporting(count: int) -> AsyncIterator[list[Exporter]]:
+    """`count` exporters, each on its own port: a target each, so Prometheus scrapes each at its
+    own offset within the second, as it does a fleet's pods (the offset comes from a hash of
+    the target), and the runs see the first bad sample land at different moments."""
+    async with contextlib.AsyncExitStack() as stack:
+        yield [await stack.enter_async_context(_serving(Exporter())) for _ in range(count)]
+
+
 # -- Prometheus ---------------------------------------------------------------------------------
 
 
 @contextlib.asynccontextmanager
 async def running_prometheus(
-    workdir: Path, target: str, http: aiohttp.ClientSession
+    workdir: Path, targets: Sequence[str], http: aiohttp.ClientSession
 ) -> AsyncIterator[str]:
-    """Debian's Prometheus scraping `target` every second, on a free port of 127.0.0.1, with its
-    own configuration and TSDB under `workdir`; stopped with SIGTERM (then waited for)."""
+    """Debian's Prometheus scraping `targets` (host:port) every second, on a free port of
+    127.0.0.1, with its own configuration and TSDB under `workdir`; stopped with SIGTERM (then
+    waited for)."""
     if not PROMETHEUS_BINARY.exists():
         raise SystemExit(
             f"{PROMETHEUS_BINARY} is missing: apt-get install -y --no-install-recommends "
@@ -255,7 +267,7 @@ async def running_prometheus(
             {
                 "job_name": "bench-exporter",
                 "honor_labels": True,  # namespace/pod/pod_template_hash stand for the pods' own
-                "static_configs": [{"targets": [target]}],
+                "static_configs": [{"targets": list(targets)}],
             }
         ],
     }
@@ -290,10 +302,10 @@ async def query(http: aiohttp.ClientSession, prometheus: str, promql: str) -> li
     return result
 
 
-async def first_scrape(http: aiohttp.ClientSession, prometheus: str) -> None:
-    """Until Prometheus scraped the exporter once (it hands targets over 5 s after start)."""
+async def first_scrapes(http: aiohttp.ClientSession, prometheus: str, targets: int) -> None:
+    """Until Prometheus scraped every target once (it hands targets over 5 s after start)."""
     async with asyncio.timeout(START_TIMEOUT):
-        while not await query(http, prometheus, 'up{job="bench-exporter"} == 1'):
+        while len(await query(http, prometheus, 'up{job="bench-exporter"} == 1')) < targets:
             await asyncio.sleep(0.2)
 
 
@@ -518,14 +530,23 @@ async def quiet(slack: FakeSlackWebApi, within: float = 30.0) -> None:
 
 
 def watching_posted(slack: FakeSlackWebApi, channel: str, name: str, version: str) -> float | None:
-    """The wall time (Slack ts) of the bot's "Watching <version>" message about `name`."""
+    """When (Slack ts, wall time) the bot posted its watch message about `version` of `name`:
+    the first top-level message naming both (it is edited later: its ts stays)."""
     for message in slack.messages(channel):
-        if message.is_reply:
-            continue
         text = message.text + " " + json.dumps(message.blocks)
-        if "Watching" in text and name in text and version in text:
+        if not message.is_reply and name in text and version in text:
             return float(message.ts)
     return None
+
+
+def watch_story(slack: FakeSlackWebApi, channel: str, name: str, version: str) -> str:
+    """What the watch message of `version` of `name` and its thread say now (shortened)."""
+    for message in slack.messages(channel):
+        text = message.text + " " + json.dumps(message.blocks)
+        if not message.is_reply and name in text and version in text:
+            replies = [m.text for m in slack.thread(channel, message.ts) if m.ts != message.ts]
+            return " | ".join([message.text, *replies])[:800]
+    return "no watch message"
 
 
 # -- 1. detection time ----------------------------------------------------------------------------
@@ -537,6 +558,7 @@ class Run:
     detection: float | None  # first bad sample → rollback PATCH, seconds
     went_out: float  # wall time of the new ReplicaSet's creationTimestamp (whole seconds)
     timeline: dict[str, float]  # event → wall time
+    story: str = ""  # what Slack shows of the watch, when no rollback was seen
 
 
 def wall_of(monotonic: float) -> float:
@@ -578,12 +600,13 @@ async def one_run(
         timeline["first bad sample"] = wall_of(first)
     posted = watching_posted(slack, DETECT_CHANNEL, name, "1.1.0")
     if posted is not None:
-        timeline["'Watching' posted"] = posted
+        timeline["watch message posted"] = posted
     if patched is not None:
         timeline["rollback PATCH"] = wall_of(patched)
     detection = patched - first if patched is not None and first is not None else None
     await quiet(slack)
-    return Run(name, detection, parse_timestamp(created), timeline)
+    story = watch_story(slack, DETECT_CHANNEL, name, "1.1.0") if patched is None else ""
+    return Run(name, detection, parse_timestamp(created), timeline, story)
 
 
 def show_run(number: int, run: Run) -> None:
@@ -593,13 +616,15 @@ def show_run(number: int, run: Run) -> None:
         for what, at in sorted(run.timeline.items(), key=lambda item: item[1])
     )
     print(f"  run {number} {run.name}: {figure}   (s after went-out: {steps})")
+    if run.story:
+        print(f"    Slack: {run.story}")
 
 
 async def detection(
     http: aiohttp.ClientSession,
     cluster: Cluster,
     slack: FakeSlackWebApi,
-    exporter: Exporter,
+    exporters: Sequence[Exporter],
     prometheus: str,
     workdir: Path,
     runs: int,
@@ -643,7 +668,7 @@ async def detection(
     try:
         async with logged_bot(cluster, path, slack, http, workdir / "detect-bot.log") as bot:
             done: list[Run] = []
-            for i, name in enumerate(names, start=1):
+            for i, (name, exporter) in enumerate(zip(names, exporters, strict=True), start=1):
                 run = await one_run(http, cluster.url, slack, exporter, events, name)
                 show_run(i, run)
                 done.append(run)
@@ -823,11 +848,14 @@ async def watch_cost(
         )
     (a, b), (ca, cb) = [statistics.median(mib(k) for k in s.rss_kib) for s in subjects], per_minute
     ratio = f"{ca / cb:.2f}x" if cb > 0 else "n/a"
-    print(f"  difference: RSS {a - b:+.1f} MiB ({a / b:.2f}x), CPU {ca - cb:+.3f} s/min ({ratio})")
+    tick = 1 / os.sysconf("SC_CLK_TCK")
     print(
-        "  watch live: a deploy of "
-        f"{namespace}/{name} after the idle period was posted as 'Watching' "
-        + (f"{noticed:.2f} s later" if noticed is not None else "not within 30 s")
+        f"  difference: RSS {a - b:+.1f} MiB ({a / b:.2f}x), CPU {ca - cb:+.3f} s/min ({ratio}; "
+        f"/proc counts CPU in {tick * 1000:g} ms ticks)"
+    )
+    print(
+        f"  watch live: after the idle period, a deploy of {namespace}/{name} had its watch "
+        "message posted " + (f"{noticed:.2f} s later" if noticed is not None else "not within 30 s")
     )
 
 
@@ -835,22 +863,23 @@ async def watch_cost(
 
 
 async def main_async(args: argparse.Namespace, cluster: Cluster, workdir: Path) -> None:
+    # One exporter (a scrape target) per detection run; the watch cost queries none.
+    targets = args.runs if args.only in (None, "detect") else 1
     async with (
         FakeSlackWebApi() as slack,
         aiohttp.ClientSession() as http,
-        exporting() as exporter,
+        exporting(targets) as exporters,
         running_prometheus(
-            workdir / "prometheus", exporter.url.removeprefix("http://"), http
+            workdir / "prometheus", [e.url.removeprefix("http://") for e in exporters], http
         ) as prometheus,
     ):
-        created = 0.0
-        if args.only in (None, "cost"):
-            # First: their window passes while the detection runs.
-            created = await create_fleet(http, cluster.url, args.services)
-        await first_scrape(http, prometheus)
+        await first_scrapes(http, prometheus, targets)
         if args.only in (None, "detect"):
-            await detection(http, cluster, slack, exporter, prometheus, workdir, args.runs)
+            # First, on a cluster holding only its own services: the fleet's 200 Deployments
+            # slow the simulated API server down for everyone.
+            await detection(http, cluster, slack, exporters, prometheus, workdir, args.runs)
         if args.only in (None, "cost"):
+            created = await create_fleet(http, cluster.url, args.services)
             await watch_cost(
                 http, cluster, slack, prometheus, workdir, args.services, args.idle, created
             )
@@ -867,11 +896,20 @@ def main() -> None:
     parser.add_argument("--services", type=int, default=200, help="catalog services (cost)")
     parser.add_argument("--idle", type=float, default=60.0, help="seconds measured idle")
     parser.add_argument("--only", choices=("detect", "cost"), help="run one part only")
+    parser.add_argument(
+        "--keep", type=Path, metavar="DIR", help="keep the logs, catalogs and TSDB in DIR"
+    )
     args = parser.parse_args()
     signal.signal(signal.SIGTERM, stop_on_sigterm)
     print(f"machine: {os.cpu_count()} cores; Prometheus: {PROMETHEUS_BINARY}")
-    with tempfile.TemporaryDirectory() as tmp, running_cluster(Path(tmp), speed=SPEED) as cluster:
-        asyncio.run(main_async(args, cluster, Path(tmp)))
+    with contextlib.ExitStack() as stack:
+        if args.keep is not None:
+            workdir = args.keep.resolve()
+            workdir.mkdir(parents=True, exist_ok=True)
+        else:
+            workdir = Path(stack.enter_context(tempfile.TemporaryDirectory()))
+        cluster = stack.enter_context(running_cluster(workdir, speed=SPEED))
+        asyncio.run(main_async(args, cluster, workdir))
 
 
 if __name__ == "__main__":

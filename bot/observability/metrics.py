@@ -67,7 +67,8 @@ class Metrics:
         )
         self.detection_seconds = Histogram(
             "rollbackbot_auto_rollback_detection_seconds",
-            "From the first breaching sample of a new rollout to the rollback's patch",
+            "From the end of a new rollout's first breaching interval (where the analysis first "
+            "sees the breach) to the rollback's patch",
             buckets=(1, 2, 3, 5, 10, 20, 30, 60, 90, 120, 180, 300, 600),
             registry=r,
         )

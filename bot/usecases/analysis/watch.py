@@ -70,9 +70,10 @@ from bot.usecases.rollback.requests import RollbackRequest
 log = logging.getLogger(__name__)
 
 LEASE_SECONDS = 15
-# Prometheus has scraped an interval's last samples this long after its end (a scrape every
-# second or so in the tests; the default interval of 30 s makes the wait a small share).
+# An interval is asked this long after its end, for Prometheus to have stored the samples scraped
+# up to it (a few milliseconds after each scrape): a quarter of the interval, at most a second.
 SCRAPE_LAG_SECONDS = 1.0
+SCRAPE_LAG_SHARE = 0.25
 # Histories read at once when a watch starts and lists every Deployment.
 MAX_CONCURRENT_READS = 4
 ACTOR = "rollback-bot (automatic rollback)"
@@ -120,7 +121,7 @@ class RolloutWatch:
         charts: Charts | None = None,
         metrics: AnalysisMetrics | None = None,
         lease_seconds: int = LEASE_SECONDS,
-        scrape_lag: float = SCRAPE_LAG_SECONDS,
+        scrape_lag: float | None = None,
         now: Callable[[], datetime] = utc_now,
     ) -> None:
         self._refs: dict[_Key, ServiceRef] = {}
@@ -412,12 +413,17 @@ class RolloutWatch:
         last = math.ceil(config.window / config.interval) + config.consecutive - 1
         said: set[str] = set()
         quiet_for = max(config.interval * config.consecutive, config.window / 4)
+        lag = (
+            self._lag
+            if self._lag is not None
+            else min(SCRAPE_LAG_SECONDS, SCRAPE_LAG_SHARE * config.interval)
+        )
         step = 0
         while True:
             elapsed = (self._now() - went_out).total_seconds()
-            step = max(step + 1, math.floor(max(0.0, elapsed - self._lag) / config.interval))
+            step = max(step + 1, math.floor(max(0.0, elapsed - lag) / config.interval))
             step = min(step, last)
-            due = went_out + timedelta(seconds=step * config.interval + self._lag)
+            due = went_out + timedelta(seconds=step * config.interval + lag)
             wait = (due - self._now()).total_seconds()
             watch.wake.clear()
             early = _early_end(watch)
