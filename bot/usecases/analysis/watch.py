@@ -54,7 +54,7 @@ from bot.domain.errors import NotFound, RollbackBotError
 from bot.domain.rollback.guards import Snapshot
 from bot.domain.rollback.locks import LockLost
 from bot.domain.rollback.models import Deployment, History, Revision, Thread
-from bot.domain.times import format_duration, utc_now
+from bot.domain.times import utc_now
 from bot.usecases.analysis.analyze import Analyzer
 from bot.usecases.analysis.ports import (
     AnalysisMessages,
@@ -468,9 +468,7 @@ class RolloutWatch:
             if report.verdict is VerdictKind.BREACH:
                 return await self._breach(ref, config, status, thread, history, report, went_out)
             if report.verdict is VerdictKind.HEALTHY:
-                return _Ended(
-                    Phase.HEALTHY, f"looks healthy after {format_duration(config.window)}"
-                )
+                return _Ended(Phase.HEALTHY, report.reason)  # the headline says "looks healthy"
             if report.at_seconds is not None or step >= last:
                 return _Ended(Phase.NO_VERDICT, report.reason)
 

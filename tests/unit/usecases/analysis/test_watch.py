@@ -619,7 +619,7 @@ async def test_a_healthy_rollout_is_told_quietly_and_its_lease_ended(world: Worl
 
     [final] = world.updates()
     assert final.phase is Phase.HEALTHY
-    assert final.detail == "looks healthy after 3.0s"
+    assert final.detail == "healthy: no breach confirmed"  # the report's reason
     assert world.journal.of("update")[0][0] == THREAD
     assert world.verdicts() == [] and world.journal.of("chart") == []
     assert world.starts() == []
@@ -629,7 +629,7 @@ async def test_a_healthy_rollout_is_told_quietly_and_its_lease_ended(world: Worl
     assert (analysed.step, analysed.actor, analysed.detail) == (
         Step.ANALYSED,
         ACTOR,
-        "looks healthy after 3.0s",
+        "healthy: no breach confirmed",
     )
     # The Lease says "ended" before the message says it.
     kinds = world.journal.kinds()
