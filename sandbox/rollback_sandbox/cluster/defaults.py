@@ -102,6 +102,42 @@ def default_replicaset(obj: JsonDict) -> None:
     default_pod_template(spec.setdefault("template", {}))
 
 
+def default_statefulset(obj: JsonDict) -> None:
+    """SetDefaults_StatefulSet: `rollingUpdate: {partition: 0}` only when the strategy type was
+    left empty or the rollingUpdate block was given; an explicit `type: RollingUpdate` alone
+    keeps no rollingUpdate (kubectl's status viewer then waits on the revisions instead)."""
+    spec = obj.setdefault("spec", {})
+    spec.setdefault("podManagementPolicy", "OrderedReady")
+    strategy = spec.setdefault("updateStrategy", {})
+    if not strategy.get("type"):
+        strategy["type"] = "RollingUpdate"
+        strategy.setdefault("rollingUpdate", {})
+    rolling = strategy.get("rollingUpdate")
+    if strategy["type"] == "RollingUpdate" and isinstance(rolling, dict):
+        rolling.setdefault("partition", 0)
+    spec.setdefault("replicas", 1)
+    spec.setdefault("revisionHistoryLimit", 10)
+    spec.setdefault(
+        "persistentVolumeClaimRetentionPolicy", {"whenDeleted": "Retain", "whenScaled": "Retain"}
+    )
+    default_pod_template(spec.setdefault("template", {}))
+
+
+def default_daemonset(obj: JsonDict) -> None:
+    spec = obj.setdefault("spec", {})
+    strategy = spec.setdefault("updateStrategy", {})
+    if not strategy.get("type"):
+        strategy["type"] = "RollingUpdate"
+    if strategy["type"] == "RollingUpdate":
+        rolling = strategy.get("rollingUpdate")
+        if not isinstance(rolling, dict):
+            rolling = strategy["rollingUpdate"] = {}
+        rolling.setdefault("maxUnavailable", 1)
+        rolling.setdefault("maxSurge", 0)
+    spec.setdefault("revisionHistoryLimit", 10)
+    default_pod_template(spec.setdefault("template", {}))
+
+
 def default_pod(obj: JsonDict) -> None:
     spec = obj.setdefault("spec", {})
     default_pod_spec(spec)
@@ -152,6 +188,8 @@ def default_namespace(obj: JsonDict) -> None:
 _BY_KIND = {
     "Deployment": default_deployment,
     "ReplicaSet": default_replicaset,
+    "StatefulSet": default_statefulset,
+    "DaemonSet": default_daemonset,
     "Pod": default_pod,
     "Service": default_service,
     "Namespace": default_namespace,

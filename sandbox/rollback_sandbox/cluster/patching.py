@@ -218,6 +218,20 @@ SCHEMAS: dict[str, Meta] = {
             "status": _CONDITIONS,
         }
     ),
+    "StatefulSet": Meta(
+        fields={
+            "metadata": _OBJECT_META,
+            "spec": Meta(fields={"template": _TEMPLATE}),
+            "status": _CONDITIONS,
+        }
+    ),
+    "DaemonSet": Meta(
+        fields={
+            "metadata": _OBJECT_META,
+            "spec": Meta(fields={"template": _TEMPLATE}),
+            "status": _CONDITIONS,
+        }
+    ),
     "Pod": Meta(fields={"metadata": _OBJECT_META, "spec": _POD_SPEC, "status": _CONDITIONS}),
     "Service": Meta(
         fields={"metadata": _OBJECT_META, "spec": Meta(fields={"ports": _keyed("port")})}

@@ -40,9 +40,23 @@ def _meta(obj: JsonDict) -> JsonDict:
     return obj.setdefault("metadata", {})  # type: ignore[no-any-return]
 
 
+# DaemonSetSpec.TemplateGeneration as apps/v1 shows it: 1 on create, +1 on each template change
+TEMPLATE_GENERATION = "deprecated.daemonset.template.generation"
+
+
 def _status_of_new(rt: ResourceType) -> JsonDict | None:
     if rt.kind in ("Deployment", "ReplicaSet"):
         return {}
+    # the status fields Go marshals even when zero (no omitempty)
+    if rt.kind == "StatefulSet":
+        return {"replicas": 0, "availableReplicas": 0}
+    if rt.kind == "DaemonSet":
+        return {
+            "currentNumberScheduled": 0,
+            "numberMisscheduled": 0,
+            "desiredNumberScheduled": 0,
+            "numberReady": 0,
+        }
     if rt.kind == "Pod":
         return {"phase": "Pending"}
     return None
@@ -148,6 +162,8 @@ class Registry:
         if status is not None:
             obj["status"] = status
         apply_defaults(rt.kind, obj)
+        if rt.kind == "DaemonSet":
+            meta.setdefault("annotations", {})[TEMPLATE_GENERATION] = "1"
         if rt.kind == "Pod":
             obj["status"]["qosClass"] = _qos_class(obj)
         if rt.kind == "Service":
@@ -209,6 +225,8 @@ class Registry:
             else:
                 new.pop("status", None)
         apply_defaults(rt.kind, new)
+        if rt.kind == "DaemonSet":
+            self._template_generation(old, new)
         if rt.kind == "Service":
             new["spec"]["clusterIP"] = old["spec"].get("clusterIP")
             new["spec"]["clusterIPs"] = old["spec"].get("clusterIPs")
@@ -407,6 +425,18 @@ class Registry:
                 "the namespace of the provided object does not match the namespace sent on the "
                 "request"
             )
+
+    @staticmethod
+    def _template_generation(old: JsonDict, new: JsonDict) -> None:
+        """The DaemonSet strategy: the template generation is the server's to keep, one more
+        whenever the template changes (the annotation is how apps/v1 shows it)."""
+        text = (old["metadata"].get("annotations") or {}).get(TEMPLATE_GENERATION)
+        if text is None:
+            return
+        generation = int(text) if text.isdigit() else 1
+        if (new.get("spec") or {}).get("template") != (old.get("spec") or {}).get("template"):
+            generation += 1
+        _meta(new).setdefault("annotations", {})[TEMPLATE_GENERATION] = str(generation)
 
     def _allocate_cluster_ip(self, svc: JsonDict) -> None:
         spec = svc["spec"]

@@ -7,6 +7,7 @@ from __future__ import annotations
 import copy
 import hashlib
 import random
+from collections.abc import Callable
 from typing import Any
 
 from rollback_sandbox.cluster import resources, selectors
@@ -20,6 +21,50 @@ JsonDict = dict[str, Any]
 RS = resources.REPLICASETS
 PODS = resources.PODS
 NODE = "sandbox-node"
+# The simulated nodes: no Node objects are served; DaemonSets run one pod on each, StatefulSets
+# spread their pods over them by ordinal, ReplicaSets keep everything on the first.
+NODES = (NODE, "sandbox-node-2", "sandbox-node-3")
+_HOST_IPS = {node: f"172.18.0.{i}" for i, node in enumerate(NODES, start=2)}
+
+
+def node_labels(node: str) -> dict[str, str]:
+    """The labels a kubelet registers its Node with, what a nodeSelector is matched against."""
+    return {
+        "kubernetes.io/arch": "amd64",
+        "kubernetes.io/hostname": node,
+        "kubernetes.io/os": "linux",
+    }
+
+
+def host_ip(pod: JsonDict) -> str:
+    return _HOST_IPS.get((pod.get("spec") or {}).get("nodeName") or NODE, _HOST_IPS[NODE])
+
+
+def claim_pods(registry: Registry, owner: JsonDict, fits: Callable[[JsonDict], bool]) -> None:
+    """PodControllerRefManager.ClaimPods for the StatefulSet and DaemonSet controllers: adopt
+    the orphans that `fits` (the owner's selector, and whatever else the controller asks), and
+    release the owned pods that no longer do (a pod relabelled out of the set is replaced)."""
+    uid = owner["metadata"]["uid"]
+
+    def relevant(pod: JsonDict) -> bool:
+        ref = ro.controller_ref(pod)
+        return (ref is None and fits(pod)) or (
+            ref is not None and ref.get("uid") == uid and not fits(pod)
+        )
+
+    for pod in registry.list_where(PODS, owner["metadata"]["namespace"], relevant):
+        refs = [r for r in pod["metadata"].get("ownerReferences") or [] if r.get("uid") != uid]
+        if ro.controller_ref(pod) is None:
+            refs.append(ro.owner_reference(owner))
+        if refs:
+            pod["metadata"]["ownerReferences"] = refs
+        else:
+            pod["metadata"].pop("ownerReferences", None)
+        meta = pod["metadata"]
+        try:
+            registry.update(PODS, meta["namespace"], meta["name"], pod)
+        except ApiError:
+            continue
 
 
 def is_broken(pod_spec: JsonDict) -> list[str]:
@@ -69,22 +114,83 @@ class ReplicaSetController:
 
     def next_timer(self) -> float | None:
         """Simulated seconds until a pod becomes ready or available."""
-        now = self._clock.sim()
         soonest: float | None = None
         for rs in self._r.view(RS, None):
             min_ready = rs["spec"].get("minReadySeconds", 0)
             for pod in self._owned(rs):
-                uid = pod["metadata"]["uid"]
-                if uid in self._ready_at:
-                    due = self._ready_at[uid] + min_ready if min_ready else None
-                elif not is_broken(pod["spec"]):
-                    due = self._born.get(uid, now) + self.ready_after
-                else:
-                    due = None
-                if due is not None and due > now - 1e-9:
-                    left = max(due - now, 0.0)
+                left = self.pod_timer(pod, min_ready)
+                if left is not None:
                     soonest = left if soonest is None else min(soonest, left)
         return soonest
+
+    # ------------------------------------------------------------------ for other controllers
+
+    def pod_timer(self, pod: JsonDict, min_ready: int) -> float | None:
+        """Simulated seconds until `pod` becomes ready, or available after `min_ready` seconds
+        ready; None when neither is coming (already there, or a broken image)."""
+        now = self._clock.sim()
+        uid = pod["metadata"]["uid"]
+        if uid in self._ready_at:
+            due = self._ready_at[uid] + min_ready if min_ready else None
+        elif not is_broken(pod["spec"]):
+            due = self._born.get(uid, now) + self.ready_after
+        else:
+            due = None
+        if due is not None and due > now - 1e-9:
+            return max(due - now, 0.0)
+        return None
+
+    def available(self, pod: JsonDict, min_ready: int) -> bool:
+        """podutil.IsPodAvailable: ready, and for at least `min_ready` simulated seconds."""
+        if not _ready(pod):
+            return False
+        if not min_ready:
+            return True
+        now = self._clock.sim()
+        since = self._ready_at.get(pod["metadata"]["uid"], now - min_ready)
+        return now - since >= min_ready - 1e-9
+
+    def admit(self, namespace: str, pod: JsonDict) -> JsonDict:
+        """Create `pod` and have the make-believe kubelet start it: Pending, containers being
+        created, ready `ready_after` simulated seconds from now (never, for a broken image)."""
+        created = self._r.create(PODS, namespace, pod)
+        now_wall = self._clock.now()
+        created["status"] = {
+            "phase": "Pending",
+            "conditions": [
+                {
+                    "type": "PodScheduled",
+                    "status": "True",
+                    "lastProbeTime": None,
+                    "lastTransitionTime": now_wall,
+                }
+            ],
+            "hostIP": host_ip(created),
+            "hostIPs": [{"ip": host_ip(created)}],
+            "startTime": now_wall,
+            "containerStatuses": [
+                {
+                    "name": c["name"],
+                    "image": c["image"],
+                    "imageID": "",
+                    "ready": False,
+                    "restartCount": 0,
+                    "started": False,
+                    "state": {"waiting": {"reason": "ContainerCreating"}},
+                }
+                for c in created["spec"].get("containers") or []
+            ],
+            "qosClass": created["status"].get("qosClass", "BestEffort"),
+        }
+        stored = self._r.update(
+            PODS,
+            created["metadata"]["namespace"],
+            created["metadata"]["name"],
+            created,
+            subresource="status",
+        )
+        self._born[stored["metadata"]["uid"]] = self._clock.sim()
+        return stored
 
     # ------------------------------------------------------------------ ReplicaSets
 
@@ -154,44 +260,7 @@ class ReplicaSetController:
         spec = template["spec"]
         spec["nodeName"] = NODE
         pod: JsonDict = {"apiVersion": "v1", "kind": "Pod", "metadata": meta, "spec": spec}
-        created = self._r.create(PODS, rs["metadata"]["namespace"], pod)
-        now_wall = self._clock.now()
-        created["status"] = {
-            "phase": "Pending",
-            "conditions": [
-                {
-                    "type": "PodScheduled",
-                    "status": "True",
-                    "lastProbeTime": None,
-                    "lastTransitionTime": now_wall,
-                }
-            ],
-            "hostIP": "172.18.0.2",
-            "hostIPs": [{"ip": "172.18.0.2"}],
-            "startTime": now_wall,
-            "containerStatuses": [
-                {
-                    "name": c["name"],
-                    "image": c["image"],
-                    "imageID": "",
-                    "ready": False,
-                    "restartCount": 0,
-                    "started": False,
-                    "state": {"waiting": {"reason": "ContainerCreating"}},
-                }
-                for c in spec.get("containers") or []
-            ],
-            "qosClass": created["status"].get("qosClass", "BestEffort"),
-        }
-        stored = self._r.update(
-            PODS,
-            created["metadata"]["namespace"],
-            created["metadata"]["name"],
-            created,
-            subresource="status",
-        )
-        self._born[stored["metadata"]["uid"]] = self._clock.sim()
-        return stored
+        return self.admit(rs["metadata"]["namespace"], pod)
 
     def _forget(self, uid: str) -> None:
         self._born.pop(uid, None)
@@ -295,8 +364,8 @@ class ReplicaSetController:
                     else now,
                 },
             ],
-            "hostIP": "172.18.0.2",
-            "hostIPs": [{"ip": "172.18.0.2"}],
+            "hostIP": host_ip(pod),
+            "hostIPs": [{"ip": host_ip(pod)}],
             "podIP": ip,
             "podIPs": [{"ip": ip}],
             "startTime": (pod.get("status") or {}).get("startTime", now),

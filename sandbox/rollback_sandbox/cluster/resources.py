@@ -50,6 +50,20 @@ REPLICASETS = ResourceType(
     short_names=("rs",), categories=("all",), subresources=("scale", "status"),
     tracks_generation=True,
 )  # fmt: skip
+STATEFULSETS = ResourceType(
+    "apps", "v1", "statefulsets", "statefulset", "StatefulSet", True,
+    short_names=("sts",), categories=("all",), subresources=("scale", "status"),
+    tracks_generation=True,
+)  # fmt: skip
+DAEMONSETS = ResourceType(
+    "apps", "v1", "daemonsets", "daemonset", "DaemonSet", True,
+    short_names=("ds",), categories=("all",), subresources=("status",),
+    tracks_generation=True,
+)  # fmt: skip
+# the history StatefulSets and DaemonSets keep: immutable data plus a renumberable revision
+CONTROLLERREVISIONS = ResourceType(
+    "apps", "v1", "controllerrevisions", "controllerrevision", "ControllerRevision", True
+)
 PODS = ResourceType(
     "", "v1", "pods", "pod", "Pod", True,
     short_names=("po",), categories=("all",), subresources=("status",),
@@ -95,8 +109,8 @@ HELMRELEASES = ResourceType(
 )  # fmt: skip
 
 ALL: tuple[ResourceType, ...] = (
-    NAMESPACES, PODS, SERVICES, EVENTS, CONFIGMAPS, DEPLOYMENTS, REPLICASETS, LEASES,
-    APPLICATIONS, KUSTOMIZATIONS, HELMRELEASES,
+    NAMESPACES, PODS, SERVICES, EVENTS, CONFIGMAPS, DEPLOYMENTS, REPLICASETS, STATEFULSETS,
+    DAEMONSETS, CONTROLLERREVISIONS, LEASES, APPLICATIONS, KUSTOMIZATIONS, HELMRELEASES,
 )  # fmt: skip
 
 SUBRESOURCE_VERBS = ("get", "patch", "update")

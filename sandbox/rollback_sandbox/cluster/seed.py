@@ -1,7 +1,9 @@
 """Starting states: `empty` (just the default namespace) and `demo` (shop/checkout with a
 history 2.12.0 → 2.13.0 → 2.14.0, the last one bad but running, plus shop/cart; and two services
 deployed by GitOps, 1.4.0 → 1.5.0 of shop/payments by the Argo CD Application argocd/shop-payments
-with self-heal on, 3.1.0 → 3.2.0 of shop/search by the Flux Kustomization flux-system/search)."""
+with self-heal on, 3.1.0 → 3.2.0 of shop/search by the Flux Kustomization flux-system/search;
+and two workloads with ControllerRevision histories: the StatefulSet shop/orders-db, 15.4 → 15.6,
+and the DaemonSet shop/log-agent, 3.1.0 → 3.2.0, both rolled out and healthy)."""
 
 from __future__ import annotations
 
@@ -286,6 +288,86 @@ def _deploy(sb: Sandbox, obj: JsonDict) -> None:
     sb.registry.update(rt, ns, name, new)
 
 
+def orders_db(version: str) -> JsonDict:
+    """The orders database: a StatefulSet of three, rolled pod by pod from the highest ordinal."""
+    selector = {"app.kubernetes.io/name": "orders-db", "app.kubernetes.io/part-of": "shop"}
+    labels = {**selector, "app.kubernetes.io/version": version}
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "StatefulSet",
+        "metadata": {"name": "orders-db", "namespace": "shop", "labels": labels},
+        "spec": {
+            "replicas": 3,
+            "serviceName": "orders-db",
+            "selector": {"matchLabels": selector},
+            "template": {
+                "metadata": {"labels": labels},
+                "spec": {
+                    "containers": [
+                        {
+                            "name": "postgres",
+                            "image": f"{REGISTRY}/shop/orders-db:{version}",
+                            "ports": [{"name": "postgres", "containerPort": 5432}],
+                            "env": [{"name": "PGDATA", "value": "/var/lib/postgresql/data"}],
+                            "resources": {"requests": {"cpu": "250m", "memory": "512Mi"}},
+                        }
+                    ]
+                },
+            },
+        },
+    }
+
+
+def log_agent(version: str, pipeline: str) -> JsonDict:
+    """The node log agent: a DaemonSet, one pod per simulated node; its change-cause
+    annotation is copied to each ControllerRevision, so `rollout history` shows it."""
+    selector = {"app.kubernetes.io/name": "log-agent", "app.kubernetes.io/part-of": "shop"}
+    labels = {**selector, "app.kubernetes.io/version": version}
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "DaemonSet",
+        "metadata": {
+            "name": "log-agent",
+            "namespace": "shop",
+            "labels": labels,
+            "annotations": {
+                "kubernetes.io/change-cause": f"deploy log-agent {version} (pipeline {pipeline})"
+            },
+        },
+        "spec": {
+            "selector": {"matchLabels": selector},
+            "template": {
+                "metadata": {"labels": labels},
+                "spec": {
+                    "containers": [
+                        {
+                            "name": "log-agent",
+                            "image": f"{REGISTRY}/platform/log-agent:{version}",
+                            "resources": {"requests": {"cpu": "20m", "memory": "64Mi"}},
+                        }
+                    ]
+                },
+            },
+        },
+    }
+
+
+def _apply(sb: Sandbox, obj: JsonDict) -> None:
+    """Create a StatefulSet or DaemonSet, or replace its spec, labels and annotations."""
+    rt = resources.STATEFULSETS if obj["kind"] == "StatefulSet" else resources.DAEMONSETS
+    ns, name = obj["metadata"]["namespace"], obj["metadata"]["name"]
+    live = sb.registry.find(rt, ns, name)
+    if live is None:
+        sb.registry.create(rt, ns, obj)
+        return
+    new = copy.deepcopy(live)
+    new["spec"] = obj["spec"]
+    new["metadata"]["labels"] = obj["metadata"]["labels"]
+    if "annotations" in obj["metadata"]:
+        new["metadata"]["annotations"] = obj["metadata"]["annotations"]
+    sb.registry.update(rt, ns, name, new)
+
+
 def _demo(sb: Sandbox) -> None:
     now = datetime.now(UTC).replace(microsecond=0)
     reg = sb.registry
@@ -306,8 +388,12 @@ def _demo(sb: Sandbox) -> None:
         (timedelta(days=6), ns_and_services),
         (timedelta(days=5, hours=3), lambda: _deploy(sb, checkout("2.12.0", "#4711"))),
         (timedelta(days=4, hours=7), lambda: _deploy(sb, cart("1.8.2", "#4733"))),
+        (timedelta(days=3, hours=4), lambda: _apply(sb, orders_db("15.4"))),
+        (timedelta(days=3), lambda: _apply(sb, log_agent("3.1.0", "#4751"))),
         (timedelta(days=2, hours=5), lambda: _deploy(sb, checkout("2.13.0", "#4790"))),
         (timedelta(days=1, hours=2), lambda: _deploy(sb, cart("1.8.3", "#4802"))),
+        (timedelta(hours=6), lambda: _apply(sb, orders_db("15.6"))),
+        (timedelta(hours=4), lambda: _apply(sb, log_agent("3.2.0", "#4815"))),
         (timedelta(days=1), lambda: gitops("1.4.0", "3.1.0")),
         (timedelta(minutes=20), lambda: gitops("1.5.0", "3.2.0")),
         (timedelta(minutes=12), lambda: _deploy(sb, checkout("2.14.0", "#4821"))),

@@ -11,11 +11,13 @@ from aiohttp import web
 from rollback_sandbox.cluster.api import Api, ServerState
 from rollback_sandbox.cluster.clock import Clock
 from rollback_sandbox.cluster.controller import DeploymentController
+from rollback_sandbox.cluster.daemonset import DaemonSetController
 from rollback_sandbox.cluster.events import Recorder
 from rollback_sandbox.cluster.faults import Faults
 from rollback_sandbox.cluster.registry import Registry
 from rollback_sandbox.cluster.replicaset import ReplicaSetController
 from rollback_sandbox.cluster.seed import SEEDS, seed_cluster
+from rollback_sandbox.cluster.statefulset import StatefulSetController
 from rollback_sandbox.cluster.store import Store
 
 log = logging.getLogger(__name__)
@@ -25,7 +27,8 @@ _MAX_SLEEP = 1.0
 
 
 class Sandbox:
-    """A Kubernetes API server with a deployment controller, for the demo and the tests.
+    """A Kubernetes API server with deployment, StatefulSet and DaemonSet controllers, for the
+    demo and the tests.
 
     `speed` is simulated seconds per real second: pods take `ready_after` simulated seconds to
     become ready and `progressDeadlineSeconds` counts simulated seconds.
@@ -48,6 +51,8 @@ class Sandbox:
         self.recorder = Recorder(self.registry, self.clock)
         self.replicasets = ReplicaSetController(self.registry, self.clock, ready_after)
         self.deployments = DeploymentController(self.registry, self.clock, self.recorder)
+        self.statefulsets = StatefulSetController(self.registry, self.recorder, self.replicasets)
+        self.daemonsets = DaemonSetController(self.registry, self.recorder, self.replicasets)
         self.faults = Faults()
         self._state = ServerState(
             self.store, self.registry, self.clock, self.faults, bookmark_interval
@@ -116,6 +121,8 @@ class Sandbox:
             before = self.store.rv
             self.replicasets.sync_all()
             self.deployments.sync_all()
+            self.statefulsets.sync_all()
+            self.daemonsets.sync_all()
             if self.store.rv == before:
                 return
 
@@ -123,7 +130,12 @@ class Sandbox:
         """Simulated seconds until something becomes due (a pod ready, a deadline)."""
         timers = [
             t
-            for t in (self.replicasets.next_timer(), self.deployments.next_deadline())
+            for t in (
+                self.replicasets.next_timer(),
+                self.deployments.next_deadline(),
+                self.statefulsets.next_timer(),
+                self.daemonsets.next_timer(),
+            )
             if t is not None
         ]
         return min(timers) if timers else None

@@ -39,6 +39,20 @@ COLUMNS: dict[str, list[Column]] = {
         ("Ready", "integer", "", 0), _AGE, ("Containers", "string", "", 1),
         ("Images", "string", "", 1), ("Selector", "string", "", 1),
     ],
+    "StatefulSet": [
+        _NAME, ("Ready", "string", "", 0), _AGE, ("Containers", "string", "", 1),
+        ("Images", "string", "", 1),
+    ],
+    "DaemonSet": [
+        _NAME, ("Desired", "integer", "", 0), ("Current", "integer", "", 0),
+        ("Ready", "integer", "", 0), ("Up-to-date", "integer", "", 0),
+        ("Available", "integer", "", 0), ("Node Selector", "string", "", 0), _AGE,
+        ("Containers", "string", "", 1), ("Images", "string", "", 1),
+        ("Selector", "string", "", 1),
+    ],
+    "ControllerRevision": [
+        _NAME, ("Controller", "string", "", 0), ("Revision", "integer", "", 0), _AGE,
+    ],
     "Pod": [
         _NAME, ("Ready", "string", "", 0), ("Status", "string", "", 0),
         ("Restarts", "string", "", 0), _AGE, ("IP", "string", "", 1),
@@ -154,6 +168,30 @@ def _cells(obj: JsonDict, now: datetime) -> list[Any]:
             name, ro.replicas(obj), status.get("replicas", 0), status.get("readyReplicas", 0),
             age, containers, images, selectors.selector_string(spec.get("selector")) or "<none>",
         ]  # fmt: skip
+    if kind == "StatefulSet":
+        containers, images = _containers(obj)
+        return [
+            name, f"{status.get('readyReplicas', 0)}/{ro.replicas(obj)}", age, containers, images,
+        ]  # fmt: skip
+    if kind == "DaemonSet":
+        containers, images = _containers(obj)
+        node_selector = (spec.get("template") or {}).get("spec", {}).get("nodeSelector") or {}
+        return [
+            name, status.get("desiredNumberScheduled", 0), status.get("currentNumberScheduled", 0),
+            status.get("numberReady", 0), status.get("updatedNumberScheduled", 0),
+            status.get("numberAvailable", 0),
+            ",".join(f"{k}={v}" for k, v in sorted(node_selector.items())) or "<none>", age,
+            containers, images, selectors.selector_string(spec.get("selector")) or "<none>",
+        ]  # fmt: skip
+    if kind == "ControllerRevision":
+        owner = ro.controller_ref(obj)
+        controller = "<none>"
+        if owner is not None:
+            group = str(owner.get("apiVersion", "")).rpartition("/")[0]
+            kind_ = str(owner.get("kind", "")).lower()
+            qualified = f"{kind_}.{group}" if group else kind_
+            controller = f"{qualified}/{owner.get('name', '')}"
+        return [name, controller, obj.get("revision", 0), age]
     if kind == "Pod":
         reason, ready, total, restarts = _pod_status(obj)
         return [

@@ -78,8 +78,10 @@ def _workload(obj: JsonDict, causes: Causes) -> None:
     if not selector:
         causes.append(("spec.selector", "Required value"))
     elif not selectors.from_label_selector(selector):
+        # the apiserver says "deployment" for ReplicaSets too
+        noun = obj.get("kind", "").lower() if obj.get("kind") in _OWN_NOUN else "deployment"
         causes.append(
-            ("spec.selector", 'Invalid value: "{}": empty selector is invalid for deployment')
+            ("spec.selector", f'Invalid value: "{{}}": empty selector is invalid for {noun}')
         )
     elif not selectors.matches(selectors.from_label_selector(selector), labels):
         causes.append(
@@ -102,6 +104,10 @@ def _workload(obj: JsonDict, causes: Causes) -> None:
                 f'Unsupported value: {_go(pod_spec["restartPolicy"])}: supported values: "Always"',
             )
         )
+    if obj.get("kind") == "StatefulSet":
+        _statefulset(spec, causes)
+    if obj.get("kind") == "DaemonSet":
+        _daemonset(spec, causes)
     if obj.get("kind") != "Deployment":
         return
     strategy = spec.get("strategy") or {}
@@ -154,6 +160,113 @@ def _workload(obj: JsonDict, causes: Causes) -> None:
         )
 
 
+_OWN_NOUN = ("StatefulSet", "DaemonSet")
+# ValidateStatefulSetUpdate: what an update may change in a StatefulSet's spec
+_STS_MUTABLE = (
+    "replicas", "template", "updateStrategy", "minReadySeconds", "ordinals",
+    "revisionHistoryLimit", "persistentVolumeClaimRetentionPolicy",
+)  # fmt: skip
+_STS_FORBIDDEN = (
+    "Forbidden: updates to statefulset spec for fields other than 'replicas', 'ordinals', "
+    "'template', 'updateStrategy', 'revisionHistoryLimit', 'persistentVolumeClaimRetentionPolicy' "
+    "and 'minReadySeconds' are forbidden"
+)
+
+
+def _non_negative(spec: JsonDict, fields: tuple[str, ...], path: str, causes: Causes) -> None:
+    for field in fields:
+        value = spec.get(field)
+        if value is not None and (not isinstance(value, int) or value < 0):
+            causes.append(
+                (
+                    f"{path}.{field}",
+                    f"Invalid value: {_go(value)}: must be greater than or equal to 0",
+                )
+            )
+
+
+def _statefulset(spec: JsonDict, causes: Causes) -> None:
+    strategy = spec.get("updateStrategy") or {}
+    kind = strategy.get("type")
+    if kind not in ("RollingUpdate", "OnDelete"):
+        causes.append(
+            (
+                "spec.updateStrategy.type",
+                f'Unsupported value: {_go(kind)}: supported values: "OnDelete", "RollingUpdate"',
+            )
+        )
+    elif kind == "OnDelete" and strategy.get("rollingUpdate") is not None:
+        causes.append(
+            (
+                "spec.updateStrategy.rollingUpdate",
+                f"Invalid value: {_go(strategy['rollingUpdate'])}: only allowed for "
+                "updateStrategy 'RollingUpdate'",
+            )
+        )
+    elif isinstance(strategy.get("rollingUpdate"), dict):
+        _non_negative(
+            strategy["rollingUpdate"], ("partition",), "spec.updateStrategy.rollingUpdate", causes
+        )
+    policy = spec.get("podManagementPolicy")
+    if policy not in ("OrderedReady", "Parallel"):
+        causes.append(
+            (
+                "spec.podManagementPolicy",
+                f'Unsupported value: {_go(policy)}: supported values: "OrderedReady", "Parallel"',
+            )
+        )
+    _non_negative(spec, ("revisionHistoryLimit", "minReadySeconds"), "spec", causes)
+    ordinals = spec.get("ordinals")
+    if isinstance(ordinals, dict):
+        _non_negative(ordinals, ("start",), "spec.ordinals", causes)
+
+
+def _daemonset(spec: JsonDict, causes: Causes) -> None:
+    strategy = spec.get("updateStrategy") or {}
+    kind = strategy.get("type")
+    if kind not in ("RollingUpdate", "OnDelete"):
+        causes.append(
+            (
+                "spec.updateStrategy.type",
+                f'Unsupported value: {_go(kind)}: supported values: "OnDelete", "RollingUpdate"',
+            )
+        )
+    elif kind == "RollingUpdate":
+        rolling = strategy.get("rollingUpdate") or {}
+        path = "spec.updateStrategy.rollingUpdate"
+        try:
+            unavailable = _int_or_percent(rolling.get("maxUnavailable"), 100, True)
+            surge = _int_or_percent(rolling.get("maxSurge"), 100, True)
+        except ValueError as exc:
+            causes.append((path, f"Invalid value: {exc}"))
+        else:
+            if unavailable and surge:
+                causes.append(
+                    (
+                        f"{path}.maxSurge",
+                        f"Invalid value: {_go(rolling.get('maxSurge'))}: may not be set when "
+                        "maxUnavailable is non-zero",
+                    )
+                )
+            elif not unavailable and not surge:
+                causes.append(
+                    (f"{path}.maxUnavailable", "Required value: cannot be 0 when maxSurge is 0")
+                )
+    _non_negative(spec, ("revisionHistoryLimit", "minReadySeconds"), "spec", causes)
+
+
+def _controller_revision(obj: JsonDict, old: JsonDict | None, causes: Causes) -> None:
+    if obj.get("data") is None:
+        causes.append(("data", "Required value"))
+    revision = obj.get("revision", 0)
+    if not isinstance(revision, int) or isinstance(revision, bool) or revision < 0:
+        causes.append(
+            ("revision", f"Invalid value: {_go(revision)}: must be greater than or equal to 0")
+        )
+    if old is not None and obj.get("data") != old.get("data"):
+        causes.append(("data", f"Invalid value: {_go(obj.get('data'))}: field is immutable"))
+
+
 def validate(rt: ResourceType, obj: JsonDict, old: JsonDict | None = None) -> None:
     """Raise 422 Invalid with every problem found, like a field.ErrorList."""
     causes: Causes = []
@@ -165,8 +278,13 @@ def validate(rt: ResourceType, obj: JsonDict, old: JsonDict | None = None) -> No
             causes.append(
                 (f"metadata.labels.{key}", f"Invalid value: {_go(value)}: must be a string")
             )
-    if rt.kind in ("Deployment", "ReplicaSet"):
+    if rt.kind in ("Deployment", "ReplicaSet", "StatefulSet", "DaemonSet"):
         _workload(obj, causes)
+        if rt.kind == "StatefulSet" and old is not None:
+            kept = {k: v for k, v in (obj.get("spec") or {}).items() if k not in _STS_MUTABLE}
+            was = {k: v for k, v in (old.get("spec") or {}).items() if k not in _STS_MUTABLE}
+            if kept != was:
+                causes.append(("spec", _STS_FORBIDDEN))
         if old is not None and (obj.get("spec") or {}).get("selector") != (
             old.get("spec") or {}
         ).get("selector"):
@@ -178,6 +296,8 @@ def validate(rt: ResourceType, obj: JsonDict, old: JsonDict | None = None) -> No
             )
     elif rt.kind == "Pod":
         _containers(obj.get("spec") or {}, "spec", causes)
+    elif rt.kind == "ControllerRevision":
+        _controller_revision(obj, old, causes)
     if causes:
         raise invalid(rt.kind, rt.group, name, causes)
 
