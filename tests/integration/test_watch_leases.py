@@ -48,14 +48,14 @@ class Watcher:
     async def renew(self) -> WatchClaim:
         return await self.leases.renew(NAMESPACE, DEPLOYMENT, self.me)
 
-    async def note_thread(self, thread: Thread = THREAD) -> None:
-        await self.leases.note_thread(NAMESPACE, DEPLOYMENT, self.me, thread)
+    async def note_thread(self, thread: Thread = THREAD, revision: int = REVISION) -> None:
+        await self.leases.note_thread(NAMESPACE, DEPLOYMENT, self.me, thread, revision=revision)
 
-    async def end(self, phase: Phase) -> None:
-        await self.leases.end(NAMESPACE, DEPLOYMENT, self.me, phase)
+    async def end(self, phase: Phase, revision: int = REVISION) -> None:
+        await self.leases.end(NAMESPACE, DEPLOYMENT, self.me, phase, revision=revision)
 
-    async def hand_over(self) -> None:
-        await self.leases.hand_over(NAMESPACE, DEPLOYMENT, self.me)
+    async def hand_over(self, revision: int = REVISION) -> None:
+        await self.leases.hand_over(NAMESPACE, DEPLOYMENT, self.me, revision=revision)
 
     async def ask_stop(self, user: str, revision: int = REVISION) -> WatchClaim | None:
         return await self.leases.ask_stop(NAMESPACE, DEPLOYMENT, revision, user)
@@ -368,3 +368,23 @@ async def test_a_lease_whose_revision_is_no_revision_is_claimed_as_new(
     await write_lease(a, {f"{NOTE}revision": revision, f"{NOTE}ended": "healthy"})
     assert await a.claim() == Claimed(True, WatchClaim(REVISION), "bot-a")
     assert claim_notes(await a.lease()) == {"revision": str(REVISION)}
+
+
+async def test_an_older_revisions_watch_ending_leaves_the_newer_revisions_claim_alone(
+    watchers: tuple[Watcher, Watcher],
+) -> None:
+    a, _ = watchers
+    assert (await a.claim()).ours
+    await a.note_thread()
+    # The next revision went out, and this replica claimed it while the older one's analysis
+    # was still finishing.
+    assert (await a.claim(REVISION + 1)).ours
+    before = await a.lease()
+    await a.end(Phase.HEALTHY, revision=REVISION)
+    await a.hand_over(revision=REVISION)
+    with pytest.raises(LockLost):
+        await a.note_thread(revision=REVISION)
+    after = await a.lease()
+    assert after["metadata"]["resourceVersion"] == before["metadata"]["resourceVersion"]
+    assert after["spec"]["holderIdentity"] == "bot-a"
+    assert await a.renew() == WatchClaim(REVISION + 1)

@@ -65,14 +65,18 @@ class KubernetesCluster:
     async def renew(self, namespace: str, deployment: str, me: str) -> WatchClaim:
         return await self._watches.renew(namespace, deployment, me)
 
-    async def note_thread(self, namespace: str, deployment: str, me: str, thread: Thread) -> None:
-        await self._watches.note_thread(namespace, deployment, me, thread)
+    async def note_thread(
+        self, namespace: str, deployment: str, me: str, thread: Thread, *, revision: int
+    ) -> None:
+        await self._watches.note_thread(namespace, deployment, me, thread, revision=revision)
 
-    async def end(self, namespace: str, deployment: str, me: str, phase: Phase) -> None:
-        await self._watches.end(namespace, deployment, me, phase)
+    async def end(
+        self, namespace: str, deployment: str, me: str, phase: Phase, *, revision: int
+    ) -> None:
+        await self._watches.end(namespace, deployment, me, phase, revision=revision)
 
-    async def hand_over(self, namespace: str, deployment: str, me: str) -> None:
-        await self._watches.hand_over(namespace, deployment, me)
+    async def hand_over(self, namespace: str, deployment: str, me: str, *, revision: int) -> None:
+        await self._watches.hand_over(namespace, deployment, me, revision=revision)
 
     async def ask_stop(
         self, namespace: str, deployment: str, revision: int, user: str

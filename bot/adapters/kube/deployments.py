@@ -141,10 +141,11 @@ class Deployments:
                     ("timeoutSeconds", str(WATCH_SECONDS)),
                 ]
                 stream = self._kube.lines(what, collection, query, seconds=WATCH_SECONDS)
+                opened, seen = asyncio.get_running_loop().time(), 0
                 # Closed as soon as this loop is left (410, a deletion), not when collected.
                 async with contextlib.aclosing(stream) as events:
                     async for event in events:
-                        failures = 0
+                        failures, seen = 0, seen + 1
                         kind = event.get("type")
                         obj = event.get("object") or {}
                         if kind == "ERROR":
@@ -158,6 +159,11 @@ class Deployments:
                         )
                         if kind in ("ADDED", "MODIFIED", "DELETED") and isinstance(obj, dict):
                             yield _Change((obj,), deleted=kind == "DELETED")
+                # A watch that ends at once with nothing (a proxy or a draining API server
+                # closing it) is not asked again in a tight loop.
+                if not seen and asyncio.get_running_loop().time() - opened < 1.0:
+                    failures += 1
+                    await asyncio.sleep(WATCH_BACKOFF.delay(failures))
             except ApiException as exc:
                 if exc.status == 410:
                     resource_version = None

@@ -128,8 +128,11 @@ class WatchLeases:
             renewed,
         )
 
-    async def note_thread(self, namespace: str, deployment: str, me: str, thread: Thread) -> None:
-        """Keep the watch message in the claim, for a replica that takes the watch over."""
+    async def note_thread(
+        self, namespace: str, deployment: str, me: str, thread: Thread, *, revision: int
+    ) -> None:
+        """Keep the watch message in the claim of `revision`, for a replica that takes the
+        watch over."""
 
         def noted(current: JsonDict, claim: WatchClaim) -> WatchClaim:
             current.setdefault("spec", {})["renewTime"] = micro_time(datetime.now(UTC))
@@ -141,11 +144,15 @@ class WatchLeases:
             deployment,
             me,
             noted,
+            revision=revision,
         )
 
-    async def end(self, namespace: str, deployment: str, me: str, phase: Phase) -> None:
-        """Release our Lease, marking the analysis of its revision ended: no replica starts it
-        again. A Lease that is not ours any more is left alone."""
+    async def end(
+        self, namespace: str, deployment: str, me: str, phase: Phase, *, revision: int
+    ) -> None:
+        """Release our Lease, marking the analysis of `revision` ended: no replica starts it
+        again. A Lease that is not ours any more, or holds another revision's claim (a newer
+        rollout's), is left alone."""
 
         def ended(current: JsonDict, claim: WatchClaim) -> WatchClaim:
             unhold(current)
@@ -158,13 +165,14 @@ class WatchLeases:
                 deployment,
                 me,
                 ended,
+                revision=revision,
             )
         except LockLost:
             return
 
-    async def hand_over(self, namespace: str, deployment: str, me: str) -> None:
-        """Release our Lease keeping the claim unended: another replica takes the watch over
-        at once (this one is stopping)."""
+    async def hand_over(self, namespace: str, deployment: str, me: str, *, revision: int) -> None:
+        """Release our Lease keeping the claim of `revision` unended: another replica takes the
+        watch over at once (this one is stopping). Another revision's claim is left alone."""
 
         def handed_over(current: JsonDict, claim: WatchClaim) -> WatchClaim:
             unhold(current)
@@ -177,6 +185,7 @@ class WatchLeases:
                 deployment,
                 me,
                 handed_over,
+                revision=revision,
             )
         except LockLost:
             return
@@ -212,7 +221,11 @@ class WatchLeases:
         deployment: str,
         me: str,
         change: Callable[[JsonDict, WatchClaim], WatchClaim | None],
+        *,
+        revision: int | None = None,
     ) -> WatchClaim:
+        """Change our Lease; LockLost when another replica holds it, it is gone, or (given
+        `revision`) it holds another revision's claim."""
         name = lease_name(deployment, WATCH_LEASE_PREFIX)
 
         async def attempt(_number: int) -> WatchClaim:
@@ -223,6 +236,8 @@ class WatchLeases:
             self._observe(namespace, name, state)
             claim = parse_claim(_annotations(current))
             if state.holder != me or claim is None:
+                raise _NotOurs(current)
+            if revision is not None and claim.revision != revision:
                 raise _NotOurs(current)
             changed = change(current, claim) or claim
             await self._write(what, namespace, name, current, changed)

@@ -79,12 +79,19 @@ class WatchLeases(Protocol):
         ...
 
     async def note_thread(
-        self, namespace: str, deployment: str, me: str, thread: Thread
+        self, namespace: str, deployment: str, me: str, thread: Thread, *, revision: int
     ) -> None: ...
 
-    async def end(self, namespace: str, deployment: str, me: str, phase: Phase) -> None: ...
+    async def end(
+        self, namespace: str, deployment: str, me: str, phase: Phase, *, revision: int
+    ) -> None:
+        """Mark the analysis of `revision` ended and release the Lease (not when it holds
+        another revision's claim)."""
+        ...
 
-    async def hand_over(self, namespace: str, deployment: str, me: str) -> None: ...
+    async def hand_over(
+        self, namespace: str, deployment: str, me: str, *, revision: int
+    ) -> None: ...
 
     async def ask_stop(
         self, namespace: str, deployment: str, revision: int, user: str

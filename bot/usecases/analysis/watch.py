@@ -34,7 +34,7 @@ import functools
 import logging
 import math
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
 from bot.config.catalog import ServiceRef
@@ -55,7 +55,7 @@ from bot.domain.rollback.guards import Snapshot
 from bot.domain.rollback.locks import LockLost
 from bot.domain.rollback.models import Deployment, History, Revision, Thread
 from bot.domain.times import utc_now
-from bot.usecases.analysis.analyze import Analyzer
+from bot.usecases.analysis.analyze import Analyzer, CannotAnalyze
 from bot.usecases.analysis.ports import (
     AnalysisMessages,
     AnalysisMetrics,
@@ -65,11 +65,12 @@ from bot.usecases.analysis.ports import (
     WatchedClusters,
 )
 from bot.usecases.audit import AuditTrail
-from bot.usecases.rollback.requests import RollbackRequest
+from bot.usecases.rollback.requests import RESTARTING, RollbackRequest
 
 log = logging.getLogger(__name__)
 
 LEASE_SECONDS = 15
+CLOSE_SECONDS = 5.0
 # An interval is asked this long after its end, for Prometheus to have stored the samples scraped
 # up to it (a few milliseconds after each scrape): a quarter of the interval, at most a second.
 SCRAPE_LAG_SECONDS = 1.0
@@ -95,6 +96,22 @@ class _Running:
     lost: LockLost | None = None
     moved_to: int | None = None  # the Lease holds a newer revision's claim now
     task: asyncio.Task[None] | None = None
+
+
+class _RenewalsFailed(LockLost):
+    """The watch's Lease could not be renewed for most of its duration: this replica steps
+    down rather than risk analysing beside the one that takes it over."""
+
+    def __init__(self, seconds: float) -> None:
+        Exception.__init__(
+            self, f"the watch Lease could not be renewed for {seconds:.0f}s: stepping down"
+        )
+        self.holder = None
+        self.since = None
+
+
+class _Restarting(Exception):
+    """The runner refused a breach's rollback because this replica is stopping."""
 
 
 @dataclass(frozen=True)
@@ -135,6 +152,11 @@ class RolloutWatch:
                     "watched (give it a channel to tell them in)",
                     ref.name,
                 )
+                continue
+            try:
+                analyzer.configuration(ref)
+            except CannotAnalyze as exc:
+                log.warning("%s: its rollouts are not watched: %s", ref.name, exc)
                 continue
             self._refs[_key(ref)] = ref
         self._clusters = clusters
@@ -182,7 +204,7 @@ class RolloutWatch:
             for task in self._tasks:
                 task.cancel()
 
-    async def close(self, _grace: float = 0.0) -> None:
+    async def close(self, grace: float = CLOSE_SECONDS) -> None:
         """Stop watching; the watches analysed here are handed over (their Lease released,
         the claim kept) for another replica to go on with at once."""
         self._closing = True
@@ -198,11 +220,20 @@ class RolloutWatch:
             *(w.task for _, w in running if w.task is not None),
             return_exceptions=True,
         )
-        for key, watch in running:
-            context, namespace, deployment = key
+
+        async def hand_over(watch: _Running) -> None:
+            ref = watch.ref
             with contextlib.suppress(RollbackBotError):
-                await self._clusters.cluster(context).hand_over(namespace, deployment, self._me)
-            log.info("watch of %s handed over", watch.ref.qualified)
+                await self._clusters.cluster(ref.context).hand_over(
+                    ref.namespace, ref.deployment, self._me, revision=watch.revision
+                )
+                log.info("watch of %s handed over", ref.qualified)
+
+        # Together and bounded: the pod's grace is shared with the rest of the shutdown. A
+        # watch not handed over in time is taken over once its Lease goes silent.
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(max(0.5, grace)):
+                await asyncio.gather(*(hand_over(watch) for _, watch in running))
         self._running.clear()
 
     async def stop(self, ref: ServiceRef, revision: int, user: str) -> str:
@@ -334,11 +365,17 @@ class RolloutWatch:
             raise
         except LockLost as exc:
             log.info("watch of %s taken by another replica: %s", ref.qualified, exc)
+        except _Restarting:
+            # This replica stops: another one decides the breach again, and acts on it.
+            with contextlib.suppress(RollbackBotError):
+                await self._clusters.cluster(ref.context).hand_over(
+                    ref.namespace, ref.deployment, self._me, revision=watch.revision
+                )
         except Exception:
             log.exception("the watch of %s failed", ref.qualified)
             with contextlib.suppress(RollbackBotError):
                 await self._clusters.cluster(ref.context).hand_over(
-                    ref.namespace, ref.deployment, self._me
+                    ref.namespace, ref.deployment, self._me, revision=watch.revision
                 )
             self._pending.add(key)
         finally:
@@ -370,17 +407,23 @@ class RolloutWatch:
             mode=config.mode,
             on_call_group=config.on_call_group,
         )
-        thread = claim.thread
-        if thread is None:
-            channel = ref.entry.channel if ref.entry is not None else None
-            assert channel is not None  # services without one are not watched
-            thread = await self._messages.post_watching(channel, status)
-            await cluster.note_thread(ref.namespace, ref.deployment, self._me, thread)
-            await self._record(Step.WATCHING, status, history.deployment, thread)
-        else:
-            log.info("watch of %s revision %s taken over", ref.qualified, revision.number)
+        channel = ref.entry.channel if ref.entry is not None else None
+        assert channel is not None  # services without one are not watched
+        # Lease text is anyone's who may write Leases: a thread elsewhere than the service's
+        # channel is none of this watch's.
+        thread = claim.thread if claim.thread and claim.thread.channel == channel else None
+        # Renewed from the claim on: a post waiting its turn in Slack's budget must not let
+        # the Lease go silent and another replica post a second message.
         keeper = asyncio.create_task(self._keep(watch), name=f"renew {ref.qualified}")
         try:
+            if thread is None:
+                thread = await self._messages.post_watching(channel, status)
+                await cluster.note_thread(
+                    ref.namespace, ref.deployment, self._me, thread, revision=watch.revision
+                )
+                await self._record(Step.WATCHING, status, history.deployment, thread)
+            else:
+                log.info("watch of %s revision %s taken over", ref.qualified, revision.number)
             ended = await self._intervals(watch, config, status, thread, went_out)
         finally:
             keeper.cancel()
@@ -390,7 +433,9 @@ class RolloutWatch:
         # The Lease first: once it says "ended", no replica starts this watch again, whatever
         # happens to the message.
         if ended.release:
-            await cluster.end(ref.namespace, ref.deployment, self._me, ended.phase)
+            await cluster.end(
+                ref.namespace, ref.deployment, self._me, ended.phase, revision=watch.revision
+            )
         try:
             await self._messages.update(thread, final)
         except Exception as exc:  # Slack's answer (or none) must not undo the verdict
@@ -451,7 +496,15 @@ class RolloutWatch:
             if _early_end(watch) is not None:
                 continue  # asked while the history was read: the next turn ends it
             as_of = went_out + timedelta(seconds=step * config.interval)
-            report = await self._analyzer.once(ref, watch.revision, history=history, as_of=as_of)
+            try:
+                report = await self._analyzer.once(
+                    ref, watch.revision, history=history, as_of=as_of
+                )
+            except CannotAnalyze as exc:
+                return _Ended(Phase.NO_VERDICT, str(exc))
+            early = _early_end(watch)  # asked while Prometheus was read: nothing is decided
+            if early is not None:
+                return early
             # New pods have no figures for their first interval or two: only data missing for
             # a good share of the window is worth telling.
             if report.tally.judged == 0 and report.analysed_seconds >= quiet_for:
@@ -465,18 +518,44 @@ class RolloutWatch:
                     "missing data never rolls back.",
                     key="unavailable",
                 )
+            decided = (
+                report.verdict is not VerdictKind.NO_VERDICT
+                or report.at_seconds is not None
+                or step >= last
+            )
+            if not decided:
+                continue
+            # Before anything is decided for good: the Lease is still this replica's (LockLost
+            # otherwise: the replica that took it over tells the story) and nobody asked to stop.
+            early = await self._still_ours(watch)
+            if early is not None:
+                return early
             if report.verdict is VerdictKind.BREACH:
-                return await self._breach(ref, config, status, thread, history, report, went_out)
+                return await self._breach(watch, config, status, thread, history, report, went_out)
             if report.verdict is VerdictKind.HEALTHY:
                 return _Ended(Phase.HEALTHY, report.reason)  # the headline says "looks healthy"
-            if report.at_seconds is not None or step >= last:
-                return _Ended(Phase.NO_VERDICT, report.reason)
+            return _Ended(Phase.NO_VERDICT, report.reason)
+
+    async def _still_ours(self, watch: _Running) -> _Ended | None:
+        """Renew the Lease now: LockLost when another replica holds it; how the watch ends when
+        a stop was asked or a newer revision claimed it; else None."""
+        ref = watch.ref
+        claim = await self._clusters.cluster(ref.context).renew(
+            ref.namespace, ref.deployment, self._me
+        )
+        if claim.revision != watch.revision:
+            watch.moved_to = claim.revision
+        elif claim.stop_by is not None and watch.stop_by is None:
+            watch.stop_by = claim.stop_by
+        return _early_end(watch)
 
     async def _keep(self, watch: _Running) -> None:
         """Renew the watch's Lease every third of its duration until cancelled; what the
         renewal finds wakes the analysis."""
         ref = watch.ref
         cluster = self._clusters.cluster(ref.context)
+        loop = asyncio.get_running_loop()
+        renewed_at = loop.time()
         while True:
             try:
                 claim = await cluster.renew(ref.namespace, ref.deployment, self._me)
@@ -484,9 +563,17 @@ class RolloutWatch:
                 watch.lost = exc
                 watch.wake.set()
                 return
-            except RollbackBotError as exc:  # the next renewal may do; the Lease has margin
+            except Exception as exc:  # the next renewal may do; the Lease has some margin
                 log.info("renewing the watch of %s failed: %s", ref.qualified, exc)
+                silent = loop.time() - renewed_at
+                if silent > self._lease_seconds * 2 / 3:
+                    # Another replica may take the watch over soon: step down before it does,
+                    # so the rollout is never analysed (nor acted on) twice.
+                    watch.lost = _RenewalsFailed(silent)
+                    watch.wake.set()
+                    return
             else:
+                renewed_at = loop.time()
                 if claim.revision != watch.revision:
                     watch.moved_to = claim.revision
                     watch.wake.set()
@@ -511,7 +598,7 @@ class RolloutWatch:
 
     async def _breach(
         self,
-        ref: ServiceRef,
+        watch: _Running,
         config: AutoRollbackConfig,
         status: WatchStatus,
         thread: Thread,
@@ -519,6 +606,7 @@ class RolloutWatch:
         report: Report,
         went_out: datetime,
     ) -> _Ended:
+        ref = watch.ref
         current = history.current
         target = (
             history.revision(report.baseline.revision)
@@ -546,9 +634,14 @@ class RolloutWatch:
                 "approves its own: a person must ask for it",
             )
         else:
+            early = _early_end(watch)  # a stop asked (or the Lease lost) since the analysis
+            if early is not None:
+                return early
             result = await self._rollbacks.start(
                 _request(ref, history.deployment, current, target, report, thread)
             )
+            if result.outcome == "refused" and result.message == RESTARTING:
+                raise _Restarting
             if result.outcome == "started":
                 seconds_in = (self._now() - went_out).total_seconds()
                 rolled_back_at = seconds_in
@@ -563,6 +656,12 @@ class RolloutWatch:
                 ended = _Ended(Phase.NOT_ROLLED_BACK, result.message)
                 offer = result.outcome in ("refused", "skipped")
         final = status.ended(ended.phase, ended.detail)
+        # Decided (and acted on): the Lease says so before anything is posted, so a replica
+        # taking over after a failure here never decides it again.
+        await self._clusters.cluster(ref.context).end(
+            ref.namespace, ref.deployment, self._me, ended.phase, revision=watch.revision
+        )
+        ended = replace(ended, release=False)
         view = None
         if offer:
             try:
@@ -572,7 +671,10 @@ class RolloutWatch:
         # The edited watch message already says it in the channel; only a breach nobody acted
         # on is repeated there, for everyone to see.
         loud = ended.phase is Phase.NOT_ROLLED_BACK
-        await self._messages.verdict(thread, final, report, offer=view, loud=loud)
+        try:
+            await self._messages.verdict(thread, final, report, offer=view, loud=loud)
+        except Exception as exc:  # the decision stands; the message's edit still tells it
+            log.warning("the verdict on %s could not be posted: %s", ref.qualified, exc)
         await self._chart(thread, report, rolled_back_at)
         return ended
 
@@ -627,6 +729,7 @@ def _early_end(watch: _Running) -> _Ended | None:
             Phase.SUPERSEDED, f"revision {watch.moved_to} went out meanwhile", release=False
         )
     if watch.stop_by is not None:
+        # The stopper is who the Lease names: the click's replica wrote it after authorizing.
         return _Ended(Phase.STOPPED, f"stopped by <@{watch.stop_by}>", watch.stop_by)
     return None
 

@@ -34,7 +34,7 @@ from bot.domain.times import utc_now
 from bot.usecases.analysis.analyze import Analyzer
 from bot.usecases.analysis.watch import ACTOR, VIA, RolloutWatch
 from bot.usecases.audit import AuditTrail
-from bot.usecases.rollback.requests import RollbackRequest, StartResult
+from bot.usecases.rollback.requests import RESTARTING, RollbackRequest, StartResult
 from tests.builders import deployment, replicaset, template
 
 NAMESPACE = "shop"
@@ -274,25 +274,31 @@ class FakeCluster:
         self.journal.note("renew", deployment, me)
         return self._held(deployment, me).claim
 
-    async def note_thread(self, namespace: str, deployment: str, me: str, thread: Thread) -> None:
+    async def note_thread(
+        self, namespace: str, deployment: str, me: str, thread: Thread, *, revision: int
+    ) -> None:
         lease = self._held(deployment, me)
         c = lease.claim
+        if c.revision != revision:  # another revision's claim: not this watch's
+            raise LockLost(f"the watch of {deployment}", None)
         lease.claim = WatchClaim(c.revision, thread, c.ended, c.stop_by)
         self.journal.note("note_thread", deployment, me, thread)
 
-    async def end(self, namespace: str, deployment: str, me: str, phase: Phase) -> None:
+    async def end(
+        self, namespace: str, deployment: str, me: str, phase: Phase, *, revision: int
+    ) -> None:
         self.journal.note("end", deployment, me, phase)
         lease = self.leases.get(deployment)
-        if lease is not None and lease.holder == me:
+        if lease is not None and lease.holder == me and lease.claim.revision == revision:
             c = lease.claim
             self.leases[deployment] = Lease(
                 None, WatchClaim(c.revision, c.thread, phase, c.stop_by)
             )
 
-    async def hand_over(self, namespace: str, deployment: str, me: str) -> None:
+    async def hand_over(self, namespace: str, deployment: str, me: str, *, revision: int) -> None:
         self.journal.note("hand_over", deployment, me)
         lease = self.leases.get(deployment)
-        if lease is not None and lease.holder == me:
+        if lease is not None and lease.holder == me and lease.claim.revision == revision:
             lease.holder = None
 
     async def ask_stop(
@@ -324,7 +330,8 @@ class ScriptedAnalyzer(Analyzer):
 
     def __init__(
         self, journal: Journal, *reports: Report, others: Report | None = None
-    ) -> None:  # no super().__init__(): nothing of the real analysis is used
+    ) -> None:  # no super().__init__(): only `configuration` of the real analysis is used
+        self._default_url = None  # every service here names its Prometheus
         self.journal = journal
         self.reports = list(reports) or [UNDECIDED]
         self.others = others  # what every service but checkout gets, when given
@@ -1025,3 +1032,67 @@ async def test_a_revision_deployed_while_the_previous_one_is_read_is_watched(
         lambda: any(claim[1] == 3 for claim in world.claims()) or bool(world.journal.of("analysed"))
     )
     assert any(claim[1] == 3 for claim in world.claims()), world.claims()
+
+
+# -- found in review ---------------------------------------------------------------------------
+
+
+async def test_a_breach_refused_because_the_replica_is_restarting_is_handed_over_not_ended(
+    world: World,
+) -> None:
+    world.rollbacks.answer = StartResult("refused", RESTARTING)
+    await started(world, ScriptedAnalyzer(world.journal, BREACH))
+    await deployed(world, "checkout")
+    await world.until(lambda: bool(world.journal.of("hand_over")))
+    # Nothing told or ended: the replica that takes it over decides the breach again.
+    assert world.verdicts() == [] and world.updates() == [] and world.journal.of("end") == []
+    assert world.cluster.leases["checkout"] == Lease(None, WatchClaim(2, THREAD))
+
+
+async def test_a_stop_asked_while_prometheus_is_read_ends_it_stopped_and_rolls_nothing_back(
+    world: World,
+) -> None:
+    analyzer = ScriptedAnalyzer(world.journal, BREACH)
+    watch = await started(world, analyzer)
+    ref = service()
+
+    async def stop_first(
+        ref_: ServiceRef,
+        revision: int | None = None,
+        *,
+        history: History | None = None,
+        as_of: datetime | None = None,
+    ) -> Report:
+        await watch.stop(ref, 2, "U0CAROL")  # the click lands while the queries run
+        return BREACH
+
+    analyzer.once = stop_first  # type: ignore[method-assign,assignment]
+    await deployed(world, "checkout")
+    assert await world.ended() == [("checkout", "stopped")]
+    assert world.starts() == [] and world.verdicts() == []
+
+
+async def test_a_service_without_a_prometheus_is_not_watched(world: World) -> None:
+    config = AutoRollbackConfig(mode="act", window=3, interval=1, query_window=1, consecutive=1)
+    await started(
+        world,
+        ScriptedAnalyzer(world.journal, HEALTHY),
+        service(config=config),
+        service("cart"),
+    )
+    world.cluster.histories["checkout"] = just_deployed("checkout")
+    world.cluster.publish("checkout")
+    await deployed(world, "cart")
+    await world.ended("cart")
+    assert world.claims("checkout") == []
+
+
+async def test_a_claimed_thread_outside_the_services_channel_is_not_used(world: World) -> None:
+    elsewhere = Thread("C0ELSEWHERE", "1764216000.000999")
+    # A handed-over claim whose thread someone pointed at another channel's message.
+    world.cluster.leases["checkout"] = Lease(None, WatchClaim(2, elsewhere))
+    await started(world, ScriptedAnalyzer(world.journal, HEALTHY))
+    await deployed(world, "checkout")
+    await world.ended()
+    assert [channel for channel, _ in world.journal.of("post")] == [CHANNEL]
+    assert all(thread != elsewhere for thread, *_ in world.journal.of("update"))
