@@ -344,7 +344,7 @@ async def watch_lease(world: World) -> dict[str, Any]:
 async def test_two_replicas_watch_once_and_a_stopping_holder_hands_the_watch_over(
     start: Start, slack_api: FakeSlackWebApi
 ) -> None:
-    world = await start("cart-api", mode="dry-run", replicas=2, window=20)
+    world = await start("cart-api", mode="dry-run", replicas=2, window=14)
     await go_out(world, "1.1.0", error_ratio=BASELINE_ERRORS)
     watching = await watch_message(slack_api, "cart-api")
     holder = (await watch_lease(world))["spec"]["holderIdentity"]
