@@ -96,6 +96,8 @@ class _Running:
     lost: LockLost | None = None
     moved_to: int | None = None  # the Lease holds a newer revision's claim now
     task: asyncio.Task[None] | None = None
+    # The watch message's post and its noting in the Lease: never cut apart by a shutdown.
+    posting: asyncio.Future[Thread] | None = None
 
 
 class _RenewalsFailed(LockLost):
@@ -220,6 +222,7 @@ class RolloutWatch:
             *(w.task for _, w in running if w.task is not None),
             return_exceptions=True,
         )
+        postings = [w.posting for _, w in running if w.posting is not None]
 
         async def hand_over(watch: _Running) -> None:
             ref = watch.ref
@@ -233,6 +236,8 @@ class RolloutWatch:
         # watch not handed over in time is taken over once its Lease goes silent.
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(max(0.5, grace)):
+                # A watch message being posted is noted in its Lease before the hand-over.
+                await asyncio.gather(*postings, return_exceptions=True)
                 await asyncio.gather(*(hand_over(watch) for _, watch in running))
         self._running.clear()
 
@@ -417,11 +422,12 @@ class RolloutWatch:
         keeper = asyncio.create_task(self._keep(watch), name=f"renew {ref.qualified}")
         try:
             if thread is None:
-                thread = await self._messages.post_watching(channel, status)
-                await cluster.note_thread(
-                    ref.namespace, ref.deployment, self._me, thread, revision=watch.revision
+                # Shielded: a replica stopping right after the post still notes it, or the
+                # replica taking over would post a second message.
+                watch.posting = asyncio.ensure_future(
+                    self._post_watch(watch, channel, status, history)
                 )
-                await self._record(Step.WATCHING, status, history.deployment, thread)
+                thread = await asyncio.shield(watch.posting)
             else:
                 log.info("watch of %s revision %s taken over", ref.qualified, revision.number)
             ended = await self._intervals(watch, config, status, thread, went_out)
@@ -444,6 +450,17 @@ class RolloutWatch:
         await self._record(step, final, None, thread, actor=ended.actor, detail=ended.detail)
         if self._metrics is not None:
             self._metrics.analysed(ref.name, ended.phase.value)
+
+    async def _post_watch(
+        self, watch: _Running, channel: str, status: WatchStatus, history: History
+    ) -> Thread:
+        ref = watch.ref
+        thread = await self._messages.post_watching(channel, status)
+        await self._clusters.cluster(ref.context).note_thread(
+            ref.namespace, ref.deployment, self._me, thread, revision=watch.revision
+        )
+        await self._record(Step.WATCHING, status, history.deployment, thread)
+        return thread
 
     async def _intervals(
         self,

@@ -356,9 +356,12 @@ class ScriptedAnalyzer(Analyzer):
 class FakeMessages:
     def __init__(self, journal: Journal) -> None:
         self.journal = journal
+        self.gate: asyncio.Event | None = None  # set: posts wait for it (Slack's budget)
 
     async def post_watching(self, channel: str, status: WatchStatus) -> Thread:
         self.journal.note("post", channel, status)
+        if self.gate is not None:
+            await self.gate.wait()
         return THREAD
 
     async def update(self, thread: Thread, status: WatchStatus) -> None:
@@ -1096,3 +1099,20 @@ async def test_a_claimed_thread_outside_the_services_channel_is_not_used(world: 
     await world.ended()
     assert [channel for channel, _ in world.journal.of("post")] == [CHANNEL]
     assert all(thread != elsewhere for thread, *_ in world.journal.of("update"))
+
+
+async def test_a_replica_stopping_while_its_watch_message_is_posted_notes_it_before_handing_over(
+    world: World,
+) -> None:
+    world.messages.gate = asyncio.Event()
+    a = await started(world, ScriptedAnalyzer(world.journal, UNDECIDED), lease_seconds=3)
+    await deployed(world, "checkout", ago=0.5)
+    await world.until(lambda: bool(world.journal.of("post")))
+    closing = asyncio.create_task(a.close())
+    await asyncio.sleep(0)  # the stop begins: the analysis is cancelled, the post is not
+    assert not closing.done()
+    world.messages.gate.set()  # Slack answers the post after the stop began
+    await closing
+    kinds = world.journal.kinds()
+    assert kinds.index("note_thread") < kinds.index("hand_over")
+    assert world.cluster.leases["checkout"] == Lease(None, WatchClaim(2, THREAD))
