@@ -41,11 +41,9 @@ from rollback_sandbox.cluster import history as hist
 from rollback_sandbox.cluster import resources, selectors
 from rollback_sandbox.cluster import rollout as ro
 from rollback_sandbox.cluster.errors import ApiError
-from rollback_sandbox.cluster.events import Recorder
-from rollback_sandbox.cluster.registry import TEMPLATE_GENERATION, Registry
+from rollback_sandbox.cluster.registry import TEMPLATE_GENERATION
 from rollback_sandbox.cluster.replicaset import (
     NODES,
-    ReplicaSetController,
     claim_pods,
     node_labels,
 )
@@ -111,33 +109,8 @@ def _by_age(pods: list[JsonDict]) -> list[JsonDict]:
     return sorted(pods, key=lambda p: (p["metadata"]["creationTimestamp"], p["metadata"]["name"]))
 
 
-class DaemonSetController:
-    def __init__(
-        self, registry: Registry, recorder: Recorder, kubelet: ReplicaSetController
-    ) -> None:
-        self._r = registry
-        self._events = recorder
-        self._kubelet = kubelet
-        self._history = hist.History(registry)
-
-    # ------------------------------------------------------------------ loop hooks
-
-    def sync_all(self) -> None:
-        for ds in self._r.list(DS, None):
-            try:
-                self.sync(ds)
-            except ApiError:
-                continue  # a conflict or a vanished object: the next pass sees fresh state
-
-    def next_timer(self) -> float | None:
-        soonest: float | None = None
-        for ds in self._r.view(DS, None):
-            min_ready = ds["spec"].get("minReadySeconds", 0)
-            for pod in self._pods(ds):
-                left = self._kubelet.pod_timer(pod, min_ready)
-                if left is not None:
-                    soonest = left if soonest is None else min(soonest, left)
-        return soonest
+class DaemonSetController(hist.RevisionedController):
+    kind = DS
 
     # ------------------------------------------------------------------ one DaemonSet
 

@@ -35,7 +35,9 @@ from typing import Any
 from rollback_sandbox.cluster import resources, selectors
 from rollback_sandbox.cluster import rollout as ro
 from rollback_sandbox.cluster.errors import ApiError
+from rollback_sandbox.cluster.events import Recorder
 from rollback_sandbox.cluster.registry import Registry
+from rollback_sandbox.cluster.replicaset import ReplicaSetController
 
 JsonDict = dict[str, Any]
 CR = resources.CONTROLLERREVISIONS
@@ -222,3 +224,43 @@ class History:
             self._r.delete(CR, meta["namespace"], meta["name"])
         except ApiError:
             return  # already gone
+
+
+class RevisionedController:
+    """What the StatefulSet and DaemonSet controllers share: their objects of `kind` synced in
+    each pass of the controller loop, their pods' readiness timers, and their ControllerRevision
+    history. A subclass says how one object is synced and which pods are its own."""
+
+    kind: resources.ResourceType
+
+    def __init__(
+        self, registry: Registry, recorder: Recorder, kubelet: ReplicaSetController
+    ) -> None:
+        self._r = registry
+        self._events = recorder
+        self._kubelet = kubelet
+        self._history = History(registry)
+
+    def sync_all(self) -> None:
+        for obj in self._r.list(self.kind, None):
+            try:
+                self.sync(obj)
+            except ApiError:
+                continue  # a conflict or a vanished object: the next pass sees fresh state
+
+    def next_timer(self) -> float | None:
+        """Simulated seconds until one of their pods becomes ready or available."""
+        soonest: float | None = None
+        for obj in self._r.view(self.kind, None):
+            min_ready = obj["spec"].get("minReadySeconds", 0)
+            for pod in self._pods(obj):
+                left = self._kubelet.pod_timer(pod, min_ready)
+                if left is not None:
+                    soonest = left if soonest is None else min(soonest, left)
+        return soonest
+
+    def sync(self, obj: dict[str, Any]) -> None:
+        raise NotImplementedError
+
+    def _pods(self, obj: dict[str, Any]) -> list[dict[str, Any]]:
+        raise NotImplementedError

@@ -43,10 +43,7 @@ from typing import Any
 from rollback_sandbox.cluster import history as hist
 from rollback_sandbox.cluster import resources, selectors
 from rollback_sandbox.cluster import rollout as ro
-from rollback_sandbox.cluster.errors import ApiError
-from rollback_sandbox.cluster.events import Recorder
-from rollback_sandbox.cluster.registry import Registry
-from rollback_sandbox.cluster.replicaset import NODES, ReplicaSetController, claim_pods
+from rollback_sandbox.cluster.replicaset import NODES, claim_pods
 
 JsonDict = dict[str, Any]
 STS = resources.STATEFULSETS
@@ -107,34 +104,8 @@ def _partition(sts: JsonDict) -> int | None:
     return value if isinstance(value, int) else 0
 
 
-class StatefulSetController:
-    def __init__(
-        self, registry: Registry, recorder: Recorder, kubelet: ReplicaSetController
-    ) -> None:
-        self._r = registry
-        self._events = recorder
-        self._kubelet = kubelet
-        self._history = hist.History(registry)
-
-    # ------------------------------------------------------------------ loop hooks
-
-    def sync_all(self) -> None:
-        for sts in self._r.list(STS, None):
-            try:
-                self.sync(sts)
-            except ApiError:
-                continue  # a conflict or a vanished object: the next pass sees fresh state
-
-    def next_timer(self) -> float | None:
-        """Simulated seconds until one of their pods becomes ready or available."""
-        soonest: float | None = None
-        for sts in self._r.view(STS, None):
-            min_ready = sts["spec"].get("minReadySeconds", 0)
-            for pod in self._pods(sts):
-                left = self._kubelet.pod_timer(pod, min_ready)
-                if left is not None:
-                    soonest = left if soonest is None else min(soonest, left)
-        return soonest
+class StatefulSetController(hist.RevisionedController):
+    kind = STS
 
     # ------------------------------------------------------------------ one StatefulSet
 
