@@ -1,4 +1,5 @@
-"""The service catalog: which Deployment, in which namespace and cluster, a service name means.
+"""The service catalog: which workload (a Deployment, StatefulSet or DaemonSet), in which
+namespace and cluster, a service name means.
 
 A YAML file (ROLLBACK_BOT_CONFIG). Errors name the file, the key and what is wrong.
 """
@@ -9,15 +10,23 @@ import difflib
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationError,
+    model_validator,
+)
 
 from bot.domain.alerts.mapping import AlertMatch
 from bot.domain.analysis.config import AutoRollbackConfig
 from bot.domain.errors import ConfigError, UnknownService
-from bot.domain.rollback.models import Target
+from bot.domain.rollback.blue_green import BlueGreenSpec
+from bot.domain.rollback.models import Target, WorkloadKind
 
 DEFAULT_HISTORY_LIMIT = 5
 DNS_LABEL = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
@@ -32,13 +41,46 @@ SlackGroupId = Annotated[str, StringConstraints(pattern=r"^S[A-Z0-9]{2,}$")]
 # A Slack user (U…/W…) or user group (S…) id: who may approve.
 SlackPersonOrGroup = Annotated[str, StringConstraints(pattern=r"^[UWS][A-Z0-9]{2,}$")]
 GitopsPolicy = Literal["suspend", "warn", "refuse"]
+KindName = Literal["Deployment", "StatefulSet", "DaemonSet", "BlueGreen"]
+LabelKey = Annotated[
+    str,
+    StringConstraints(
+        pattern=r"^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?"
+        r"[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$",
+        max_length=317,
+    ),
+]
+
+# How a SERVICE argument may name a kind (`statefulset/shop/orders-db`), as kubectl's TYPE does.
+KIND_WORDS: dict[str, WorkloadKind] = {
+    "deployment": WorkloadKind.DEPLOYMENT,
+    "deployments": WorkloadKind.DEPLOYMENT,
+    "deploy": WorkloadKind.DEPLOYMENT,
+    "statefulset": WorkloadKind.STATEFULSET,
+    "statefulsets": WorkloadKind.STATEFULSET,
+    "sts": WorkloadKind.STATEFULSET,
+    "daemonset": WorkloadKind.DAEMONSET,
+    "daemonsets": WorkloadKind.DAEMONSET,
+    "ds": WorkloadKind.DAEMONSET,
+}
 
 
 class ServiceEntry(BaseModel):
+    """One service. Its workload is `kind` (Deployment by default) named `name`; a Deployment may
+    also be named by `deployment:`, as catalogs did before other kinds. `deployment` holds the
+    name whichever key gave it."""
+
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     namespace: Namespace
     deployment: DeploymentName
+    kind: KindName = Field(default="Deployment", description="the workload's kind")
+    # kind BlueGreen: the Service routing traffic, the key of its selector naming the colour,
+    # and each colour's Deployment. `deployment` then holds the Service's name.
+    service: DeploymentName | None = None
+    selector_key: LabelKey | None = None
+    blue: DeploymentName | None = None
+    green: DeploymentName | None = None
     context: str | None = Field(default=None, description="kubeconfig context of its cluster")
     channel: str | None = Field(default=None, description="Slack channel id for its alerts")
     allowed_users: tuple[SlackUserId, ...] = Field(
@@ -70,6 +112,78 @@ class ServiceEntry(BaseModel):
         default=None,
         description="watch new revisions against Prometheus (`rollback-bot analyze` reads it)",
     )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _named(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            return data
+        blue_green = ("service", "selector_key", "blue", "green")
+        if data.get("kind") == "BlueGreen":
+            missing = [key for key in blue_green if key not in data]
+            if missing:
+                raise ValueError(
+                    f"a BlueGreen service needs {', '.join(repr(k) for k in missing)}: the "
+                    "Service, the key of its selector naming the colour, and each colour's "
+                    "Deployment"
+                )
+            if "name" in data or "deployment" in data:
+                raise ValueError(
+                    "a BlueGreen service is named by its 'service' and its 'blue' and 'green' "
+                    "Deployments, not by 'name' or 'deployment'"
+                )
+            return {**data, "deployment": data["service"]}
+        extra = [key for key in blue_green if key in data]
+        if extra:
+            verb = "belongs" if len(extra) == 1 else "belong"
+            raise ValueError(f"{', '.join(repr(k) for k in extra)} {verb} to kind BlueGreen only")
+        if "name" in data:
+            if "deployment" in data:
+                raise ValueError("give the workload's name once: 'name' or 'deployment', not both")
+            data = {("deployment" if k == "name" else k): v for k, v in data.items()}
+        elif "deployment" in data and data.get("kind", "Deployment") != "Deployment":
+            raise ValueError(f"a {str(data.get('kind'))[:20]} is named by 'name', not 'deployment'")
+        elif "deployment" not in data:
+            raise ValueError("key 'name' is missing: the workload's name")
+        kind = data.get("kind")
+        if kind in ("StatefulSet", "DaemonSet"):
+            # kube-state-metrics labels their alerts `statefulset=` / `daemonset=`.
+            alerts = data.get("alerts")
+            if alerts is None:
+                data = {**data, "alerts": {"deployment_label": kind.lower()}}
+            elif isinstance(alerts, dict) and "deployment_label" not in alerts:
+                data = {**data, "alerts": {**alerts, "deployment_label": kind.lower()}}
+        return data
+
+    @model_validator(mode="after")
+    def _watchable(self) -> ServiceEntry:
+        if self.auto_rollback is not None and self.kind != "Deployment":
+            raise ValueError(
+                "auto_rollback watches Deployments only (it compares their ReplicaSets' pods); "
+                f"this service is a {self.kind}"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _switchable(self) -> ServiceEntry:
+        if self.kind == "BlueGreen":
+            self.blue_green  # noqa: B018 - a spec that could never be switched fails here
+        return self
+
+    @property
+    def blue_green(self) -> BlueGreenSpec | None:
+        """The switch's spec, for kind BlueGreen (ValueError for one that can never switch)."""
+        if self.kind != "BlueGreen":
+            return None
+        assert self.service and self.selector_key and self.blue and self.green
+        return BlueGreenSpec(
+            self.service, self.selector_key, (("blue", self.blue), ("green", self.green))
+        )
+
+    @property
+    def workload_kind(self) -> WorkloadKind:
+        """The kind of what is rolled back (a BlueGreen service's colours are Deployments)."""
+        return WorkloadKind.DEPLOYMENT if self.kind == "BlueGreen" else WorkloadKind(self.kind)
 
     @property
     def restricted(self) -> bool:
@@ -117,14 +231,22 @@ class ServiceRef:
     deployment: str
     context: str | None
     entry: ServiceEntry | None = None
+    kind: WorkloadKind = WorkloadKind.DEPLOYMENT
 
     @property
     def qualified(self) -> str:
-        return f"{self.namespace}/{self.deployment}"
+        """NAMESPACE/NAME, with the kind before it when it is not a Deployment."""
+        where = f"{self.namespace}/{self.deployment}"
+        return where if self.kind is WorkloadKind.DEPLOYMENT else f"{self.kind.kubectl}/{where}"
 
     @property
     def target(self) -> Target:
-        return Target(self.namespace, self.deployment, self.context)
+        return Target(self.namespace, self.deployment, self.context, self.kind)
+
+    @property
+    def blue_green(self) -> BlueGreenSpec | None:
+        """A blue-green service's switch (its `deployment` is then the Service's name)."""
+        return self.entry.blue_green if self.entry is not None else None
 
     @property
     def history_limit(self) -> int:
@@ -183,21 +305,49 @@ class Catalog:
         )
 
     def resolve(self, argument: str) -> ServiceRef:
-        """A catalog name, or NAMESPACE/DEPLOYMENT (which need not be in the catalog)."""
+        """A catalog name, or NAMESPACE/NAME (a Deployment) or KIND/NAMESPACE/NAME (KIND as
+        kubectl takes it: statefulset, sts, daemonset, ds, deployment, deploy), which need not be
+        in the catalog."""
         if argument in self.services:
             entry = self.services[argument]
-            return ServiceRef(argument, entry.namespace, entry.deployment, entry.context, entry)
-        namespace, slash, deployment = argument.partition("/")
-        if slash:
-            if not re.match(DNS_LABEL, namespace) or not re.match(DNS_SUBDOMAIN, deployment):
+            return ServiceRef(
+                argument,
+                entry.namespace,
+                entry.deployment,
+                entry.context,
+                entry,
+                entry.workload_kind,
+            )
+        parts = argument.split("/")
+        if len(parts) in (2, 3):
+            kind = WorkloadKind.DEPLOYMENT
+            if len(parts) == 3:
+                word = parts[0].lower()
+                if word not in KIND_WORDS:
+                    raise ConfigError(
+                        f"{argument[:80]!r}: {word[:40]!r} is not a kind the bot rolls back "
+                        "(deployment, statefulset or daemonset, or deploy, sts, ds)"
+                    )
+                kind = KIND_WORDS[word]
+            namespace, deployment = parts[-2], parts[-1]
+            if (
+                not re.match(DNS_LABEL, namespace)
+                or len(namespace) > 63
+                or not re.match(DNS_SUBDOMAIN, deployment)
+                or len(deployment) > 253
+            ):
                 raise ConfigError(
-                    f"{argument!r} is not NAMESPACE/DEPLOYMENT: both must be lowercase "
+                    f"{argument[:80]!r} is not [KIND/]NAMESPACE/NAME: both must be lowercase "
                     "Kubernetes names"
                 )
             for name, entry in self.services.items():
-                if (entry.namespace, entry.deployment) == (namespace, deployment):
-                    return ServiceRef(name, namespace, deployment, entry.context, entry)
-            return ServiceRef(argument, namespace, deployment, None)
+                if (entry.namespace, entry.deployment, entry.workload_kind) == (
+                    namespace,
+                    deployment,
+                    kind,
+                ):
+                    return ServiceRef(name, namespace, deployment, entry.context, entry, kind)
+            return ServiceRef(argument, namespace, deployment, None, kind=kind)
         known = tuple(sorted(self.services))
         if not known and self.source is not None:
             raise UnknownInEmptyCatalog(argument, self.source)
@@ -244,11 +394,12 @@ _UniqueKeyLoader.add_constructor(
 
 def _conflicting_names(services: dict[str, ServiceEntry]) -> list[str]:
     """Two names for one Deployment must not say different things about who may roll it back."""
-    by_target: dict[tuple[str | None, str, str], list[str]] = {}
+    by_target: dict[tuple[str | None, str, str, str], list[str]] = {}
     for name, entry in services.items():
-        by_target.setdefault((entry.context, entry.namespace, entry.deployment), []).append(name)
+        key = (entry.context, entry.kind, entry.namespace, entry.deployment)
+        by_target.setdefault(key, []).append(name)
     problems = []
-    for (_context, namespace, deployment), names in sorted(by_target.items(), key=str):
+    for (_context, _kind, namespace, deployment), names in sorted(by_target.items(), key=str):
         policies = {
             (frozenset(services[n].allowed_users), frozenset(services[n].allowed_groups))
             for n in names
@@ -285,5 +436,6 @@ def _describe(exc: ValidationError) -> str:
                 what = _PATTERN_NAMES.get(str(error["loc"][-2]))
             problems.append(f"key {key!r}: {error['input']!r} is not {what or 'valid'}")
         else:
-            problems.append(f"key {key!r}: {error['msg']}")
+            message = str(error["msg"]).removeprefix("Value error, ")
+            problems.append(f"key {key!r}: {message}")
     return "; ".join(problems)

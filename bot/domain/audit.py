@@ -93,6 +93,8 @@ class AuditRecord:
     channel: str | None = None
     thread_ts: str | None = None
     context: str | None = None
+    # The workload's kind when it is not a Deployment ("StatefulSet", "DaemonSet").
+    kind: str | None = None
 
     @property
     def event_reason(self) -> str:

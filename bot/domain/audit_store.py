@@ -177,7 +177,7 @@ def encode(record: AuditRecord) -> str:
 
 _TEXT_FIELDS = (
     "service", "namespace", "deployment", "actor", "via", "from_version", "to_version",
-    "reason", "detail", "rollback_id", "channel", "thread_ts", "context",
+    "reason", "detail", "rollback_id", "channel", "thread_ts", "context", "kind",
 )  # fmt: skip
 _REQUIRED = ("service", "namespace", "deployment", "actor", "via")
 

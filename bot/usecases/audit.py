@@ -15,7 +15,7 @@ from bot.config.catalog import ServiceRef
 from bot.domain.audit import AuditRecord, Step
 from bot.domain.audit_store import DEFAULT_RETENTION_DAYS, AuditKey, days_back, newest_first
 from bot.domain.errors import RollbackBotError
-from bot.domain.rollback.models import Deployment
+from bot.domain.rollback.models import Deployment, WorkloadKind
 from bot.domain.times import utc_now
 
 log = logging.getLogger(__name__)
@@ -50,6 +50,7 @@ def slack_step(step: Step, ref: ServiceRef, user: str, at: datetime, **details: 
         via="Slack",
         at=at,
         context=ref.context,
+        kind=ref.kind.value if ref.kind is not WorkloadKind.DEPLOYMENT else None,
         **details,
     )
 

@@ -20,7 +20,8 @@ import pytest
 import yaml
 
 from bot.domain.errors import RollbackRefused
-from bot.domain.rollback.controller_revisions import WorkloadKind, owned_history
+from bot.domain.rollback.controller_revisions import owned_history
+from bot.domain.rollback.models import WorkloadKind
 from bot.domain.rollback.workload_undo import plan_undo
 from rollback_sandbox.cluster.threaded import SandboxThread
 from tests.integration.kube_history import Kubectl, apply, create_namespace, get

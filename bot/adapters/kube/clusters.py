@@ -20,7 +20,10 @@ from bot.domain.rollback.models import (
     JsonDict,
     RunInfo,
     Thread,
+    WorkloadKind,
 )
+
+DEPLOYMENT = WorkloadKind.DEPLOYMENT
 
 
 class KubernetesCluster:
@@ -40,19 +43,31 @@ class KubernetesCluster:
     async def ping(self) -> str:
         return await self._deployments.ping()
 
-    async def read(self, namespace: str, name: str) -> Deployment:
-        return await self._deployments.read(namespace, name)
+    async def read(
+        self, namespace: str, name: str, *, kind: WorkloadKind = DEPLOYMENT
+    ) -> Deployment:
+        return await self._deployments.read(namespace, name, kind=kind)
 
-    async def history(self, namespace: str, name: str) -> History:
-        return await self._deployments.history(namespace, name)
+    async def history(
+        self, namespace: str, name: str, *, kind: WorkloadKind = DEPLOYMENT
+    ) -> History:
+        return await self._deployments.history(namespace, name, kind=kind)
 
     async def patch(
-        self, namespace: str, name: str, patch: Sequence[JsonDict], *, dry_run: bool
+        self,
+        namespace: str,
+        name: str,
+        patch: Sequence[JsonDict] | JsonDict,
+        *,
+        dry_run: bool,
+        kind: WorkloadKind = DEPLOYMENT,
     ) -> Deployment:
-        return await self._deployments.patch(namespace, name, patch, dry_run=dry_run)
+        return await self._deployments.patch(namespace, name, patch, dry_run=dry_run, kind=kind)
 
-    def watch(self, namespace: str, name: str) -> AsyncGenerator[Deployment, None]:
-        return self._deployments.watch(namespace, name)
+    def watch(
+        self, namespace: str, name: str, *, kind: WorkloadKind = DEPLOYMENT
+    ) -> AsyncGenerator[Deployment, None]:
+        return self._deployments.watch(namespace, name, kind=kind)
 
     def watch_namespace(self, namespace: str) -> AsyncGenerator[DeploymentChange, None]:
         return self._deployments.watch_namespace(namespace)

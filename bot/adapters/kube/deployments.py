@@ -1,5 +1,6 @@
-"""Deployments and their ReplicaSets through the cluster's client layer: read, history, the
-rollback patch, and a watch that resumes on disconnect and lists again on 410 Gone."""
+"""Workloads through the cluster's client layer: Deployments and their ReplicaSets, StatefulSets
+and DaemonSets and their ControllerRevisions. Read, history, the rollback patch, and a watch that
+resumes on disconnect and lists again on 410 Gone."""
 
 from __future__ import annotations
 
@@ -8,19 +9,34 @@ import contextlib
 import logging
 from collections.abc import AsyncGenerator, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from kubernetes.client.exceptions import ApiException
 
 from bot.adapters.kube.client import JSON_PATCH, KubeClient
 from bot.adapters.kube.errors import TRANSPORT_ERRORS
-from bot.adapters.kube.parsing import label_selector, parse_deployment, parse_history
+from bot.adapters.kube.parsing import (
+    label_selector,
+    parse_deployment,
+    parse_history,
+    parse_workload,
+    parse_workload_history,
+)
 from bot.domain.errors import ClusterError, NotFound
 from bot.domain.retry import Backoff
-from bot.domain.rollback.models import Deployment, DeploymentChange, History, JsonDict
+from bot.domain.rollback.models import (
+    Deployment,
+    DeploymentChange,
+    History,
+    JsonDict,
+    WorkloadKind,
+)
+from bot.domain.rollback.workload_undo import STRATEGIC_MERGE_PATCH
 
 log = logging.getLogger(__name__)
 
 APPS = "/apis/apps/v1"
+DEPLOYMENT = WorkloadKind.DEPLOYMENT
 # A watch asks the server to end the stream after this long; we then resume from the last
 # resourceVersion, so a silently dead connection is noticed within this bound.
 WATCH_SECONDS = 30
@@ -38,7 +54,11 @@ class Deployments:
         )
         return str(version.get("gitVersion", "unknown"))
 
-    async def read(self, namespace: str, name: str) -> Deployment:
+    async def read(
+        self, namespace: str, name: str, *, kind: WorkloadKind = DEPLOYMENT
+    ) -> Deployment:
+        if kind is not DEPLOYMENT:  # its revision number is known from its history only
+            return (await self.history(namespace, name, kind=kind)).deployment
         obj = await self._kube.request(
             f"reading deployment {namespace}/{name}",
             "GET",
@@ -46,45 +66,64 @@ class Deployments:
         )
         return parse_deployment(obj)
 
-    async def history(self, namespace: str, name: str) -> History:
-        what = f"reading the history of deployment {namespace}/{name}"
-        deployment = await self._kube.request(
-            what, "GET", f"{APPS}/namespaces/{namespace}/deployments/{name}"
+    async def history(
+        self, namespace: str, name: str, *, kind: WorkloadKind = DEPLOYMENT
+    ) -> History:
+        what = f"reading the history of {kind.noun} {namespace}/{name}"
+        workload = await self._kube.request(
+            what, "GET", f"{APPS}/namespaces/{namespace}/{kind.plural}/{name}"
         )
-        selector = label_selector((deployment.get("spec") or {}).get("selector") or {})
-        # Scoped by the Deployment's selector as kubectl does; ownership is checked when parsing.
+        selector = label_selector((workload.get("spec") or {}).get("selector") or {})
+        # Scoped by the workload's selector as kubectl does; ownership is checked when parsing.
+        owned = "replicasets" if kind is DEPLOYMENT else "controllerrevisions"
         listing = await self._kube.request(
             what,
             "GET",
-            f"{APPS}/namespaces/{namespace}/replicasets",
+            f"{APPS}/namespaces/{namespace}/{owned}",
             query=[("labelSelector", selector)],
         )
-        return parse_history(deployment, listing.get("items") or [])
+        items = listing.get("items") or []
+        if kind is DEPLOYMENT:
+            return parse_history(workload, items)
+        return parse_workload_history(kind, workload, items)
 
     async def patch(
-        self, namespace: str, name: str, patch: Sequence[JsonDict], *, dry_run: bool
+        self,
+        namespace: str,
+        name: str,
+        patch: Sequence[JsonDict] | JsonDict,
+        *,
+        dry_run: bool,
+        kind: WorkloadKind = DEPLOYMENT,
     ) -> Deployment:
+        """A Deployment's JSON Patch (a list of operations), or a StatefulSet's or DaemonSet's
+        strategic merge patch (one object), as kubectl sends each."""
+        body: Any = patch if isinstance(patch, dict) else list(patch)
         obj = await self._kube.request(
-            f"patching deployment {namespace}/{name}",
+            f"patching {kind.noun} {namespace}/{name}",
             "PATCH",
-            f"{APPS}/namespaces/{namespace}/deployments/{name}",
-            list(patch),
+            f"{APPS}/namespaces/{namespace}/{kind.plural}/{name}",
+            body,
             query=[("dryRun", "All")] if dry_run else [],
-            content_type=JSON_PATCH,
+            content_type=STRATEGIC_MERGE_PATCH if isinstance(patch, dict) else JSON_PATCH,
         )
-        return parse_deployment(obj)
+        return parse_workload(kind, obj)
 
-    async def watch(self, namespace: str, name: str) -> AsyncGenerator[Deployment, None]:
-        what = f"watching deployment {namespace}/{name}"
-        events = self._events(what, namespace, f"metadata.name={name}", WATCH_RETRY_LIMIT)
+    async def watch(
+        self, namespace: str, name: str, *, kind: WorkloadKind = DEPLOYMENT
+    ) -> AsyncGenerator[Deployment, None]:
+        what = f"watching {kind.noun} {namespace}/{name}"
+        events = self._events(
+            what, namespace, f"metadata.name={name}", WATCH_RETRY_LIMIT, plural=kind.plural
+        )
         async with contextlib.aclosing(events) as changes:
             async for change in changes:
                 if change.listed and not change.objects:
-                    raise NotFound(f"{what}: deployment not found")
+                    raise NotFound(f"{what}: {kind.noun} not found")
                 if change.deleted:
-                    raise NotFound(f"{what}: the deployment was deleted")
+                    raise NotFound(f"{what}: the {kind.noun} was deleted")
                 for obj in change.objects[:1]:
-                    yield parse_deployment(obj)
+                    yield parse_workload(kind, obj)
 
     async def watch_namespace(self, namespace: str) -> AsyncGenerator[DeploymentChange, None]:
         """Every Deployment of `namespace` (one per change; all of them again after a re-list),
@@ -105,11 +144,17 @@ class Deployments:
                         log.warning("deployment %s/%s skipped: %s", namespace, name, exc)
 
     async def _events(
-        self, what: str, namespace: str, field_selector: str | None, retry_limit: int | None
+        self,
+        what: str,
+        namespace: str,
+        field_selector: str | None,
+        retry_limit: int | None,
+        *,
+        plural: str = "deployments",
     ) -> AsyncGenerator[_Change, None]:
         """A list, then the watch from its resourceVersion, resumed after a disconnect and
         listed again on 410 Gone. `retry_limit` failures in a row end it (None: never)."""
-        collection = f"{APPS}/namespaces/{namespace}/deployments"
+        collection = f"{APPS}/namespaces/{namespace}/{plural}"
         selector = [("fieldSelector", field_selector)] if field_selector else []
         resource_version: str | None = None
         failures = 0

@@ -25,7 +25,7 @@ class Events:
             "metadata": {"generateName": f"{deployment.name}.", "namespace": deployment.namespace},
             "involvedObject": {
                 "apiVersion": "apps/v1",
-                "kind": "Deployment",
+                "kind": deployment.kind.value,
                 "name": deployment.name,
                 "namespace": deployment.namespace,
                 "uid": deployment.uid,

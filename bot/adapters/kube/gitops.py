@@ -28,7 +28,7 @@ from bot.domain.rollback.gitops import (
     resume_patch,
     suspend_patch,
 )
-from bot.domain.rollback.models import JsonDict, Target
+from bot.domain.rollback.models import JsonDict, Target, WorkloadKind
 
 ARGO_CD_API = "/apis/argoproj.io/v1alpha1"
 FLUX_KUSTOMIZE_API = "/apis/kustomize.toolkit.fluxcd.io/v1"
@@ -46,12 +46,12 @@ class GitopsObjects:
         self._kube = kube
 
     async def labels_and_annotations(
-        self, namespace: str, name: str
+        self, namespace: str, name: str, kind: WorkloadKind = WorkloadKind.DEPLOYMENT
     ) -> tuple[dict[str, str], dict[str, str]]:
         obj = await self._kube.request(
-            f"reading deployment {namespace}/{name}",
+            f"reading {kind.noun} {namespace}/{name}",
             "GET",
-            f"{APPS}/namespaces/{namespace}/deployments/{name}",
+            f"{APPS}/namespaces/{namespace}/{kind.plural}/{name}",
         )
         meta = obj.get("metadata") or {}
         return _strings(meta.get("labels")), _strings(meta.get("annotations"))
@@ -123,8 +123,10 @@ class KubeGitOps:
         if not self._namespaces:
             return None
         objects = self._objects(target)
-        labels, annotations = await objects.labels_and_annotations(target.namespace, target.name)
-        ref = managed_by(target.namespace, target.name, labels, annotations)
+        labels, annotations = await objects.labels_and_annotations(
+            target.namespace, target.name, target.kind
+        )
+        ref = managed_by(target.namespace, target.name, labels, annotations, target.kind.value)
         if ref is None:
             return None
         places = (ref.namespace,) if ref.namespace is not None else self._namespaces
@@ -141,7 +143,7 @@ class KubeGitOps:
                 continue
             except ClusterError as exc:
                 return Managed(ref, problem=str(exc))
-            state = parse_state(ref.kind, obj, target.namespace, target.name)
+            state = parse_state(ref.kind, obj, target.namespace, target.name, target.kind.value)
             if not _counts(ref, state, target):
                 return None
             return Managed(ref, state)
@@ -150,7 +152,10 @@ class KubeGitOps:
     async def _write(self, target: Target, managed: Managed, patch: JsonDict) -> Managed:
         state = _state(managed)
         obj = await self._objects(target).patch(state.kind, state.namespace, state.name, patch)
-        return Managed(managed.ref, parse_state(state.kind, obj, target.namespace, target.name))
+        return Managed(
+            managed.ref,
+            parse_state(state.kind, obj, target.namespace, target.name, target.kind.value),
+        )
 
     async def suspend(self, target: Target, managed: Managed, suspension: Suspension) -> Managed:
         return await self._write(target, managed, suspend_patch(_state(managed), suspension))

@@ -31,7 +31,7 @@ from bot.domain.rollback.locks import (
     observe,
     run_annotations,
 )
-from bot.domain.rollback.models import JsonDict, RunInfo
+from bot.domain.rollback.models import JsonDict, RunInfo, lock_key
 from bot.domain.times import micro_time
 
 LEASES = "/apis/coordination.k8s.io/v1"
@@ -173,7 +173,8 @@ class Leases:
             if (
                 run is not None
                 and run.deployment is not None
-                and lease_name(run.deployment) == name  # a Lease names the Deployment it locks
+                # a Lease names the workload it locks
+                and lease_name(lock_key(run.kind, run.deployment)) == name
                 and adoptable(state, seen.since, self._clock(), me)
             ):
                 runs.append(run)

@@ -5,6 +5,11 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
+from bot.domain.rollback.controller_revisions import (
+    as_revision,
+    current_revision,
+    owned_history,
+)
 from bot.domain.rollback.models import (
     CHANGE_CAUSE_ANNOTATION,
     REVISION_ANNOTATION,
@@ -14,9 +19,11 @@ from bot.domain.rollback.models import (
     JsonDict,
     Revision,
     RolloutStatus,
+    WorkloadKind,
 )
 from bot.domain.rollback.planning import equal_ignore_hash
 from bot.domain.rollback.versions import containers_of, version_of
+from bot.domain.rollback.workload_undo import update_strategy
 from bot.domain.times import parse_time
 
 
@@ -29,7 +36,13 @@ def parse_revision_number(annotations: dict[str, Any]) -> int | None:
 
 
 def _int(value: Any) -> int:
-    return int(value) if isinstance(value, int | float | str) and str(value).strip() else 0
+    """A count from the API's JSON; 0 for anything that is not a number (never an exception)."""
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        return 0
+    try:
+        return int(value)
+    except (ValueError, OverflowError):
+        return 0
 
 
 def parse_deployment(obj: JsonDict) -> Deployment:
@@ -148,3 +161,100 @@ def label_selector(selector: JsonDict) -> str:
         elif op == "DoesNotExist":
             parts.append(f"!{key}")
     return ",".join(parts)
+
+
+def parse_workload(kind: WorkloadKind, obj: JsonDict, *, revision: int | None = None) -> Deployment:
+    """A Deployment, StatefulSet or DaemonSet as the domain's `Deployment`: a StatefulSet's or
+    DaemonSet's counts put in a Deployment's terms (for a DaemonSet, nodes: desired is
+    `desiredNumberScheduled`), its JSON kept in `raw` for its undo and progress, `revision` the
+    ControllerRevision number its template is (known from its history only)."""
+    if kind is WorkloadKind.DEPLOYMENT:
+        return parse_deployment(obj)
+    metadata = _mapping(obj.get("metadata"))
+    spec = _mapping(obj.get("spec"))
+    status = _mapping(obj.get("status"))
+    raw_annotations = _mapping(metadata.get("annotations"))
+    annotations = {str(k)[:317]: str(v) for k, v in raw_annotations.items()}
+    template = _mapping(spec.get("template"))
+    strategy, partition = update_strategy(kind, obj)
+    if kind is WorkloadKind.DAEMONSET:
+        desired: int | None = _int(status.get("desiredNumberScheduled"))
+        counts = (
+            status.get("currentNumberScheduled"),
+            status.get("updatedNumberScheduled"),
+            status.get("numberReady"),
+            status.get("numberAvailable"),
+            status.get("numberUnavailable"),
+        )
+    else:
+        replicas = spec.get("replicas")
+        desired = _int(replicas) if replicas is not None else 1
+        counts = (
+            status.get("replicas"),
+            status.get("updatedReplicas"),
+            status.get("readyReplicas"),
+            status.get("availableReplicas"),
+            None,
+        )
+    history_limit = spec.get("revisionHistoryLimit")
+    management = spec.get("podManagementPolicy")
+    return Deployment(
+        namespace=str(metadata.get("namespace", ""))[:63],
+        name=str(metadata.get("name", ""))[:253],
+        uid=str(metadata.get("uid", ""))[:64],
+        resource_version=str(metadata.get("resourceVersion", ""))[:64],
+        generation=_int(metadata.get("generation")),
+        paused=False,  # neither kind can be paused
+        desired_replicas=desired,
+        revision=revision,
+        version=version_of(template),
+        containers=containers_of(template),
+        created_at=parse_time(metadata.get("creationTimestamp")),
+        status=RolloutStatus(
+            observed_generation=_int(status.get("observedGeneration")),
+            replicas=_int(counts[0]),
+            updated_replicas=_int(counts[1]),
+            ready_replicas=_int(counts[2]),
+            available_replicas=_int(counts[3]),
+            unavailable_replicas=_int(counts[4]),
+            conditions=(),
+        ),
+        selector=_mapping(spec.get("selector")),
+        template=template,
+        annotations=annotations,
+        revision_history_limit=(
+            history_limit
+            if isinstance(history_limit, int) and not isinstance(history_limit, bool)
+            else None
+        ),
+        kind=kind,
+        raw=obj,
+        update_strategy=strategy,
+        partition=partition,
+        pod_management=str(management)[:40] if isinstance(management, str) else "",
+    )
+
+
+def parse_workload_history(
+    kind: WorkloadKind, obj: JsonDict, controller_revisions: Iterable[JsonDict]
+) -> History:
+    """A StatefulSet's or DaemonSet's history from its ControllerRevisions, as kubectl reads
+    it (only those it controls, by uid), newest first; the current one is the revision its
+    template is (`controller_revisions.current_revision`). A malformed revision of its own
+    refuses the whole history (InvalidControllerRevision), as kubectl's read fails."""
+    listed = [item for item in controller_revisions if isinstance(item, dict)]
+    owned = owned_history(obj, listed)
+    now = current_revision(obj, owned)
+    revisions = sorted(
+        (as_revision(r, current=now is not None and r.name == now.name) for r in owned),
+        key=lambda r: (r.number, r.replicaset),
+        reverse=True,
+    )
+    workload = parse_workload(kind, obj, revision=now.number if now is not None else None)
+    return History(
+        deployment=workload, revisions=tuple(revisions), controller_revisions=tuple(listed)
+    )
+
+
+def _mapping(value: Any) -> JsonDict:
+    return value if isinstance(value, dict) else {}

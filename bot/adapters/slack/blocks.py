@@ -54,11 +54,12 @@ from bot.domain.rollback.migrations import (
     migration_note,
     mutable_images_note,
 )
-from bot.domain.rollback.models import Container, Deployment, Revision, RunInfo
+from bot.domain.rollback.models import Container, Deployment, Revision, RunInfo, WorkloadKind
 from bot.domain.rollback.planning import rolled_back_from
 from bot.domain.rollback.progress import Ending, Progress, ending
 from bot.domain.rollback.template_diff import ContainerPreview
 from bot.domain.rollback.views import ServiceView
+from bot.domain.rollback.workload_undo import strategy_notes
 from bot.domain.times import ago, format_duration, span
 
 BUTTON_TEXT = 75
@@ -199,8 +200,7 @@ def versions_message(view: ServiceView) -> Message:
             elements=[
                 MarkdownTextObject(
                     text=clip(
-                        f"`{escape(view.namespace)}/{escape(deployment.name)}` on "
-                        f"`{escape(view.cluster)}`",
+                        f"{workload_place(view.namespace, deployment)} on `{escape(view.cluster)}`",
                         CONTEXT_TEXT,
                     )
                 )
@@ -264,8 +264,8 @@ def status_message(view: ServiceView) -> Message:
     blocks: list[Block] = [
         SectionBlock(
             text=MarkdownTextObject(
-                text=f"*{escape(view.service)}* · `{escape(view.namespace)}/"
-                f"{escape(deployment.name)}` on `{escape(view.cluster)}`"
+                text=f"*{escape(view.service)}* · {workload_place(view.namespace, deployment)} "
+                f"on `{escape(view.cluster)}`"
             )
         ),
         *_deployed_now(view),
@@ -290,8 +290,8 @@ def history_message(view: ServiceView) -> Message:
     blocks: list[Block] = [
         SectionBlock(
             text=MarkdownTextObject(
-                text=f"*{escape(view.service)}* revisions (`{escape(view.namespace)}/"
-                f"{escape(view.history.deployment.name)}`)"
+                text=f"*{escape(view.service)}* revisions "
+                f"({workload_place(view.namespace, view.history.deployment)})"
             )
         )
     ]
@@ -318,8 +318,14 @@ class HelpEntry:
 
 def help_message(command: str, services: Sequence[HelpEntry], uncataloged: bool) -> Message:
     """Usage, and the services with whether this user may roll each back. `uncataloged`: this
-    user may also name a Deployment outside the catalog (`namespace/deployment`)."""
-    where = "a catalog name or `namespace/deployment`" if uncataloged else "a catalog name"
+    user may also name a workload outside the catalog (`namespace/deployment`,
+    `statefulset/namespace/name`, `daemonset/namespace/name`)."""
+    where = (
+        "a catalog name, `namespace/deployment`, or `statefulset/namespace/name` and "
+        "`daemonset/namespace/name`"
+        if uncataloged
+        else "a catalog name"
+    )
     usage = (
         f"*{command} SERVICE* — the deployed version and earlier ones, with rollback buttons\n"
         f"*{command} status SERVICE* — what runs now\n"
@@ -478,6 +484,7 @@ def started_message(
 
 _ENDED = {  # emoji, what happened to the version, and how the time reads
     Ending.SUCCEEDED: (":white_check_mark:", "Rolled out {version}", "in"),
+    Ending.PODS_TO_DELETE: (":warning:", "Template back at {version}; pods to delete", "in"),
     Ending.FAILED: (":x:", "Rollout of {version} failed", "after"),
     Ending.UNKNOWN: (":grey_question:", "Lost sight of the rollout of {version}", "after"),
 }
@@ -535,11 +542,26 @@ def outcome_message(
     error: str | None = None,
     *,
     unknown: bool = False,
+    kind: WorkloadKind = WorkloadKind.DEPLOYMENT,
 ) -> Message:
-    """The last word in the thread: done, failed (with what to do next), or not known because
-    the bot lost sight of the rollout (with how to see it)."""
+    """The last word in the thread: done, the template back with the pods to delete (OnDelete),
+    failed (with what to do next), or not known because the bot lost sight of the rollout (with
+    how to see it)."""
     took = format_duration(elapsed)
     verdict = ending(last, error, unknown=unknown)
+    workload = f"{kind.kubectl}/{deployment}"
+    if verdict is Ending.PODS_TO_DELETE:
+        body = (
+            f":warning: *{escape(service)}*'s {kind.noun} template is back at "
+            f"*{escape(to_version)}* (in {took}), but its update strategy is *OnDelete*: "
+            "Kubernetes replaces no pod, so every pod keeps the version it runs until it is "
+            f"deleted. Delete them to bring {escape(to_version)} up, one at a time for a "
+            f"StatefulSet (`kubectl -n {namespace} delete pod <pod>`), and check with "
+            f"`kubectl -n {namespace} get pods -L controller-revision-hash`."
+        )
+        return section_message(
+            f"{service}: template rolled back to {to_version}; delete the pods to take it", body
+        )
     if verdict is Ending.SUCCEEDED and last is not None:
         body = (
             f":white_check_mark: *{escape(service)}* rolled back to *{escape(to_version)}* in "
@@ -558,14 +580,14 @@ def outcome_message(
             f":grey_question: Lost sight of the rollback of *{escape(service)}* to "
             f"*{escape(to_version)}* {where}, after {took}: {escape(clip(cause, 1500))}.\n"
             f"The rollout itself may well go on: check with `kubectl -n {namespace} rollout "
-            f"status deployment/{deployment}`."
+            f"status {workload}`."
         )
         return section_message(
             f"Lost sight of the rollback of {service} to {to_version}: {clip(cause, 200)}", body
         )
     next_steps = (
         f"Next: look at the pods (`kubectl -n {namespace} get pods`, "
-        f"`kubectl -n {namespace} describe deployment {deployment}`), then roll forward or to "
+        f"`kubectl -n {namespace} describe {kind.kubectl} {deployment}`), then roll forward or to "
         "another version with `/rollback` again."
     )
     body = (
@@ -760,10 +782,17 @@ PREVIEW_UNAVAILABLE = "_What changes could not be read just now; it is read agai
 
 
 def _deployment_notes(deployment: Deployment) -> list[Block]:
-    note = history_limit_note(deployment)
-    if note is None:
+    notes = [f":warning: {escape(n)}" for n in [history_limit_note(deployment)] if n]
+    notes += [f":information_source: {escape(n)}" for n in strategy_notes(deployment)]
+    if not notes:
         return []
-    return [ContextBlock(elements=[MarkdownTextObject(text=f":warning: {escape(note)}")])]
+    return [ContextBlock(elements=[MarkdownTextObject(text=n) for n in notes])]
+
+
+def workload_place(namespace: str, deployment: Deployment) -> str:
+    """`shop/checkout` for a Deployment, "StatefulSet `shop/orders-db`" for the others."""
+    where = f"`{escape(namespace)}/{escape(deployment.name)}`"
+    return where if deployment.kind is WorkloadKind.DEPLOYMENT else f"{deployment.kind} {where}"
 
 
 def _guard_notes(revision: Revision, guard: MigrationBlock | None) -> list[str]:

@@ -16,7 +16,7 @@ from bot.adapters.slack import blocks
 from bot.adapters.slack.render import Message
 from bot.adapters.slack.scheduled_client import ScheduledWebClient
 from bot.adapters.slack.scheduler import Priority, sending_as
-from bot.domain.rollback.models import RunInfo, Target, Thread
+from bot.domain.rollback.models import RunInfo, Target, Thread, WorkloadKind
 from bot.domain.rollback.planning import RollbackPlan
 from bot.domain.rollback.progress import Ending, Progress, ending
 
@@ -35,12 +35,14 @@ class ThreadReporter:
         thread_ts: str,
         namespace: str,
         deployment: str,
+        kind: WorkloadKind = WorkloadKind.DEPLOYMENT,
     ) -> None:
         self._client = client
         self._channel = channel
         self._thread_ts = thread_ts
         self._namespace = namespace
         self._deployment = deployment
+        self._kind = kind
         self._run: RunInfo | None = None
         self._progress_ts: str | None = None
         self._latest: tuple[Progress, float] | None = None
@@ -160,6 +162,7 @@ class ThreadReporter:
                 elapsed,
                 error,
                 unknown=unknown,
+                kind=self._kind,
             )
         )
 
@@ -192,4 +195,5 @@ class ThreadReporters:
             thread_ts=thread.thread_ts,
             namespace=target.namespace,
             deployment=target.name,
+            kind=target.kind,
         )

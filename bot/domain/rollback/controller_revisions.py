@@ -26,11 +26,15 @@ import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from enum import StrEnum
 from typing import Any
 
 from bot.domain.errors import RollbackRefused
-from bot.domain.rollback.models import CHANGE_CAUSE_ANNOTATION, Container, JsonDict, Revision
+from bot.domain.rollback.models import (
+    CHANGE_CAUSE_ANNOTATION,
+    Container,
+    JsonDict,
+    Revision,
+)
 from bot.domain.rollback.versions import containers_of, version_of
 from bot.domain.times import parse_time
 
@@ -47,26 +51,6 @@ MAX_DEPTH = 64  # a pod template nests about a dozen levels
 MAX_NODES = 200_000  # values in one revision's data
 MAX_TEXT = 4_000_000  # characters of keys and strings in one revision's data (etcd keeps 1.5 MB)
 MAX_NAME = 253
-
-
-class WorkloadKind(StrEnum):
-    """The workloads the bot rolls back, by their API kind."""
-
-    DEPLOYMENT = "Deployment"
-    STATEFULSET = "StatefulSet"
-    DAEMONSET = "DaemonSet"
-
-    @property
-    def noun(self) -> str:
-        """As kubectl names the kind in its messages: "deployment", "statefulset", "daemon set"."""
-        return {"Deployment": "deployment", "StatefulSet": "statefulset"}.get(
-            self.value, "daemon set"
-        )
-
-    @property
-    def resource(self) -> str:
-        """The API resource, as kubectl names an object in a warning ("statefulsets.apps")."""
-        return f"{self.value.lower()}s.apps"
 
 
 class InvalidControllerRevision(RollbackRefused):

@@ -87,7 +87,11 @@ class GitopsRef:
 
 
 def managed_by(
-    namespace: str, name: str, labels: Mapping[str, str], annotations: Mapping[str, str]
+    namespace: str,
+    name: str,
+    labels: Mapping[str, str],
+    annotations: Mapping[str, str],
+    kind: str = "Deployment",
 ) -> GitopsRef | None:
     """Which GitOps object manages Deployment `namespace/name`, from its metadata: Argo CD's
     tracking-id annotation (`<app>:<group>/<kind>:<namespace>/<name>`, counted only when it
@@ -95,7 +99,7 @@ def managed_by(
     label."""
     tracking = annotations.get(ARGO_TRACKING_ANNOTATION)
     if isinstance(tracking, str) and len(tracking) <= TRACKING_ID_MAX:
-        ref = _tracking_ref(tracking, namespace, name)
+        ref = _tracking_ref(tracking, namespace, name, kind)
         if ref is not None:
             return ref
     flux: tuple[tuple[Kind, tuple[str, str]], ...] = (
@@ -112,10 +116,10 @@ def managed_by(
     return None
 
 
-def _tracking_ref(tracking: str, namespace: str, name: str) -> GitopsRef | None:
+def _tracking_ref(tracking: str, namespace: str, name: str, kind: str) -> GitopsRef | None:
     app, sep, rest = tracking.partition(":")
     group_kind, sep2, where = rest.partition(":")
-    if not (sep and sep2) or group_kind != "apps/Deployment" or where != f"{namespace}/{name}":
+    if not (sep and sep2) or group_kind != f"apps/{kind}" or where != f"{namespace}/{name}":
         return None
     # Applications outside the control plane's namespace are tracked as `<namespace>_<name>`.
     app_ns, underscore, app_name = app.partition("_")
@@ -238,7 +242,11 @@ class GitopsState:
 
 
 def parse_state(
-    kind: Kind, obj: JsonDict, deployment_namespace: str, deployment: str
+    kind: Kind,
+    obj: JsonDict,
+    deployment_namespace: str,
+    deployment: str,
+    workload_kind: str = "Deployment",
 ) -> GitopsState:
     """A GitOps object's JSON, read defensively: a field of the wrong shape counts as absent."""
     meta = _map(obj.get("metadata"))
@@ -268,7 +276,7 @@ def parse_state(
             auto_sync=on,
             self_heal=on and automated is not None and automated.get("selfHeal") is True,
             revision=_text(sync.get("revision")),
-            sync_status=_resource_sync(status, deployment_namespace, deployment)
+            sync_status=_resource_sync(status, deployment_namespace, deployment, workload_kind)
             or _text(sync.get("status")),
             automated=automated,
             destination_namespace=_text(destination.get("namespace")),
@@ -289,7 +297,9 @@ def parse_state(
     )
 
 
-def _resource_sync(status: JsonDict, namespace: str, name: str) -> str | None:
+def _resource_sync(
+    status: JsonDict, namespace: str, name: str, kind: str = "Deployment"
+) -> str | None:
     """Argo CD's sync status of this Deployment among the app's resources."""
     resources = status.get("resources")
     if not isinstance(resources, list):
@@ -297,7 +307,7 @@ def _resource_sync(status: JsonDict, namespace: str, name: str) -> str | None:
     for item in resources[:5000]:
         if (
             isinstance(item, dict)
-            and item.get("kind") == "Deployment"
+            and item.get("kind") == kind
             and item.get("group") == "apps"
             and item.get("namespace") == namespace
             and item.get("name") == name

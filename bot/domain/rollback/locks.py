@@ -18,7 +18,7 @@ from datetime import datetime
 from typing import Any
 
 from bot.domain.errors import Conflict
-from bot.domain.rollback.models import BOT_ANNOTATION_PREFIX, RunInfo, Thread
+from bot.domain.rollback.models import BOT_ANNOTATION_PREFIX, RunInfo, Thread, WorkloadKind
 from bot.domain.times import kube_time, parse_time
 
 LEASE_PREFIX = "rollback-bot."
@@ -122,7 +122,16 @@ def _run(notes: dict[str, Any], started: datetime, holder: str | None) -> RunInf
         from_revision=from_revision or None,
         target_replicaset=note("target-replicaset"),
         holder=holder,
+        kind=_kind(note("kind")),
     )
+
+
+def _kind(value: str | None) -> WorkloadKind:
+    """The run's workload kind; a Lease written before kinds were noted locks a Deployment."""
+    try:
+        return WorkloadKind(value) if value else WorkloadKind.DEPLOYMENT
+    except ValueError:
+        return WorkloadKind.DEPLOYMENT
 
 
 def _matches(pattern: re.Pattern[str], value: str | None) -> bool:
@@ -234,6 +243,7 @@ def run_annotations(run: RunInfo) -> dict[str, str]:
         "reason": run.reason,
         "rollback-id": run.rollback_id,
         "deployment": run.deployment,
+        "kind": run.kind.value if run.kind is not WorkloadKind.DEPLOYMENT else None,
         "from-revision": str(run.from_revision) if run.from_revision is not None else None,
         "target-replicaset": run.target_replicaset,
     }

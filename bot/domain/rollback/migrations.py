@@ -14,7 +14,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from bot.domain.errors import RollbackRefused
-from bot.domain.rollback.models import BOT_ANNOTATION_PREFIX, Deployment, History, Revision
+from bot.domain.rollback.models import (
+    BOT_ANNOTATION_PREFIX,
+    Deployment,
+    History,
+    Revision,
+    WorkloadKind,
+)
 
 MIGRATION_ANNOTATION = f"{BOT_ANNOTATION_PREFIX}migration"
 IRREVERSIBLE = "irreversible"
@@ -113,10 +119,11 @@ def history_limit_note(deployment: Deployment) -> str | None:
     limit = deployment.revision_history_limit
     if limit is None or limit >= FEW_KEPT:
         return None
+    what = "ReplicaSet" if deployment.kind is WorkloadKind.DEPLOYMENT else "ControllerRevision"
     kept = (
-        "no old ReplicaSets"
+        f"no old {what}s"
         if limit == 0
-        else f"only {limit} old ReplicaSet" + ("s" if limit != 1 else "")
+        else f"only {limit} old {what}" + ("s" if limit != 1 else "")
     )
     return (
         f"keeps {kept} (spec.revisionHistoryLimit: {limit}): older versions cannot be rolled "

@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from enum import StrEnum
 from typing import Any
 
 from bot.domain.times import parse_time
@@ -42,16 +43,68 @@ ANNOTATIONS_TO_SKIP = frozenset(
 PROGRESS_DEADLINE_EXCEEDED = "ProgressDeadlineExceeded"
 
 
+class WorkloadKind(StrEnum):
+    """The workloads the bot rolls back, by their API kind."""
+
+    DEPLOYMENT = "Deployment"
+    STATEFULSET = "StatefulSet"
+    DAEMONSET = "DaemonSet"
+
+    @property
+    def noun(self) -> str:
+        """As kubectl names the kind in its messages: "deployment", "statefulset", "daemon set"."""
+        return {"Deployment": "deployment", "StatefulSet": "statefulset"}.get(
+            self.value, "daemon set"
+        )
+
+    @property
+    def resource(self) -> str:
+        """The API resource, as kubectl names an object in a warning ("statefulsets.apps")."""
+        return f"{self.value.lower()}s.apps"
+
+    @property
+    def kubectl(self) -> str:
+        """The kind as kubectl's TYPE/NAME argument and the API's plural name it: "statefulset"."""
+        return self.value.lower()
+
+    @property
+    def plural(self) -> str:
+        """The API's resource path segment: "deployments", "statefulsets", "daemonsets"."""
+        return f"{self.kubectl}s"
+
+
 @dataclass(frozen=True)
 class Target:
-    """Where a Deployment lives: its cluster (by kubeconfig context) and namespace/name."""
+    """Where a workload lives: its cluster (by kubeconfig context), namespace/name and kind."""
 
     namespace: str
     name: str
     context: str | None = None
+    kind: WorkloadKind = WorkloadKind.DEPLOYMENT
 
     def __str__(self) -> str:
         return f"{self.namespace}/{self.name}"
+
+    @property
+    def described(self) -> str:
+        """The kind and the place, for sentences: "statefulset shop/orders-db"."""
+        return f"{self.kind.noun} {self}"
+
+    @property
+    def kubectl(self) -> str:
+        """kubectl's TYPE/NAME: "deployment/checkout"."""
+        return f"{self.kind.kubectl}/{self.name}"
+
+    @property
+    def lock_key(self) -> str:
+        """What the rollback lock is named after: a Deployment's name (as before other kinds
+        came), the kind and name for the others, so a StatefulSet and a Deployment of one name
+        never share a lock."""
+        return lock_key(self.kind, self.name)
+
+
+def lock_key(kind: WorkloadKind, name: str) -> str:
+    return name if kind is WorkloadKind.DEPLOYMENT else f"{kind.kubectl}.{name}"
 
 
 @dataclass(frozen=True)
@@ -104,6 +157,11 @@ class RolloutStatus:
 
 @dataclass(frozen=True)
 class Deployment:
+    """A workload as the bot reads it: a Deployment, or a StatefulSet or DaemonSet (`kind`)
+    whose status is put in a Deployment's terms (`bot.adapters.kube.parsing`) and whose JSON
+    (`raw`) the kubectl-exact undo and progress of those kinds read. `revision` is the current
+    ReplicaSet's or ControllerRevision's number."""
+
     namespace: str
     name: str
     uid: str
@@ -121,6 +179,16 @@ class Deployment:
     annotations: Mapping[str, str] = field(compare=False, repr=False)
     # spec.revisionHistoryLimit: how many old ReplicaSets it keeps (None: not set, 10).
     revision_history_limit: int | None = None
+    kind: WorkloadKind = WorkloadKind.DEPLOYMENT
+    raw: JsonDict = field(default_factory=dict, compare=False, repr=False)
+    # updateStrategy.type (Deployments: strategy.type) and a StatefulSet's partition.
+    update_strategy: str = ""
+    partition: int | None = None
+    pod_management: str = ""
+
+    @property
+    def target(self) -> Target:
+        return Target(self.namespace, self.name, kind=self.kind)
 
     @property
     def change_cause(self) -> str | None:
@@ -137,10 +205,12 @@ class DeploymentChange:
 
 @dataclass(frozen=True)
 class History:
-    """A Deployment and all its revisions, newest first."""
+    """A workload and all its revisions, newest first. A StatefulSet's or DaemonSet's also keeps
+    its ControllerRevisions' JSON (`controller_revisions`), which its undo is planned from."""
 
     deployment: Deployment
     revisions: tuple[Revision, ...]
+    controller_revisions: tuple[JsonDict, ...] = field(default=(), compare=False, repr=False)
 
     @property
     def current(self) -> Revision | None:
@@ -209,3 +279,4 @@ class RunInfo:
     target_replicaset: str | None = None
     # Who holds the Lease it was read from (None for a run this replica built itself).
     holder: str | None = None
+    kind: WorkloadKind = WorkloadKind.DEPLOYMENT

@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any, Literal
 
 from bot.domain.errors import RollbackRefused
+from bot.domain.rollback.controller_revisions import as_revision, owned_history
 from bot.domain.rollback.guards import Snapshot
 from bot.domain.rollback.migrations import MigrationRefused, migration_block
 from bot.domain.rollback.models import (
@@ -23,8 +24,10 @@ from bot.domain.rollback.models import (
     History,
     JsonDict,
     Revision,
+    WorkloadKind,
 )
 from bot.domain.rollback.template_diff import TemplateChange, diff_templates
+from bot.domain.rollback.workload_undo import plan_undo
 from bot.domain.times import kube_time
 
 
@@ -57,6 +60,24 @@ class RollbackPlan:
     generation: int = 0
     # The migration guard this plan overrides (its reason), when an override was asked and needed.
     overridden: str | None = None
+    kind: WorkloadKind = WorkloadKind.DEPLOYMENT
+    # A StatefulSet's or DaemonSet's patch: kubectl's strategic merge patch (the revision's
+    # data) with the bot's precondition and record; `patch` is then empty.
+    merge_patch: JsonDict | None = field(default=None, repr=False)
+    # What the update strategy makes of the rollback (OnDelete, a partition), said before it.
+    warnings: tuple[str, ...] = ()
+    update_strategy: str = ""
+
+    @property
+    def body(self) -> tuple[JsonDict, ...] | JsonDict:
+        """What is sent: a Deployment's JSON Patch, or the others' strategic merge patch."""
+        return self.merge_patch if self.merge_patch is not None else self.patch
+
+    @property
+    def pods_must_be_deleted(self) -> bool:
+        """An OnDelete StatefulSet or DaemonSet: its pods take the old template only once
+        deleted."""
+        return self.kind is not WorkloadKind.DEPLOYMENT and self.update_strategy == "OnDelete"
 
     @property
     def snapshot(self) -> Snapshot:
@@ -72,7 +93,7 @@ class RollbackPlan:
     def summary(self) -> str:
         if self.action == "skip":
             return (
-                f"skipped: deployment {self.namespace}/{self.name} is already at revision "
+                f"skipped: {self.kind.noun} {self.namespace}/{self.name} is already at revision "
                 f"{self.target.number} ({self.target.version})"
             )
         return (
@@ -179,6 +200,8 @@ def plan_rollback(
     Deployment changed since it was read gives 409 Conflict instead of a rollback decided on
     stale state.
     """
+    if history.deployment.kind is not WorkloadKind.DEPLOYMENT:
+        return _plan_workload_undo(history, to_revision, cause, override=override)
     deployment = history.deployment
     target = choose_target(history, to_revision)
     current = history.current
@@ -233,6 +256,58 @@ def plan_rollback(
         {"op": "replace", "path": "/metadata/annotations", "value": annotations},
     )
     return replace(plan, action="patch", patch=patch)
+
+
+def _plan_workload_undo(
+    history: History,
+    to_revision: int | None,
+    cause: RollbackCause | None,
+    *,
+    override: bool,
+) -> RollbackPlan:
+    """A StatefulSet's or DaemonSet's rollback: kubectl's undo (`workload_undo.plan_undo`: the
+    revision it picks, its skip, its patch), the migration guard, and the bot's record on the
+    workload's annotations (a strategic merge patch merges them: the bot's keys this rollback
+    does not set are removed with null)."""
+    workload = history.deployment
+    kind = workload.kind
+    revisions = owned_history(workload.raw, list(history.controller_revisions))
+    undo = plan_undo(kind, workload.raw, revisions, to_revision or 0)
+    target = next(
+        (r for r in history.revisions if r.replicaset == undo.target.name),
+        as_revision(undo.target, current=False),
+    )
+    plan = RollbackPlan(
+        action="skip",
+        namespace=workload.namespace,
+        name=workload.name,
+        from_revision=undo.from_revision,
+        from_version=undo.from_version,
+        target=target,
+        changes=undo.changes,
+        patch=(),
+        resource_version=undo.resource_version,
+        generation=undo.generation,
+        kind=kind,
+        warnings=undo.warnings,
+        update_strategy=undo.update_strategy,
+    )
+    if undo.action == "skip":
+        return plan
+    block = migration_block(history, target)
+    if block is not None:
+        if not override:
+            raise MigrationRefused(block)
+        plan = replace(plan, overridden=block.reason)
+    body = undo.body(precondition=True)
+    if cause is not None:
+        annotations: dict[str, str | None] = {
+            key: None for key in workload.annotations if key.startswith(BOT_ANNOTATION_PREFIX)
+        }
+        annotations[CHANGE_CAUSE_ANNOTATION] = cause_text(target, cause)
+        annotations.update(bot_annotations(undo.from_revision, undo.from_version, target, cause))
+        body.setdefault("metadata", {})["annotations"] = annotations
+    return replace(plan, action="patch", merge_patch=body)
 
 
 def rolled_back_from(history: History) -> dict[str, str]:

@@ -20,6 +20,9 @@ class Phase(StrEnum):
     BECOMING_AVAILABLE = "available"
     COMPLETE = "complete"
     FAILED = "failed"
+    # An OnDelete StatefulSet or DaemonSet: the template is back, and its controller replaces
+    # no pod; each takes it once deleted. The rollback did all it can; nothing more will move.
+    PODS_TO_DELETE = "pods-to-delete"
 
 
 @dataclass(frozen=True)
@@ -37,7 +40,7 @@ class Progress:
 
     @property
     def finished(self) -> bool:
-        return self.phase in (Phase.COMPLETE, Phase.FAILED)
+        return self.phase in (Phase.COMPLETE, Phase.FAILED, Phase.PODS_TO_DELETE)
 
     @property
     def steps(self) -> tuple[int, int]:
@@ -119,6 +122,8 @@ class Ending(StrEnum):
     """How a followed rollout ended, as the thread tells it."""
 
     SUCCEEDED = "succeeded"
+    # the template is rolled back; the pods take it only when deleted (OnDelete)
+    PODS_TO_DELETE = "pods-to-delete"
     FAILED = "failed"  # the rollout's own state says so (or the rollback could not go on)
     UNKNOWN = "unknown"  # the bot lost sight of it: the rollout may well go on
 
@@ -128,4 +133,6 @@ def ending(last: Progress | None, error: str | None, *, unknown: bool = False) -
     nothing went wrong; unknown when the bot lost sight of the rollout; failed otherwise."""
     if error is None and last is not None and last.phase is Phase.COMPLETE:
         return Ending.SUCCEEDED
+    if error is None and last is not None and last.phase is Phase.PODS_TO_DELETE:
+        return Ending.PODS_TO_DELETE
     return Ending.UNKNOWN if unknown else Ending.FAILED

@@ -7,11 +7,10 @@ Deployment's.
 
 What kubectl does, and so these do:
 
-- An update strategy other than RollingUpdate (OnDelete) is an error that ends the wait:
-  "rollout status is only available for RollingUpdate strategy type". Here it is a finished
-  `Phase.FAILED` observation whose message goes on to say plainly what it means (the pods keep
-  their version until deleted) and whose `pods_must_be_deleted` is true, so a caller can tell it
-  from a rollout that broke.
+- An update strategy other than RollingUpdate is an error that ends the wait:
+  "rollout status is only available for RollingUpdate strategy type". For OnDelete it is a
+  finished `Phase.PODS_TO_DELETE` observation whose message goes on to say plainly what it means
+  (the pods keep their version until deleted); any other strategy is `Phase.FAILED`.
 - A StatefulSet is waited for in this order: the spec observed (an `observedGeneration` of 0
   counts as not yet), every desired pod ready, then, with `rollingUpdate` present (the API server
   sets `{partition: 0}` whenever the strategy type was left to its default), the pods at or above
@@ -30,8 +29,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from bot.domain.rollback.controller_revisions import WorkloadKind
-from bot.domain.rollback.progress import Phase, Progress
+from bot.domain.rollback.models import Deployment, WorkloadKind
+from bot.domain.rollback.progress import Phase, Progress, rollout_progress
 
 ROLLING_UPDATE = "RollingUpdate"
 ON_DELETE = "OnDelete"
@@ -80,7 +79,9 @@ def statefulset_progress(
         )
 
     if strategy_type != ROLLING_UPDATE:
-        return progress(Phase.FAILED, _not_rolling(f'statefulset "{name}"', strategy_type))
+        return progress(
+            _phase_of(strategy_type), _not_rolling(f'statefulset "{name}"', strategy_type)
+        )
     observed = _count(status.get("observedGeneration"))
     if observed == 0 or _count(metadata.get("generation")) > observed:
         return progress(
@@ -141,7 +142,7 @@ def daemonset_progress(obj: Mapping[str, Any], *, revision: int | None = None) -
         )
 
     if strategy_type != ROLLING_UPDATE:
-        return progress(Phase.FAILED, _not_rolling(name, strategy_type))
+        return progress(_phase_of(strategy_type), _not_rolling(name, strategy_type))
     if _count(metadata.get("generation")) > _count(status.get("observedGeneration")):
         return progress(
             Phase.WAITING_FOR_OBSERVATION, "Waiting for daemon set spec update to be observed..."
@@ -171,6 +172,19 @@ def workload_progress(
     if kind is WorkloadKind.DAEMONSET:
         return daemonset_progress(obj, revision=revision)
     raise ValueError("a Deployment's progress is progress.rollout_progress")
+
+
+def progress_of(workload: Deployment) -> Progress:
+    """Where any workload's rollout stands, by the viewer of its kind."""
+    if workload.kind is WorkloadKind.DEPLOYMENT:
+        return rollout_progress(workload)
+    return workload_progress(workload.kind, workload.raw, revision=workload.revision)
+
+
+def _phase_of(strategy_type: str) -> Phase:
+    """kubectl's error ends the wait either way; OnDelete is the rollback done as far as the
+    controller goes, any other strategy is not one the bot can follow."""
+    return Phase.PODS_TO_DELETE if strategy_type == ON_DELETE else Phase.FAILED
 
 
 def _not_rolling(name: str, strategy_type: str) -> str:

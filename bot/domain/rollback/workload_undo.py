@@ -34,7 +34,6 @@ from bot.domain.errors import RollbackRefused
 from bot.domain.rollback.controller_revisions import (
     ControllerRevisionInfo,
     InvalidControllerRevision,
-    WorkloadKind,
     check_revision_data,
     current_revision,
     json_equal,
@@ -43,7 +42,7 @@ from bot.domain.rollback.controller_revisions import (
     workload_uid,
 )
 from bot.domain.rollback.guards import Snapshot
-from bot.domain.rollback.models import LAST_APPLIED_ANNOTATION, JsonDict
+from bot.domain.rollback.models import LAST_APPLIED_ANNOTATION, Deployment, JsonDict, WorkloadKind
 from bot.domain.rollback.template_diff import TemplateChange, diff_templates
 from bot.domain.rollback.versions import version_of
 
@@ -333,3 +332,32 @@ def _kept(where: str, owned: Sequence[ControllerRevisionInfo]) -> str:
 
 def _text(value: Any) -> str:
     return value[:253] if isinstance(value, str) else ""
+
+
+def strategy_notes(workload: Deployment) -> tuple[str, ...]:
+    """What a StatefulSet's or DaemonSet's update strategy makes of a rollback, for the versions
+    message and the CLI, before anyone clicks (a Deployment's strategy changes nothing)."""
+    kind = workload.kind
+    if kind is WorkloadKind.DEPLOYMENT:
+        return ()
+    if workload.update_strategy == ON_DELETE:
+        return (
+            "update strategy OnDelete: a rollback restores the template only; Kubernetes "
+            "replaces no pod, each keeps its version until it is deleted",
+        )
+    notes = []
+    desired = workload.desired_replicas
+    if kind is WorkloadKind.STATEFULSET:
+        partition = workload.partition or 0
+        if partition > 0:
+            count = f" ({max((desired or 0) - partition, 0)} of {desired})" if desired else ""
+            notes.append(
+                f"partition {partition}: only the pods of ordinal {partition} and above are "
+                f"rolled back{count}; the others keep their version"
+            )
+        notes.append(
+            "pods are replaced one at a time from the highest ordinal, each once the one before "
+            "is ready: a pod of the bad version that never becomes ready stops the rollback "
+            "until it is deleted"
+        )
+    return tuple(notes)

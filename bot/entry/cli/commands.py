@@ -39,9 +39,11 @@ from bot.domain.rollback.migrations import (
     migration_note,
     mutable_images_note,
 )
-from bot.domain.rollback.models import Deployment, History, Revision, Target
+from bot.domain.rollback.models import Deployment, History, Revision, Target, WorkloadKind
 from bot.domain.rollback.planning import RollbackCause, RollbackPlan, plan_rollback
+from bot.domain.rollback.progress import Phase
 from bot.domain.rollback.template_diff import preview
+from bot.domain.rollback.workload_undo import strategy_notes
 from bot.domain.times import ago, format_duration, kube_time
 from bot.entry.cli.text import plain
 from bot.usecases.rollback.engine import RollbackEngine
@@ -96,12 +98,21 @@ def deployment_json(ref: ServiceRef, server: str, deployment: Deployment) -> dic
         "service": ref.name,
         "namespace": deployment.namespace,
         "deployment": deployment.name,
+        "kind": deployment.kind.value,
         "cluster": server,
         "revision": deployment.revision,
         "version": deployment.version,
         "images": {c.name: c.image for c in deployment.containers},
         "changeCause": deployment.change_cause,
         "paused": deployment.paused,
+        **(
+            {}
+            if deployment.kind is WorkloadKind.DEPLOYMENT
+            else {
+                "updateStrategy": deployment.update_strategy or None,
+                "partition": deployment.partition,
+            }
+        ),
         "replicas": {
             "desired": deployment.desired_replicas,
             "current": status.replicas,
@@ -121,6 +132,7 @@ def revision_json(revision: Revision, history: History) -> dict[str, Any]:
         "revision": revision.number,
         "current": revision.current,
         "version": revision.version,
+        # a Deployment's ReplicaSet, a StatefulSet's or DaemonSet's ControllerRevision
         "replicaSet": revision.replicaset,
         "images": {c.name: c.image for c in revision.containers},
         "changeCause": revision.change_cause,
@@ -188,6 +200,10 @@ class Cli:
                 f"  {plain(cond.type):<9} {plain(cond.status)} {plain(cond.reason)}: "
                 f"{plain(cond.message)}"
             )
+        if deployment.kind is not WorkloadKind.DEPLOYMENT:
+            say(f"  strategy  {plain(deployment.update_strategy or 'none')}")
+            for note in strategy_notes(deployment):
+                say(("  note", "yellow"), f"  {plain(note)}")
         return EXIT_OK
 
     def _say(self, *parts: str | tuple[str, str]) -> None:
@@ -311,6 +327,14 @@ class Cli:
             raise RollbackRefused(f"not rolled back: {result.message}{_busy_hint(result)}")
         outcome = await result.completion
         elapsed = format_duration(outcome.elapsed)
+        if outcome.succeeded and outcome.last and outcome.last.phase is Phase.PODS_TO_DELETE:
+            self._say(
+                ("template rolled back", "yellow"),
+                f" {plain(ref.name)} to {plain(plan.target.version)} in {elapsed}; its update "
+                "strategy is OnDelete, so every pod keeps its version until it is deleted: "
+                f"kubectl -n {target.namespace} delete pod <pod>",
+            )
+            return EXIT_OK
         if outcome.succeeded:
             self._say(
                 ("rolled back", "green"),
@@ -318,9 +342,7 @@ class Cli:
             )
             return EXIT_OK
         counts = f" at {outcome.last.counts}" if outcome.last else ""
-        follow = (
-            f"follow it with: kubectl -n {target.namespace} rollout status deployment/{target.name}"
-        )
+        follow = f"follow it with: kubectl -n {target.namespace} rollout status {target.kubectl}"
         if outcome.timed_out:
             # Only the waiting ended: the patch is in and the rollout goes on.
             raise RolloutTimedOut(
@@ -379,7 +401,8 @@ class Cli:
         say(f"  from  {plain(plan.from_version)} (revision {plan.from_revision or '?'})")
         say(
             f"  to    {plain(plan.target.version)} (revision {plan.target.number}, "
-            f"ReplicaSet {plain(plan.target.replicaset)})"
+            f"{'ReplicaSet' if plan.kind is WorkloadKind.DEPLOYMENT else 'ControllerRevision'} "
+            f"{plain(plan.target.replicaset)})"
         )
         if plan.target.change_cause:
             say(f"  which was: {plain(plan.target.change_cause)}")
@@ -389,6 +412,8 @@ class Cli:
             history_limit_note(history.deployment),
             migration_note(plan.target),
             mutable_images_note(plan.target),
+            *strategy_notes(history.deployment),
+            *plan.warnings,
         )
         for note in notes:
             if note is not None:

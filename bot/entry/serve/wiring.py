@@ -39,7 +39,6 @@ from bot.domain.alerts.mapping import BadPattern, compile_patterns
 from bot.domain.alerts.storms import StormPolicy
 from bot.domain.errors import RollbackBotError
 from bot.domain.retry import Backoff, retry
-from bot.domain.rollback.models import Target
 from bot.entry.serve.routes import Check, Readiness, build_routes
 from bot.observability.metrics import Metrics
 from bot.usecases.alerts.digests import Digests
@@ -282,7 +281,7 @@ def build_bot(
     takeover = Takeover(
         registry,
         runner,
-        {Target(r.namespace, r.deployment, r.context): r.name for r in catalog.refs()},
+        {r.target: r.name for r in catalog.refs()},
         me=me,
         interval=settings.lease_seconds / 3,
     )
@@ -405,7 +404,7 @@ def build_bot(
         "gitops reminders": GitopsReminders(
             kube_gitops,
             gitops_notices,
-            {Target(r.namespace, r.deployment, r.context): r.name for r in catalog.refs()},
+            {r.target: r.name for r in catalog.refs()},
             interval=timedelta(seconds=settings.gitops_reminder_seconds),
         ).run,
         "audit retention": AuditRetention(audit_store).run,

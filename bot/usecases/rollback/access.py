@@ -186,7 +186,7 @@ class Access:
         deployment: Deployment | None = None
         try:
             deployment = await self._clusters.cluster(ref.context).read(
-                ref.namespace, ref.deployment
+                ref.namespace, ref.deployment, kind=ref.kind
             )
         except RollbackBotError:
             log.warning("could not read %s to record a denied %s", ref.qualified, what)

@@ -90,7 +90,7 @@ class Approvals:
             raise RollbackBotError("a request for approval is made in a Slack thread")
         target = rollback.target
         history = await self._clusters.cluster(target.context).history(
-            target.namespace, target.name
+            target.namespace, target.name, kind=target.kind
         )
         if rollback.snapshot is not None and (moved := staleness(rollback.snapshot, history)):
             raise Stale(f"not asked: {moved}")
@@ -369,7 +369,9 @@ class Approvals:
     async def _deployment(self, target: Target) -> Deployment | None:
         """The Deployment a record's Event goes on, when it can be read."""
         try:
-            return await self._clusters.cluster(target.context).read(target.namespace, target.name)
+            return await self._clusters.cluster(target.context).read(
+                target.namespace, target.name, kind=target.kind
+            )
         except RollbackBotError:
             log.warning("could not read %s to record a step about it", target)
             return None

@@ -17,7 +17,8 @@ from bot.domain.retry import NO_WAIT, retry
 from bot.domain.rollback.guards import Snapshot, staleness
 from bot.domain.rollback.models import Deployment, History, Target
 from bot.domain.rollback.planning import RollbackCause, RollbackPlan, plan_rollback
-from bot.domain.rollback.progress import Phase, Progress, rollout_progress
+from bot.domain.rollback.progress import Progress
+from bot.domain.rollback.workload_progress import progress_of
 from bot.usecases.rollback.ports import Cluster, Clusters
 
 log = logging.getLogger(__name__)
@@ -44,10 +45,10 @@ class RollbackEngine:
         return self._clusters.cluster(target.context)
 
     async def status(self, target: Target) -> Deployment:
-        return await self.cluster(target).read(target.namespace, target.name)
+        return await self.cluster(target).read(target.namespace, target.name, kind=target.kind)
 
     async def history(self, target: Target) -> History:
-        return await self.cluster(target).history(target.namespace, target.name)
+        return await self.cluster(target).history(target.namespace, target.name, kind=target.kind)
 
     async def plan(
         self, target: Target, to_revision: int | None, cause: RollbackCause | None = None
@@ -76,12 +77,12 @@ class RollbackEngine:
         async def attempt(number: int) -> Applied:
             nonlocal current
             if number > 1:
-                log.info("deployment %s changed while rolling back; re-planning", target)
+                log.info("%s changed while rolling back; re-planning", target.described)
                 current = await self._replan(target, current, cause, snapshot)
             if current.action == "skip":
                 return Applied(current, None, dry_run, number)
             deployment = await cluster.patch(
-                target.namespace, target.name, current.patch, dry_run=dry_run
+                target.namespace, target.name, current.body, dry_run=dry_run, kind=target.kind
             )
             return Applied(current, deployment, dry_run, number)
 
@@ -117,7 +118,7 @@ class RollbackEngine:
         """Progress until the rollout completes or fails; RolloutTimedOut after `within` s."""
         cluster = self.cluster(target)
         deadline = None if within is None else self._clock() + within
-        stream = cluster.watch(target.namespace, target.name)
+        stream = cluster.watch(target.namespace, target.name, kind=target.kind)
         try:
             while True:
                 remaining = None if deadline is None else deadline - self._clock()
@@ -130,9 +131,9 @@ class RollbackEngine:
                     continue
                 except StopAsyncIteration:
                     return
-                progress = rollout_progress(deployment)
+                progress = progress_of(deployment)
                 yield progress
-                if progress.phase in (Phase.COMPLETE, Phase.FAILED):
+                if progress.finished:
                     return
         finally:
             await stream.aclose()

@@ -221,7 +221,9 @@ class GitopsGuard:
 
     async def _deployment(self, target: Target) -> Deployment | None:
         try:
-            return await self._clusters.cluster(target.context).read(target.namespace, target.name)
+            return await self._clusters.cluster(target.context).read(
+                target.namespace, target.name, kind=target.kind
+            )
         except RollbackBotError as exc:
             log.warning("could not read %s to record the GitOps step: %s", target, exc)
             return None

@@ -12,14 +12,25 @@ from typing import Protocol
 
 from bot.domain.rollback.approvals import ApprovalRequest
 from bot.domain.rollback.gitops import Managed, Suspension
-from bot.domain.rollback.models import Deployment, History, JsonDict, RunInfo, Target, Thread
+from bot.domain.rollback.models import (
+    Deployment,
+    History,
+    JsonDict,
+    RunInfo,
+    Target,
+    Thread,
+    WorkloadKind,
+)
 from bot.domain.rollback.planning import RollbackPlan
 from bot.domain.rollback.progress import Progress
 from bot.domain.rollback.views import ServiceView
 
+DEPLOYMENT = WorkloadKind.DEPLOYMENT
+
 
 class Cluster(Protocol):
-    """One Kubernetes cluster: its Deployments and their rollback locks."""
+    """One Kubernetes cluster: its workloads (Deployments, StatefulSets, DaemonSets, by `kind`)
+    and their rollback locks (named by `Target.lock_key`)."""
 
     @property
     def server(self) -> str:
@@ -30,22 +41,36 @@ class Cluster(Protocol):
         """The API server's version; ClusterError when it cannot be reached."""
         ...
 
-    async def read(self, namespace: str, name: str) -> Deployment:
-        """The Deployment now; NotFound when it does not exist."""
+    async def read(
+        self, namespace: str, name: str, *, kind: WorkloadKind = DEPLOYMENT
+    ) -> Deployment:
+        """The workload now; NotFound when it does not exist."""
         ...
 
-    async def history(self, namespace: str, name: str) -> History:
-        """The Deployment and the revisions its ReplicaSets hold."""
+    async def history(
+        self, namespace: str, name: str, *, kind: WorkloadKind = DEPLOYMENT
+    ) -> History:
+        """The workload and its revisions (a Deployment's ReplicaSets, the others'
+        ControllerRevisions)."""
         ...
 
     async def patch(
-        self, namespace: str, name: str, patch: Sequence[JsonDict], *, dry_run: bool
+        self,
+        namespace: str,
+        name: str,
+        patch: Sequence[JsonDict] | JsonDict,
+        *,
+        dry_run: bool,
+        kind: WorkloadKind = DEPLOYMENT,
     ) -> Deployment:
-        """Send one JSON Patch; Conflict when a resourceVersion precondition fails."""
+        """Send the rollback's patch (a Deployment's JSON Patch, the others' strategic merge
+        patch); Conflict when its resourceVersion precondition fails."""
         ...
 
-    def watch(self, namespace: str, name: str) -> AsyncGenerator[Deployment, None]:
-        """The Deployment now, then every change, resuming across disconnects, until closed."""
+    def watch(
+        self, namespace: str, name: str, *, kind: WorkloadKind = DEPLOYMENT
+    ) -> AsyncGenerator[Deployment, None]:
+        """The workload now, then every change, resuming across disconnects, until closed."""
         ...
 
     async def acquire_lock(

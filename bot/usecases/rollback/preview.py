@@ -54,7 +54,9 @@ class Previews:
         """The plan for a click on revision `target_revision` (pinned by its ReplicaSet). A
         refusal (the migration guard unless `override`, a paused Deployment) is recorded; a
         revision no longer kept is only told (the confirmation would refuse it as stale)."""
-        history = await self._clusters.cluster(ref.context).history(ref.namespace, ref.deployment)
+        history = await self._clusters.cluster(ref.context).history(
+            ref.namespace, ref.deployment, kind=ref.kind
+        )
         chosen = next((r for r in history.revisions if r.replicaset == target_replicaset), None)
         if chosen is None:
             return Preview(None, f"revision {target_revision} is no longer kept in the history")

@@ -34,7 +34,7 @@ from bot.domain.errors import (
 from bot.domain.retry import Backoff, retry
 from bot.domain.rollback.guards import staleness
 from bot.domain.rollback.locks import LockLost
-from bot.domain.rollback.models import Deployment, History, RunInfo, Target
+from bot.domain.rollback.models import Deployment, History, RunInfo, Target, WorkloadKind
 from bot.domain.rollback.pickup import pickup
 from bot.domain.rollback.planning import RollbackCause, RollbackPlan, plan_rollback
 from bot.domain.rollback.progress import Phase, Progress
@@ -50,6 +50,8 @@ if TYPE_CHECKING:  # the CLI, which counts nothing, does not load prometheus_cli
     from bot.usecases.rollback.gitops import GitopsGuard
 
 log = logging.getLogger(__name__)
+
+DONE = (Phase.COMPLETE, Phase.PODS_TO_DELETE)
 
 LEASE_SECONDS = 30
 RELEASE_ATTEMPTS = 4
@@ -126,6 +128,7 @@ class _Records:
         at: datetime | None = None,
     ) -> AuditRecord:
         request, deployment, run = self.request, self.deployment, self.run
+        kind = request.target.kind
         from_version: str | None
         if plan is not None:
             from_version, to_version = plan.from_version, plan.target.version
@@ -155,6 +158,7 @@ class _Records:
             channel=request.thread.channel if request.thread else None,
             thread_ts=request.thread.thread_ts if request.thread else None,
             context=request.target.context,
+            kind=None if kind is WorkloadKind.DEPLOYMENT else kind.value,
         )
 
 
@@ -285,11 +289,12 @@ class RolloutRunner:
             deployment=target.name,
             from_revision=plan.from_revision,
             target_replicaset=plan.target.replicaset,
+            kind=target.kind,
         )
         # Made before the lock is taken: a rollback that cannot be told is not started.
         reporter = self._reporters.reporter(request.thread, target)
         holder = await self._engine.cluster(target).acquire_lock(
-            target.namespace, target.name, self._me, run, self._lease_seconds
+            target.namespace, target.lock_key, self._me, run, self._lease_seconds
         )
         if holder is not None:
             await self._audit.record(self._busy(request, holder, deployment), deployment)
@@ -467,7 +472,9 @@ class RolloutRunner:
         last, elapsed = story.last, story.elapsed
         target = request.target
         error, unknown = ending.error, ending.unknown
-        succeeded = error is None and last is not None and last.phase is Phase.COMPLETE
+        # OnDelete: the template is back and nothing more will move; the outcome says which
+        # pods to delete (`Ending.PODS_TO_DELETE`), recorded as the rollback done.
+        succeeded = error is None and last is not None and last.phase in DONE
         self._count(request.service, succeeded, ending.timed_out, unknown, elapsed)
         if not succeeded and error is None:
             # Following ended without the rollout's verdict: a shutdown stopped it.
@@ -488,9 +495,16 @@ class RolloutRunner:
             if unknown
             else Step.FAILED
         )
-        detail = (f"in {elapsed:.1f}s" if succeeded else f"{error}") + (
-            f" ({last.counts})" if last else ""
-        )
+        detail = (
+            f"in {elapsed:.1f}s"
+            + (
+                "; the pods take it once deleted (OnDelete)"
+                if last and last.phase is Phase.PODS_TO_DELETE
+                else ""
+            )
+            if succeeded
+            else f"{error}"
+        ) + (f" ({last.counts})" if last else "")
         await self._audit.record(
             record(step, plan=plan, detail=detail, rollback_id=run.rollback_id), record.deployment
         )
@@ -544,7 +558,7 @@ class RolloutRunner:
         )
         try:
             await self._engine.cluster(target).hand_over_lock(
-                target.namespace, target.name, self._me
+                target.namespace, target.lock_key, self._me
             )
         except RollbackBotError as exc:
             # Still held in our name: a replica picks it up once it saw the Lease go silent.
@@ -564,7 +578,7 @@ class RolloutRunner:
         cluster = self._engine.cluster(target)
 
         async def release(_number: int) -> None:
-            await cluster.release_lock(target.namespace, target.name, self._me)
+            await cluster.release_lock(target.namespace, target.lock_key, self._me)
 
         try:
             await retry(
@@ -644,7 +658,7 @@ class RolloutRunner:
         while True:
             await asyncio.sleep(self._lease_seconds / 3)
             try:
-                await cluster.renew_lock(target.namespace, target.name, self._me)
+                await cluster.renew_lock(target.namespace, target.lock_key, self._me)
             except LockLost as exc:
                 log.warning("lost the rollback lock of %s: %s", target, exc)
                 slot.lost = exc
@@ -672,7 +686,7 @@ class RolloutRunner:
                 self._release_slot(target, slot)
                 return False
             run = await self._engine.cluster(target).take_over_lock(
-                target.namespace, target.name, self._me, self._lease_seconds
+                target.namespace, target.lock_key, self._me, self._lease_seconds
             )
             if run is None:
                 self._release_slot(target, slot)

@@ -64,7 +64,7 @@ class Takeover:
             for run in runs:
                 if run.deployment is None:
                     continue
-                target = Target(namespace, run.deployment, context)
+                target = Target(namespace, run.deployment, context, run.kind)
                 service = self._services.get(target)
                 if service is None:  # only the catalog's Deployments are the bot's to finish
                     continue

@@ -43,7 +43,9 @@ class ServiceViews:
 
     async def view(self, ref: ServiceRef, asked_by: str) -> ServiceView:
         """The service as it is now, for `asked_by` (one history read)."""
-        history = await self._clusters.cluster(ref.context).history(ref.namespace, ref.deployment)
+        history = await self._clusters.cluster(ref.context).history(
+            ref.namespace, ref.deployment, kind=ref.kind
+        )
         return ServiceView(
             service=ref.name,
             namespace=ref.namespace,

@@ -50,7 +50,7 @@ def test_without_catalog_a_bare_name_explains_the_two_ways() -> None:
     [
         (
             "services:\n  checkout: {namespace: shop}\n",
-            "key 'services.checkout.deployment' is missing",
+            "key 'services.checkout': key 'name' is missing: the workload's name",
         ),
         (
             "services:\n  checkout: {namespace: Shop_1, deployment: c}\n",

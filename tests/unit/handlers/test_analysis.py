@@ -16,7 +16,7 @@ from bot.adapters.slack.payloads import StopWatchButton
 from bot.config.catalog import Catalog, ServiceEntry, ServiceRef
 from bot.domain.audit import AuditRecord, Step
 from bot.domain.errors import ClusterError
-from bot.domain.rollback.models import Deployment
+from bot.domain.rollback.models import Deployment, WorkloadKind
 from bot.usecases.audit import AuditTrail
 from bot.usecases.rollback.access import Access
 from bot.usecases.rollback.ports import Cluster
@@ -70,7 +70,9 @@ class Directory:
 class ReadCluster:
     """The cluster as a denial's record reads it."""
 
-    async def read(self, namespace: str, name: str) -> Deployment:
+    async def read(
+        self, namespace: str, name: str, *, kind: WorkloadKind = WorkloadKind.DEPLOYMENT
+    ) -> Deployment:
         return history().deployment
 
 

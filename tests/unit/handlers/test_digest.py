@@ -15,7 +15,7 @@ from bot.adapters.slack import action_ids
 from bot.adapters.slack.payloads import RollbackButton
 from bot.config.catalog import Catalog, ServiceEntry
 from bot.domain.audit import AuditRecord, Step
-from bot.domain.rollback.models import Deployment, History, RunInfo, Target
+from bot.domain.rollback.models import Deployment, History, RunInfo, Target, WorkloadKind
 from bot.usecases.audit import AuditTrail
 from bot.usecases.rollback.ports import Cluster
 from bot.usecases.rollback.views import ServiceViews
@@ -53,7 +53,9 @@ class ReadOnlyCluster:
     def server(self) -> str:
         return "https://prod-eu.example.com"
 
-    async def history(self, namespace: str, name: str) -> History:
+    async def history(
+        self, namespace: str, name: str, *, kind: WorkloadKind = WorkloadKind.DEPLOYMENT
+    ) -> History:
         self.reads.append((namespace, name))
         return self._history
 

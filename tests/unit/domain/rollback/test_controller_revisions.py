@@ -12,7 +12,6 @@ from bot.domain.errors import RollbackRefused
 from bot.domain.rollback.controller_revisions import (
     MAX_REVISIONS,
     InvalidControllerRevision,
-    WorkloadKind,
     as_revision,
     check_revision_data,
     controller_of,
@@ -23,6 +22,7 @@ from bot.domain.rollback.controller_revisions import (
     restore_patch,
     template_matches,
 )
+from bot.domain.rollback.models import WorkloadKind
 
 UID = "0b7e6c1e-3f0a-4d57-9a51-5a2f1c7d0e11"
 OTHER_UID = "5d1f0c8a-8c55-4b33-a1a6-6a0f5b2e9c42"

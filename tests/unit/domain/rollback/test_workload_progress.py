@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from bot.domain.rollback.controller_revisions import WorkloadKind
+from bot.domain.rollback.models import WorkloadKind
 from bot.domain.rollback.progress import Ending, Phase, ending
 from bot.domain.rollback.workload_progress import (
     ONLY_ROLLING_UPDATE,
@@ -189,7 +189,7 @@ def test_statefulset_without_replicas_skips_the_ready_and_partition_checks() -> 
 
 def test_statefulset_on_delete_ends_saying_the_pods_must_be_deleted() -> None:
     progress = statefulset_progress(statefulset(strategy={"type": "OnDelete"}))
-    assert progress.phase is Phase.FAILED
+    assert progress.phase is Phase.PODS_TO_DELETE
     assert progress.finished
     assert progress.pods_must_be_deleted
     assert progress.strategy == "OnDelete"
@@ -198,7 +198,9 @@ def test_statefulset_on_delete_ends_saying_the_pods_must_be_deleted() -> None:
     )
     assert 'statefulset "db" uses the OnDelete update strategy' in progress.message
     assert "Delete the pods to bring the rolled-back version up" in progress.message
-    assert ending(progress, None) is Ending.FAILED  # never told as a success
+    # Told as its own ending: the template is back, the pods are not (never "rolled out").
+    assert ending(progress, None) is Ending.PODS_TO_DELETE
+    assert ending(progress, "the bot stopped") is Ending.FAILED
 
 
 def test_statefulset_without_a_strategy_type_is_kubectls_error() -> None:
@@ -283,7 +285,7 @@ def test_daemonset_on_no_node_is_complete() -> None:
 
 def test_daemonset_on_delete_ends_saying_the_pods_must_be_deleted() -> None:
     progress = daemonset_progress(daemonset(strategy={"type": "OnDelete"}))
-    assert progress.phase is Phase.FAILED
+    assert progress.phase is Phase.PODS_TO_DELETE
     assert progress.pods_must_be_deleted
     assert progress.message.startswith(ONLY_ROLLING_UPDATE)
     assert 'daemon set "node-agent" uses the OnDelete update strategy' in progress.message

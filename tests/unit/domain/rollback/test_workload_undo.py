@@ -12,10 +12,10 @@ from bot.domain.errors import RollbackRefused
 from bot.domain.rollback.controller_revisions import (
     ControllerRevisionInfo,
     InvalidControllerRevision,
-    WorkloadKind,
     owned_history,
 )
 from bot.domain.rollback.guards import Snapshot
+from bot.domain.rollback.models import WorkloadKind
 from bot.domain.rollback.workload_undo import (
     STRATEGIC_MERGE_PATCH,
     UndoPlan,

@@ -19,7 +19,15 @@ import pytest
 from bot.adapters.kube.parsing import parse_deployment, parse_history
 from bot.domain.audit import AuditRecord, Step
 from bot.domain.rollback.guards import Snapshot
-from bot.domain.rollback.models import Deployment, History, JsonDict, RunInfo, Target, Thread
+from bot.domain.rollback.models import (
+    Deployment,
+    History,
+    JsonDict,
+    RunInfo,
+    Target,
+    Thread,
+    WorkloadKind,
+)
 from bot.domain.rollback.planning import RollbackPlan
 from bot.domain.rollback.progress import Phase, Progress
 from bot.domain.rollback.views import ServiceView
@@ -154,10 +162,14 @@ class FakeCluster:
     async def ping(self) -> str:
         return "v1.31.0"
 
-    async def read(self, namespace: str, name: str) -> Deployment:
+    async def read(
+        self, namespace: str, name: str, *, kind: WorkloadKind = WorkloadKind.DEPLOYMENT
+    ) -> Deployment:
         return self.current.deployment
 
-    async def history(self, namespace: str, name: str) -> History:
+    async def history(
+        self, namespace: str, name: str, *, kind: WorkloadKind = WorkloadKind.DEPLOYMENT
+    ) -> History:
         self.history_reads += 1
         self.reading.set()
         if self.history_gate is not None:
@@ -165,9 +177,16 @@ class FakeCluster:
         return self.current
 
     async def patch(
-        self, namespace: str, name: str, patch: Sequence[JsonDict], *, dry_run: bool
+        self,
+        namespace: str,
+        name: str,
+        patch: Sequence[JsonDict] | JsonDict,
+        *,
+        dry_run: bool,
+        kind: WorkloadKind = WorkloadKind.DEPLOYMENT,
     ) -> Deployment:
         assert not dry_run
+        assert isinstance(patch, tuple | list)
         self.patching.set()
         if self.patch_gate is not None:
             await self.patch_gate.wait()
@@ -176,7 +195,9 @@ class FakeCluster:
             self.current = self.after
         return self.current.deployment
 
-    async def watch(self, namespace: str, name: str) -> AsyncGenerator[Deployment, None]:
+    async def watch(
+        self, namespace: str, name: str, *, kind: WorkloadKind = WorkloadKind.DEPLOYMENT
+    ) -> AsyncGenerator[Deployment, None]:
         self.watching.set()
         for event in self.script:
             if self.watch_gate is not None:

@@ -28,7 +28,13 @@ from tests.unit.usecases.rollback.test_runner import (
 
 class RefusingPatch(FakeCluster):
     async def patch(
-        self, namespace: str, name: str, patch: Sequence[JsonDict], *, dry_run: bool
+        self,
+        namespace: str,
+        name: str,
+        patch: Sequence[JsonDict] | JsonDict,
+        *,
+        dry_run: bool,
+        kind: object = None,
     ) -> Deployment:
         raise RollbackRefused("the target ReplicaSet disappeared while rolling back")
 
