@@ -88,7 +88,9 @@ def test_rollback_of_a_daemonset_named_by_kind_and_its_skip(
     # Asking again for the revision it now runs is kubectl's skip, nothing sent.
     history = json.loads(cli(demo[1], "history", "log-agent", "--output", "json").stdout)
     current = next(r for r in history["revisions"] if r["current"])
-    again = cli(demo[1], "rollback", "log-agent", "--to-revision", str(current["revision"]), "--yes")
+    again = cli(
+        demo[1], "rollback", "log-agent", "--to-revision", str(current["revision"]), "--yes"
+    )
     assert again.returncode == 0, again.stdout + again.stderr
     assert "skipped" in again.stdout
 

@@ -13,17 +13,24 @@ from __future__ import annotations
 
 import json
 import random
+from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import aiohttp
 import pytest
 import yaml
 
+from bot.adapters.kube.clusters import ClusterRegistry
 from bot.domain.errors import RollbackRefused
 from bot.domain.rollback.controller_revisions import owned_history
-from bot.domain.rollback.models import WorkloadKind
+from bot.domain.rollback.models import CHANGE_CAUSE_ANNOTATION, Target, WorkloadKind
+from bot.domain.rollback.planning import RollbackCause
+from bot.domain.rollback.progress import Phase
 from bot.domain.rollback.workload_undo import plan_undo
+from bot.usecases.rollback.engine import RollbackEngine
 from rollback_sandbox.cluster.threaded import SandboxThread
+from tests.builders import OneCluster
 from tests.integration.kube_history import Kubectl, apply, create_namespace, get
 
 pytestmark = pytest.mark.kubectl
@@ -180,3 +187,41 @@ async def test_a_missing_revision_is_refused_by_both(
     assert "unable to find specified revision 9 in history" in refused.stderr
     with pytest.raises(RollbackRefused, match="unable to find specified revision 9 in history"):
         await undo_by_plan(sandbox, kind, "missing", 9)
+
+
+@pytest.mark.parametrize("kind", list(KINDS), ids=[k.value for k in KINDS])
+@pytest.mark.parametrize("seed", [4, 5])
+async def test_the_bots_engine_rolls_back_to_exactly_kubectls_template(
+    kubectl: Kubectl, sandbox: SandboxThread, kind: WorkloadKind, seed: int, tmp_path: Path
+) -> None:
+    """The whole path the bot takes (the kube adapter's read of the workload and its
+    ControllerRevisions, `plan_rollback`, the engine's patch with its precondition and record,
+    the follow to the end) against kubectl's own undo of the same history."""
+    rng = random.Random(seed * 104729)  # noqa: S311 - a seeded choice, not a secret
+    versions = random_versions(seed, rng.randrange(2, 5))
+    to_revision = rng.choice([0, *range(1, len(versions))])
+    build(kubectl, kind, "kubectl-undo", versions)
+    build(kubectl, kind, "bot-undo", versions)
+    undo = ["rollout", "undo", f"{KINDS[kind][0]}/web", "-n", "kubectl-undo"]
+    if to_revision:
+        undo.append(f"--to-revision={to_revision}")
+    kubectl(*undo)
+
+    registry = ClusterRegistry(str(sandbox.write_kubeconfig(tmp_path / "kubeconfig")), None)
+    engine = RollbackEngine(OneCluster(registry.cluster(None)))
+    target = Target("bot-undo", "web", kind=kind)
+    cause = RollbackCause("@parity", "test", None, datetime.now(UTC))
+    try:
+        plan = await engine.plan(target, to_revision or None, cause)
+        applied = await engine.apply(target, plan, cause, snapshot=plan.snapshot)
+        assert applied.deployment is not None and applied.deployment.kind is kind
+        last = [p async for p in engine.follow(target, within=60)][-1]
+    finally:
+        await registry.close()
+
+    assert last.phase is Phase.COMPLETE, last.message
+    assert template_of(kubectl, kind, "bot-undo") == template_of(kubectl, kind, "kubectl-undo")
+    annotations = get(kubectl, KINDS[kind][0], "web", "bot-undo")["metadata"]["annotations"]
+    assert annotations[CHANGE_CAUSE_ANNOTATION].startswith(
+        f"rolled back to revision {plan.target.number} "
+    )

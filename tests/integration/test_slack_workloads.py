@@ -6,7 +6,6 @@ progress in the thread, outcome."""
 from __future__ import annotations
 
 import copy
-from typing import Any
 
 import pytest
 

@@ -255,11 +255,14 @@ def test_demo_seed_has_a_settled_three_revision_history() -> None:
     assert d["metadata"]["annotations"][REVISION] == "3"
     assert d["spec"]["template"]["spec"]["containers"][0]["image"].endswith("checkout:2.14.0")
     assert d["status"]["availableReplicas"] == d["status"]["updatedReplicas"] == 3
-    rss = sorted(
-        sb.registry.list(r.REPLICASETS, "shop", ()),
+    checkout = sorted(
+        (
+            rs
+            for rs in sb.registry.list(r.REPLICASETS, "shop", ())
+            if rs["metadata"]["name"].startswith("checkout-")
+        ),
         key=lambda rs: int(rs["metadata"]["annotations"][REVISION]),
     )
-    checkout = [rs for rs in rss if rs["metadata"]["name"].startswith("checkout-")]
     assert [
         rs["spec"]["template"]["metadata"]["labels"]["app.kubernetes.io/version"] for rs in checkout
     ] == [

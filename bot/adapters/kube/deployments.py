@@ -13,7 +13,7 @@ from typing import Any
 
 from kubernetes.client.exceptions import ApiException
 
-from bot.adapters.kube.client import JSON_PATCH, KubeClient
+from bot.adapters.kube.client import JSON_PATCH, MERGE_PATCH, KubeClient
 from bot.adapters.kube.errors import TRANSPORT_ERRORS
 from bot.adapters.kube.parsing import (
     label_selector,
@@ -57,8 +57,16 @@ class Deployments:
     async def read(
         self, namespace: str, name: str, *, kind: WorkloadKind = DEPLOYMENT
     ) -> Deployment:
-        if kind is not DEPLOYMENT:  # its revision number is known from its history only
+        if kind in (WorkloadKind.STATEFULSET, WorkloadKind.DAEMONSET):
+            # its revision number is known from its history only
             return (await self.history(namespace, name, kind=kind)).deployment
+        if kind is not DEPLOYMENT:
+            obj = await self._kube.request(
+                f"reading {kind.noun} {namespace}/{name}",
+                "GET",
+                f"{kind.api_path}/namespaces/{namespace}/{kind.plural}/{name}",
+            )
+            return parse_workload(kind, obj)
         obj = await self._kube.request(
             f"reading deployment {namespace}/{name}",
             "GET",
@@ -71,11 +79,13 @@ class Deployments:
     ) -> History:
         what = f"reading the history of {kind.noun} {namespace}/{name}"
         workload = await self._kube.request(
-            what, "GET", f"{APPS}/namespaces/{namespace}/{kind.plural}/{name}"
+            what, "GET", f"{kind.api_path}/namespaces/{namespace}/{kind.plural}/{name}"
         )
         selector = label_selector((workload.get("spec") or {}).get("selector") or {})
         # Scoped by the workload's selector as kubectl does; ownership is checked when parsing.
-        owned = "replicasets" if kind is DEPLOYMENT else "controllerrevisions"
+        owned = (
+            "replicasets" if kind in (DEPLOYMENT, WorkloadKind.ROLLOUT) else "controllerrevisions"
+        )
         listing = await self._kube.request(
             what,
             "GET",
@@ -95,17 +105,33 @@ class Deployments:
         *,
         dry_run: bool,
         kind: WorkloadKind = DEPLOYMENT,
+        subresource: str | None = None,
     ) -> Deployment:
-        """A Deployment's JSON Patch (a list of operations), or a StatefulSet's or DaemonSet's
-        strategic merge patch (one object), as kubectl sends each."""
+        """A JSON Patch (a list of operations: a Deployment's, a Rollout's undo), or one object:
+        a StatefulSet's or DaemonSet's strategic merge patch, as kubectl sends it, or a JSON merge
+        patch of a Rollout (its abort, on the `status` subresource, as the plugin sends it: again
+        without the subresource when the CRD has none)."""
         body: Any = patch if isinstance(patch, dict) else list(patch)
+        if not isinstance(patch, dict):
+            content_type = JSON_PATCH
+        elif kind is WorkloadKind.ROLLOUT:
+            content_type = MERGE_PATCH
+        else:
+            content_type = STRATEGIC_MERGE_PATCH
+        path = f"{kind.api_path}/namespaces/{namespace}/{kind.plural}/{name}"
+        what = f"patching {kind.noun} {namespace}/{name}"
+        query = [("dryRun", "All")] if dry_run else []
+        if subresource is not None:
+            try:
+                obj = await self._kube.request(
+                    what, "PATCH", f"{path}/{subresource}", body, query=query,
+                    content_type=content_type,
+                )  # fmt: skip
+                return parse_workload(kind, obj)
+            except NotFound:
+                log.info("%s: no %s subresource; patching the object", what, subresource)
         obj = await self._kube.request(
-            f"patching {kind.noun} {namespace}/{name}",
-            "PATCH",
-            f"{APPS}/namespaces/{namespace}/{kind.plural}/{name}",
-            body,
-            query=[("dryRun", "All")] if dry_run else [],
-            content_type=STRATEGIC_MERGE_PATCH if isinstance(patch, dict) else JSON_PATCH,
+            what, "PATCH", path, body, query=query, content_type=content_type
         )
         return parse_workload(kind, obj)
 
@@ -114,7 +140,7 @@ class Deployments:
     ) -> AsyncGenerator[Deployment, None]:
         what = f"watching {kind.noun} {namespace}/{name}"
         events = self._events(
-            what, namespace, f"metadata.name={name}", WATCH_RETRY_LIMIT, plural=kind.plural
+            what, namespace, f"metadata.name={name}", WATCH_RETRY_LIMIT, kind=kind
         )
         async with contextlib.aclosing(events) as changes:
             async for change in changes:
@@ -150,11 +176,11 @@ class Deployments:
         field_selector: str | None,
         retry_limit: int | None,
         *,
-        plural: str = "deployments",
+        kind: WorkloadKind = DEPLOYMENT,
     ) -> AsyncGenerator[_Change, None]:
         """A list, then the watch from its resourceVersion, resumed after a disconnect and
         listed again on 410 Gone. `retry_limit` failures in a row end it (None: never)."""
-        collection = f"{APPS}/namespaces/{namespace}/{plural}"
+        collection = f"{kind.api_path}/namespaces/{namespace}/{kind.plural}"
         selector = [("fieldSelector", field_selector)] if field_selector else []
         resource_version: str | None = None
         failures = 0
@@ -191,9 +217,9 @@ class Deployments:
                 async with contextlib.aclosing(stream) as events:
                     async for event in events:
                         failures, seen = 0, seen + 1
-                        kind = event.get("type")
+                        happened = event.get("type")
                         obj = event.get("object") or {}
-                        if kind == "ERROR":
+                        if happened == "ERROR":
                             if obj.get("code") == 410:
                                 log.info("%s: the watch expired; listing again", what)
                                 resource_version = None
@@ -202,8 +228,8 @@ class Deployments:
                         resource_version = str(
                             (obj.get("metadata") or {}).get("resourceVersion", resource_version)
                         )
-                        if kind in ("ADDED", "MODIFIED", "DELETED") and isinstance(obj, dict):
-                            yield _Change((obj,), deleted=kind == "DELETED")
+                        if happened in ("ADDED", "MODIFIED", "DELETED") and isinstance(obj, dict):
+                            yield _Change((obj,), deleted=happened == "DELETED")
                 # A watch that ends at once with nothing (a proxy or a draining API server
                 # closing it) is not asked again in a tight loop.
                 if not seen and asyncio.get_running_loop().time() - opened < 1.0:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
+from bot.domain.rollback import argo_rollouts
 from bot.domain.rollback.controller_revisions import (
     as_revision,
     current_revision,
@@ -176,7 +177,16 @@ def parse_workload(kind: WorkloadKind, obj: JsonDict, *, revision: int | None = 
     raw_annotations = _mapping(metadata.get("annotations"))
     annotations = {str(k)[:317]: str(v) for k, v in raw_annotations.items()}
     template = _mapping(spec.get("template"))
-    strategy, partition = update_strategy(kind, obj)
+    if kind is WorkloadKind.ROLLOUT:
+        strategies = _mapping(spec.get("strategy"))
+        strategy = next((s for s in ("canary", "blueGreen") if s in strategies), "")
+        partition = None
+        if revision is None:  # the Rollout carries its current revision's number itself
+            revision = argo_rollouts.parse_revision(
+                raw_annotations.get(argo_rollouts.REVISION_ANNOTATION)
+            )
+    else:
+        strategy, partition = update_strategy(kind, obj)
     if kind is WorkloadKind.DAEMONSET:
         desired: int | None = _int(status.get("desiredNumberScheduled"))
         counts = (
@@ -241,8 +251,21 @@ def parse_workload_history(
     """A StatefulSet's or DaemonSet's history from its ControllerRevisions, as kubectl reads
     it (only those it controls, by uid), newest first; the current one is the revision its
     template is (`controller_revisions.current_revision`). A malformed revision of its own
-    refuses the whole history (InvalidControllerRevision), as kubectl's read fails."""
+    refuses the whole history (InvalidControllerRevision), as kubectl's read fails. A Rollout's
+    from its ReplicaSets (`controller_revisions` holds them then), as the plugin reads it."""
     listed = [item for item in controller_revisions if isinstance(item, dict)]
+    if kind is WorkloadKind.ROLLOUT:
+        history = argo_rollouts.rollout_history(obj, listed)
+        current = history.current
+        return History(
+            deployment=parse_workload(
+                kind,
+                obj,
+                revision=current.number if current is not None else None,
+            ),
+            revisions=history.revisions,
+            owned_json=tuple(listed),
+        )
     owned = owned_history(obj, listed)
     now = current_revision(obj, owned)
     revisions = sorted(
@@ -251,9 +274,7 @@ def parse_workload_history(
         reverse=True,
     )
     workload = parse_workload(kind, obj, revision=now.number if now is not None else None)
-    return History(
-        deployment=workload, revisions=tuple(revisions), controller_revisions=tuple(listed)
-    )
+    return History(deployment=workload, revisions=tuple(revisions), owned_json=tuple(listed))
 
 
 def _mapping(value: Any) -> JsonDict:

@@ -556,7 +556,7 @@ def outcome_message(
             f"*{escape(to_version)}* (in {took}), but its update strategy is *OnDelete*: "
             "Kubernetes replaces no pod, so every pod keeps the version it runs until it is "
             f"deleted. Delete them to bring {escape(to_version)} up, one at a time for a "
-            f"StatefulSet (`kubectl -n {namespace} delete pod <pod>`), and check with "
+            f"StatefulSet (`kubectl -n {namespace} delete pod &lt;pod&gt;`), and check with "
             f"`kubectl -n {namespace} get pods -L controller-revision-hash`."
         )
         return section_message(

@@ -47,7 +47,12 @@ ROLLBACK_ID = re.compile(r"[0-9a-f]{1,32}")
 
 def lease_name(deployment: str, prefix: str = LEASE_PREFIX) -> str:
     """A Lease name per Deployment: a DNS subdomain of at most 253 characters. A name too long
-    to fit keeps a digest of the whole Deployment name, so two Deployments never share a lock."""
+    to fit keeps a digest of the whole Deployment name, so two Deployments never share a lock.
+    Another kind's key ("statefulset:orders-db", `models.lock_key`) gets a prefix of its own
+    ("rollback-bot-statefulset.orders-db"), which no Deployment's Lease name can start with."""
+    kind, colon, rest = deployment.partition(":")
+    if colon:
+        prefix, deployment = f"{prefix.rstrip('.')}-{kind}.", rest
     name = re.sub(r"[^a-z0-9.-]", "-", f"{prefix}{deployment}".lower())
     if len(name) <= MAX_NAME:
         return name.rstrip(".-")

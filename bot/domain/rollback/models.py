@@ -49,18 +49,31 @@ class WorkloadKind(StrEnum):
     DEPLOYMENT = "Deployment"
     STATEFULSET = "StatefulSet"
     DAEMONSET = "DaemonSet"
+    ROLLOUT = "Rollout"  # Argo Rollouts' argoproj.io/v1alpha1 Rollout
 
     @property
     def noun(self) -> str:
         """As kubectl names the kind in its messages: "deployment", "statefulset", "daemon set"."""
-        return {"Deployment": "deployment", "StatefulSet": "statefulset"}.get(
-            self.value, "daemon set"
-        )
+        return {
+            "Deployment": "deployment",
+            "StatefulSet": "statefulset",
+            "Rollout": "rollout",
+        }.get(self.value, "daemon set")
+
+    @property
+    def group(self) -> str:
+        return "argoproj.io" if self is WorkloadKind.ROLLOUT else "apps"
+
+    @property
+    def api_path(self) -> str:
+        """Where the API serves the kind: "/apis/apps/v1", "/apis/argoproj.io/v1alpha1"."""
+        version = "v1alpha1" if self is WorkloadKind.ROLLOUT else "v1"
+        return f"/apis/{self.group}/{version}"
 
     @property
     def resource(self) -> str:
         """The API resource, as kubectl names an object in a warning ("statefulsets.apps")."""
-        return f"{self.value.lower()}s.apps"
+        return f"{self.value.lower()}s.{self.group}"
 
     @property
     def kubectl(self) -> str:
@@ -104,7 +117,10 @@ class Target:
 
 
 def lock_key(kind: WorkloadKind, name: str) -> str:
-    return name if kind is WorkloadKind.DEPLOYMENT else f"{kind.kubectl}.{name}"
+    """A Deployment's name; "statefulset:NAME" for the others (no Kubernetes name holds a
+    colon, so no two workloads share a key, and `locks.lease_name` gives each kind a prefix
+    of its own)."""
+    return name if kind is WorkloadKind.DEPLOYMENT else f"{kind.kubectl}:{name}"
 
 
 @dataclass(frozen=True)
@@ -160,7 +176,8 @@ class Deployment:
     """A workload as the bot reads it: a Deployment, or a StatefulSet or DaemonSet (`kind`)
     whose status is put in a Deployment's terms (`bot.adapters.kube.parsing`) and whose JSON
     (`raw`) the kubectl-exact undo and progress of those kinds read. `revision` is the current
-    ReplicaSet's or ControllerRevision's number."""
+    ReplicaSet's or ControllerRevision's number. An Argo Rollout is one too (its ReplicaSets are
+    its revisions)."""
 
     namespace: str
     name: str
@@ -205,12 +222,13 @@ class DeploymentChange:
 
 @dataclass(frozen=True)
 class History:
-    """A workload and all its revisions, newest first. A StatefulSet's or DaemonSet's also keeps
-    its ControllerRevisions' JSON (`controller_revisions`), which its undo is planned from."""
+    """A workload and all its revisions, newest first. A StatefulSet's or DaemonSet's keeps its
+    ControllerRevisions' JSON, a Rollout its ReplicaSets' (`owned_json`), which their undo is
+    planned from."""
 
     deployment: Deployment
     revisions: tuple[Revision, ...]
-    controller_revisions: tuple[JsonDict, ...] = field(default=(), compare=False, repr=False)
+    owned_json: tuple[JsonDict, ...] = field(default=(), compare=False, repr=False)
 
     @property
     def current(self) -> Revision | None:

@@ -271,7 +271,7 @@ def _plan_workload_undo(
     does not set are removed with null)."""
     workload = history.deployment
     kind = workload.kind
-    revisions = owned_history(workload.raw, list(history.controller_revisions))
+    revisions = owned_history(workload.raw, list(history.owned_json))
     undo = plan_undo(kind, workload.raw, revisions, to_revision or 0)
     target = next(
         (r for r in history.revisions if r.replicaset == undo.target.name),

@@ -25,12 +25,20 @@ def image_reference_version(image: str) -> str:
     return "latest"
 
 
+def _map(value: Any) -> dict[str, Any]:
+    # Templates come from the cluster (a ControllerRevision's data may hold anything): a part of
+    # the wrong shape reads as absent, never as an exception.
+    return value if isinstance(value, dict) else {}
+
+
 def containers_of(template: dict[str, Any]) -> tuple[Container, ...]:
-    """The pod template's containers (not init containers), in order. Pure."""
-    spec = template.get("spec") or {}
+    """The pod template's containers (not init containers), in order; anything that is not a
+    container object is left out. Pure."""
+    containers = _map(_map(template).get("spec")).get("containers")
     return tuple(
-        Container(name=str(c.get("name", "")), image=str(c.get("image", "")))
-        for c in spec.get("containers") or []
+        Container(name=str(c.get("name", ""))[:253], image=str(c.get("image", ""))[:1000])
+        for c in (containers if isinstance(containers, list) else [])
+        if isinstance(c, dict)
     )
 
 
@@ -39,8 +47,9 @@ def main_container(template: dict[str, Any]) -> Container | None:
     containers = containers_of(template)
     if not containers:
         return None
-    annotations = (template.get("metadata") or {}).get("annotations") or {}
-    preferred = annotations.get(DEFAULT_CONTAINER_ANNOTATION)
+    preferred = _map(_map(template.get("metadata")).get("annotations")).get(
+        DEFAULT_CONTAINER_ANNOTATION
+    )
     return next((c for c in containers if c.name == preferred), containers[0])
 
 
@@ -64,8 +73,8 @@ def version_of(template: dict[str, Any]) -> str:
     main container's tag. When the label says one version and the image's tag another (a
     `kubectl set image` that left the label behind), both are shown: the label alone would
     name what no longer runs. Pure."""
-    labels = (template.get("metadata") or {}).get("labels") or {}
-    label = str(labels.get(VERSION_LABEL) or "")
+    labels = _map(_map(_map(template).get("metadata")).get("labels"))
+    label = str(labels.get(VERSION_LABEL) or "")[:253]
     container = main_container(template)
     if not label:
         return image_reference_version(container.image) if container else "unknown"

@@ -48,6 +48,7 @@ from bot.domain.times import ago, format_duration, kube_time
 from bot.entry.cli.text import plain
 from bot.usecases.rollback.engine import RollbackEngine
 from bot.usecases.rollback.ports import Cluster
+from bot.usecases.rollback.views import blue_green_refusal
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -172,6 +173,8 @@ class Cli:
             ref = self._catalog.resolve(service)
         except (UnknownService, ConfigError) as exc:  # about the SERVICE argument, not a file
             raise UsageError(str(exc)) from None
+        if ref.blue_green is not None:
+            raise UsageError(blue_green_refusal(ref.name).replace("`", ""))
         return ref, ref.target, self._engine.cluster(ref.target)
 
     # -- status ----------------------------------------------------------------------------

@@ -11,7 +11,7 @@ from datetime import datetime
 
 from bot.config.catalog import ServiceRef
 from bot.domain.audit import Step
-from bot.domain.errors import RollbackBotError
+from bot.domain.errors import RollbackBotError, RollbackRefused
 from bot.domain.rollback.gitops import GitopsNote
 from bot.domain.rollback.views import ServiceView
 from bot.domain.times import utc_now
@@ -43,6 +43,8 @@ class ServiceViews:
 
     async def view(self, ref: ServiceRef, asked_by: str) -> ServiceView:
         """The service as it is now, for `asked_by` (one history read)."""
+        if ref.blue_green is not None:
+            raise RollbackRefused(blue_green_refusal(ref.name))
         history = await self._clusters.cluster(ref.context).history(
             ref.namespace, ref.deployment, kind=ref.kind
         )
@@ -85,3 +87,12 @@ class ServiceViews:
             deployment,
         )
         return view
+
+
+def blue_green_refusal(service: str) -> str:
+    """What a blue-green service answers where a workload's revisions are asked for."""
+    return (
+        f"{service} is a blue-green service: it is rolled back by switching its Service to the "
+        f"other colour (`/rollback {service}` shows the colours with a switch button; from a "
+        f"terminal, `rollback-bot switch {service} --to COLOUR`)"
+    )

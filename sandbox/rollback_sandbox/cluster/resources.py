@@ -92,12 +92,22 @@ EVENTS = ResourceType(
                   "reportingComponent", "source", "type"),
 )  # fmt: skip
 CONFIGMAPS = ResourceType("", "v1", "configmaps", "configmap", "ConfigMap", True, ("cm",))
+# which pods back a Service, written by the EndpointSlice controller (endpointslices.py)
+ENDPOINTSLICES = ResourceType(
+    "discovery.k8s.io", "v1", "endpointslices", "endpointslice", "EndpointSlice", True
+)
 LEASES = ResourceType("coordination.k8s.io", "v1", "leases", "lease", "Lease", True)
 # GitOps custom resources, served generically (no controller): an Argo CD Application (its CRD
 # has no status subresource) and Flux's Kustomization and HelmRelease (theirs have one).
 APPLICATIONS = ResourceType(
     "argoproj.io", "v1alpha1", "applications", "application", "Application", True,
     short_names=("app", "apps"), categories=("argoproj",),
+)  # fmt: skip
+# An Argo Rollouts Rollout, as its CRD serves it (status and scale subresources, no category),
+# driven by the sandbox's Rollout controller (argo_rollouts.py)
+ROLLOUTS = ResourceType(
+    "argoproj.io", "v1alpha1", "rollouts", "rollout", "Rollout", True,
+    short_names=("ro",), subresources=("scale", "status"), tracks_generation=True,
 )  # fmt: skip
 KUSTOMIZATIONS = ResourceType(
     "kustomize.toolkit.fluxcd.io", "v1", "kustomizations", "kustomization", "Kustomization",
@@ -111,6 +121,7 @@ HELMRELEASES = ResourceType(
 ALL: tuple[ResourceType, ...] = (
     NAMESPACES, PODS, SERVICES, EVENTS, CONFIGMAPS, DEPLOYMENTS, REPLICASETS, STATEFULSETS,
     DAEMONSETS, CONTROLLERREVISIONS, LEASES, APPLICATIONS, KUSTOMIZATIONS, HELMRELEASES,
+    ENDPOINTSLICES, ROLLOUTS,
 )  # fmt: skip
 
 SUBRESOURCE_VERBS = ("get", "patch", "update")

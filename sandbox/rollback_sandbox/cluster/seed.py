@@ -255,6 +255,77 @@ def service(name: str) -> JsonDict:
     }
 
 
+# A blue-green pair: the Service shop/web routes by the `color` key of its selector to one of
+# the Deployments web-blue and web-green; the idle colour stays, scaled to 0, ready to take the
+# traffic back. The demo ends with 4.1.0 on blue (idle) and 4.2.0 on green (live).
+WEB_COLOR_KEY = "color"
+
+
+def web_color(color: str, version: str, replicas: int, pipeline: str) -> JsonDict:
+    selector = {"app": "web", WEB_COLOR_KEY: color}
+    labels = {**selector, "app.kubernetes.io/version": version}
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {
+            "name": f"web-{color}",
+            "namespace": "shop",
+            "labels": labels,
+            "annotations": {
+                "kubernetes.io/change-cause": f"deploy web {version} to {color} "
+                f"(pipeline {pipeline})"
+            },
+        },
+        "spec": {
+            "replicas": replicas,
+            "selector": {"matchLabels": selector},
+            "template": {
+                "metadata": {"labels": labels},
+                "spec": {
+                    "containers": [
+                        {
+                            "name": "web",
+                            "image": f"{REGISTRY}/shop/web:{version}",
+                            "ports": [{"name": "http", "containerPort": 8080}],
+                        }
+                    ]
+                },
+            },
+        },
+    }
+
+
+def web_service(color: str) -> JsonDict:
+    return {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": {"name": "web", "namespace": "shop", "labels": {"app": "web"}},
+        "spec": {
+            "selector": {"app": "web", WEB_COLOR_KEY: color},
+            "ports": [{"name": "http", "port": 80, "targetPort": 8080}],
+        },
+    }
+
+
+def _web_release(sb: Sandbox, color: str, version: str, pipeline: str) -> None:
+    """A blue-green release: `version` on `color`, ready before the Service is switched to it;
+    then the other colour, if any, is scaled down (its ReplicaSet and template stay)."""
+    reg = sb.registry
+    _deploy(sb, web_color(color, version, 3, pipeline))
+    settle(sb)
+    live = reg.find(resources.SERVICES, "shop", "web")
+    if live is None:
+        reg.create(resources.SERVICES, "shop", web_service(color))
+    else:
+        live["spec"]["selector"] = web_service(color)["spec"]["selector"]
+        reg.update(resources.SERVICES, "shop", "web", live)
+    other = "green" if color == "blue" else "blue"
+    idle = reg.find(resources.DEPLOYMENTS, "shop", f"web-{other}")
+    if idle is not None:
+        idle["spec"]["replicas"] = 0
+        reg.update(resources.DEPLOYMENTS, "shop", f"web-{other}", idle)
+
+
 def settle(sb: Sandbox, limit: float = 3600.0) -> None:
     """Run the controllers on the frozen clock, jumping from timer to timer until all is quiet."""
     spent = 0.0
@@ -368,6 +439,72 @@ def _apply(sb: Sandbox, obj: JsonDict) -> None:
     sb.registry.update(rt, ns, name, new)
 
 
+# An Argo Rollouts canary (argo_rollouts.py): shop/payments-canary, 2.1.0 → 2.2.0 → 2.3.0, each
+# through the steps 20% → 30 s pause → 50% → 30 s pause → 100%, settled at 2.3.0.
+CANARY_STEPS = (
+    {"setWeight": 20},
+    {"pause": {"duration": "30s"}},
+    {"setWeight": 50},
+    {"pause": {"duration": "30s"}},
+)
+
+
+def payments_canary(version: str, pipeline: str) -> JsonDict:
+    selector = {"app.kubernetes.io/name": "payments-canary", "app.kubernetes.io/part-of": "shop"}
+    labels = {**selector, "app.kubernetes.io/version": version}
+    return {
+        "apiVersion": "argoproj.io/v1alpha1",
+        "kind": "Rollout",
+        "metadata": {
+            "name": "payments-canary",
+            "namespace": "shop",
+            "labels": labels,
+            "annotations": {
+                "kubernetes.io/change-cause": f"deploy payments-canary {version} "
+                f"(pipeline {pipeline})"
+            },
+        },
+        "spec": {
+            "replicas": 5,
+            "selector": {"matchLabels": selector},
+            "strategy": {"canary": {"steps": [copy.deepcopy(s) for s in CANARY_STEPS]}},
+            "template": {
+                "metadata": {"labels": labels},
+                "spec": {
+                    "containers": [
+                        {
+                            "name": "payments",
+                            "image": f"{REGISTRY}/shop/payments-canary:{version}",
+                            "ports": [{"name": "http", "containerPort": 8080}],
+                        }
+                    ]
+                },
+            },
+        },
+    }
+
+
+def _rollout(sb: Sandbox, obj: JsonDict) -> None:
+    """Create a Rollout, or replace its spec, labels and annotations (the controller's
+    `rollout.argoproj.io/` annotations kept), as `kubectl apply` would."""
+    rt = resources.ROLLOUTS
+    ns, name = obj["metadata"]["namespace"], obj["metadata"]["name"]
+    live = sb.registry.find(rt, ns, name)
+    if live is None:
+        sb.registry.create(rt, ns, obj)
+        return
+    new = copy.deepcopy(live)
+    new["spec"] = obj["spec"]
+    new["metadata"]["labels"] = obj["metadata"]["labels"]
+    kept = {
+        k: v
+        for k, v in (live["metadata"].get("annotations") or {}).items()
+        if k.startswith("rollout.argoproj.io/")
+    }
+    new["metadata"]["annotations"] = {**kept, **obj["metadata"]["annotations"]}
+    sb.registry.update(rt, ns, name, new)
+
+
 def _demo(sb: Sandbox) -> None:
     now = datetime.now(UTC).replace(microsecond=0)
     reg = sb.registry
@@ -392,8 +529,13 @@ def _demo(sb: Sandbox) -> None:
         (timedelta(days=3), lambda: _apply(sb, log_agent("3.1.0", "#4751"))),
         (timedelta(days=2, hours=5), lambda: _deploy(sb, checkout("2.13.0", "#4790"))),
         (timedelta(days=1, hours=2), lambda: _deploy(sb, cart("1.8.3", "#4802"))),
+        (timedelta(days=1, hours=1), lambda: _web_release(sb, "blue", "4.1.0", "#4806")),
         (timedelta(hours=6), lambda: _apply(sb, orders_db("15.6"))),
         (timedelta(hours=4), lambda: _apply(sb, log_agent("3.2.0", "#4815"))),
+        (timedelta(hours=3), lambda: _web_release(sb, "green", "4.2.0", "#4818")),
+        (timedelta(days=2, hours=2), lambda: _rollout(sb, payments_canary("2.1.0", "#4795"))),
+        (timedelta(days=1, hours=4), lambda: _rollout(sb, payments_canary("2.2.0", "#4805"))),
+        (timedelta(hours=2), lambda: _rollout(sb, payments_canary("2.3.0", "#4819"))),
         (timedelta(days=1), lambda: gitops("1.4.0", "3.1.0")),
         (timedelta(minutes=20), lambda: gitops("1.5.0", "3.2.0")),
         (timedelta(minutes=12), lambda: _deploy(sb, checkout("2.14.0", "#4821"))),

@@ -9,9 +9,11 @@ import logging
 from aiohttp import web
 
 from rollback_sandbox.cluster.api import Api, ServerState
+from rollback_sandbox.cluster.argo_rollouts import ArgoRolloutController
 from rollback_sandbox.cluster.clock import Clock
 from rollback_sandbox.cluster.controller import DeploymentController
 from rollback_sandbox.cluster.daemonset import DaemonSetController
+from rollback_sandbox.cluster.endpointslices import EndpointSliceController
 from rollback_sandbox.cluster.events import Recorder
 from rollback_sandbox.cluster.faults import Faults
 from rollback_sandbox.cluster.registry import Registry
@@ -53,6 +55,8 @@ class Sandbox:
         self.deployments = DeploymentController(self.registry, self.clock, self.recorder)
         self.statefulsets = StatefulSetController(self.registry, self.recorder, self.replicasets)
         self.daemonsets = DaemonSetController(self.registry, self.recorder, self.replicasets)
+        self.argo_rollouts = ArgoRolloutController(self.registry, self.clock, self.recorder)
+        self.endpointslices = EndpointSliceController(self.registry)
         self.faults = Faults()
         self._state = ServerState(
             self.store, self.registry, self.clock, self.faults, bookmark_interval
@@ -123,6 +127,9 @@ class Sandbox:
             self.deployments.sync_all()
             self.statefulsets.sync_all()
             self.daemonsets.sync_all()
+            self.argo_rollouts.sync_all()
+            # last: it lists the pods the workload controllers just made ready
+            self.endpointslices.sync_all()
             if self.store.rv == before:
                 return
 
@@ -135,6 +142,7 @@ class Sandbox:
                 self.deployments.next_deadline(),
                 self.statefulsets.next_timer(),
                 self.daemonsets.next_timer(),
+                self.argo_rollouts.next_timer(),
             )
             if t is not None
         ]

@@ -28,6 +28,19 @@ _DESCRIPTIONS = {
     "UTC.",
 }
 
+# a custom resource's printer columns carry their CRD's descriptions
+_KIND_DESCRIPTIONS: dict[str, dict[str, str]] = {
+    "Rollout": {
+        "Desired": "Number of desired pods",
+        "Current": "Total number of non-terminated pods targeted by this rollout",
+        "Up-to-date": "Total number of non-terminated pods targeted by this rollout that have "
+        "the desired template spec",
+        "Available": "Total number of available pods (ready for at least minReadySeconds) "
+        "targeted by this rollout",
+        "Age": "Time since resource was created",
+    },
+}
+
 COLUMNS: dict[str, list[Column]] = {
     "Deployment": [
         _NAME, ("Ready", "string", "", 0), ("Up-to-date", "integer", "", 0),
@@ -71,6 +84,16 @@ COLUMNS: dict[str, list[Column]] = {
     ],
     "ConfigMap": [_NAME, ("Data", "string", "", 0), _AGE],
     "Lease": [_NAME, ("Holder", "string", "", 0), _AGE],
+    # the Rollout CRD's additionalPrinterColumns (argo-rollouts manifests/crds/rollout-crd.yaml)
+    "Rollout": [
+        _NAME, ("Desired", "integer", "", 0), ("Current", "integer", "", 0),
+        ("Up-to-date", "integer", "", 0), ("Available", "integer", "", 0),
+        ("Age", "date", "", 0),
+    ],
+    "EndpointSlice": [
+        _NAME, ("AddressType", "string", "", 0), ("Ports", "string", "", 0),
+        ("Endpoints", "string", "", 0), _AGE,
+    ],
 }  # fmt: skip
 
 
@@ -148,6 +171,33 @@ def _ports(svc: JsonDict) -> str:
     )
 
 
+def _first_three(items: list[str]) -> str:
+    """listWithMoreString: three items, then "+ N more...", and `<unset>` for none."""
+    if len(items) > 3:
+        return f"{','.join(items[:3])} + {len(items) - 3} more..."
+    return ",".join(items) or "<unset>"
+
+
+def _slice_ports(eps: JsonDict) -> str:
+    """formatDiscoveryPorts: the port number, else its name, else `*`."""
+    ports = [p for p in eps.get("ports") or [] if isinstance(p, dict)]
+    return _first_three(
+        [str(p["port"] if p.get("port") is not None else p.get("name", "*")) for p in ports]
+    )
+
+
+def _slice_endpoints(eps: JsonDict) -> str:
+    """formatDiscoveryEndpoints: every address of every endpoint, ready or not."""
+    return _first_three(
+        [
+            str(address)
+            for ep in eps.get("endpoints") or []
+            if isinstance(ep, dict)
+            for address in ep.get("addresses") or []
+        ]
+    )
+
+
 def _cells(obj: JsonDict, now: datetime) -> list[Any]:
     kind = obj.get("kind", "")
     meta = obj["metadata"]
@@ -217,8 +267,18 @@ def _cells(obj: JsonDict, now: datetime) -> list[Any]:
         ]  # fmt: skip
     if kind == "ConfigMap":
         return [name, len(obj.get("data") or {}) + len(obj.get("binaryData") or {}), age]
+    if kind == "EndpointSlice":
+        return [
+            name, obj.get("addressType", ""), _slice_ports(obj), _slice_endpoints(obj), age,
+        ]  # fmt: skip
     if kind == "Lease":
         return [name, spec.get("holderIdentity", ""), age]
+    if kind == "Rollout":
+        # a custom resource's columns are JSONPaths: a field not set is a null cell
+        return [
+            name, spec.get("replicas"), status.get("replicas"), status.get("updatedReplicas"),
+            status.get("availableReplicas"), age,
+        ]  # fmt: skip
     return [name, age]
 
 
@@ -260,7 +320,8 @@ def table(
                 "name": name,
                 "type": type_,
                 "format": fmt,
-                "description": _DESCRIPTIONS.get(name, name),
+                "description": _KIND_DESCRIPTIONS.get(rt.kind, {}).get(name)
+                or _DESCRIPTIONS.get(name, name),
                 "priority": priority,
             }
             for name, type_, fmt, priority in columns
