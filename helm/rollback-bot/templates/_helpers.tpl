@@ -73,7 +73,7 @@ app.kubernetes.io/part-of: rollback-bot
 {{- end }}
 
 {{/*
-Namespaces whose Deployments the bot may roll back, as a JSON list: rbac.namespaces, or else the
+Namespaces whose workloads the bot may roll back, as a JSON list: rbac.namespaces, or else the
 catalog's namespaces.
 */}}
 {{- define "rollback-bot.watchedNamespaces" -}}
@@ -85,12 +85,33 @@ catalog's namespaces.
 {{- end }}
 
 {{/*
-The rules where the Deployments are (a Role per namespace, or the ClusterRole): read and patch
-Deployments, read their ReplicaSets (the revisions), record Events, and hold the rollback Lease the
-bot keeps next to each Deployment (one rollback per service at a time across replicas; the bot
-reads, creates, replaces and patches it, and never lists or deletes).
+The kinds the bot rolls back, as a sorted JSON list: each catalog service's `kind` (Deployment
+when it names none) and rbac.extraKinds (for KIND/NAMESPACE/NAME the catalog does not list).
+*/}}
+{{- define "rollback-bot.workloadKinds" -}}
+{{- $kinds := list }}
+{{- range $name, $service := .Values.catalog.services }}
+{{- $kinds = append $kinds (default "Deployment" $service.kind) }}
+{{- end }}
+{{- $kinds = concat $kinds (default (list) .Values.rbac.extraKinds) }}
+{{- $kinds | uniq | sortAlpha | toJson }}
+{{- end }}
+
+{{/*
+The rules where the workloads are (a Role per namespace, or the ClusterRole). Always: read and
+patch Deployments, read their ReplicaSets (the revisions), record Events, and hold the rollback
+Lease the bot keeps next to each workload (one rollback per service at a time across replicas;
+the bot reads, creates, replaces and patches it, and never lists or deletes). Then, only for the
+kinds of rollback-bot.workloadKinds, what rolling that kind back needs:
+- StatefulSet, DaemonSet: read and patch them, read their ControllerRevisions (the revisions);
+- BlueGreen: read and patch the Service that routes traffic (its selector picks the colour),
+  read its EndpointSlices (has the switch taken effect); the colours are Deployments, patched
+  (scaled up) with the Deployment rule;
+- Rollout: read and patch Argo Rollouts (the undo), patch their status (the abort).
+With Deployments alone the rules are the first five only.
 */}}
 {{- define "rollback-bot.rolloutRules" -}}
+{{- $kinds := include "rollback-bot.workloadKinds" . | fromJsonArray -}}
 - apiGroups: ["apps"]
   resources: ["deployments"]
   verbs: ["get", "list", "watch", "patch"]
@@ -106,6 +127,37 @@ reads, creates, replaces and patches it, and never lists or deletes).
 - apiGroups: ["events.k8s.io"]
   resources: ["events"]
   verbs: ["create", "patch"]
+{{- if has "StatefulSet" $kinds }}
+- apiGroups: ["apps"]
+  resources: ["statefulsets"]
+  verbs: ["get", "list", "watch", "patch"]
+{{- end }}
+{{- if has "DaemonSet" $kinds }}
+- apiGroups: ["apps"]
+  resources: ["daemonsets"]
+  verbs: ["get", "list", "watch", "patch"]
+{{- end }}
+{{- if or (has "StatefulSet" $kinds) (has "DaemonSet" $kinds) }}
+- apiGroups: ["apps"]
+  resources: ["controllerrevisions"]
+  verbs: ["get", "list", "watch"]
+{{- end }}
+{{- if has "BlueGreen" $kinds }}
+- apiGroups: [""]
+  resources: ["services"]
+  verbs: ["get", "list", "watch", "patch"]
+- apiGroups: ["discovery.k8s.io"]
+  resources: ["endpointslices"]
+  verbs: ["get", "list", "watch"]
+{{- end }}
+{{- if has "Rollout" $kinds }}
+- apiGroups: ["argoproj.io"]
+  resources: ["rollouts"]
+  verbs: ["get", "list", "watch", "patch"]
+- apiGroups: ["argoproj.io"]
+  resources: ["rollouts/status"]
+  verbs: ["patch"]
+{{- end }}
 {{- end }}
 
 {{/*
