@@ -12,6 +12,7 @@ from pathlib import Path
 
 from bot.config.settings import default_prometheus_url
 from bot.domain.times import parse_duration, parse_since
+from bot.entry.cli.switch_args import add_switch_parser
 
 
 def _duration(text: str) -> float:
@@ -108,6 +109,33 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="NAME",
         help="the service's name, for --override-migration-guard without a terminal",
     )
+
+    p = sub.add_parser(
+        "abort",
+        parents=[common],
+        help="abort the update of an Argo Rollout SERVICE: its traffic back to stable at once",
+        description="Abort the canary (or blue-green) update in progress of an Argo Rollout, as "
+        "`kubectl argo rollouts abort`, and follow it until the stable version serves all its "
+        "replicas. Exit codes as for rollback.",
+    )
+    p.add_argument("service", metavar="SERVICE", help="catalog name or rollout/NAMESPACE/NAME")
+    p.add_argument("-y", "--yes", action="store_true", help="do not ask for confirmation")
+    p.add_argument("--reason", help="why: recorded")
+    p.add_argument(
+        "--timeout",
+        type=_positive_duration,
+        default=300.0,
+        help="how long to follow the abort (5m)",
+    )
+    p.add_argument(
+        "--wait",
+        type=_duration,
+        default=0.0,
+        metavar="DURATION",
+        help="when someone else is rolling SERVICE back, wait this long for it to end (0s)",
+    )
+
+    add_switch_parser(sub, common)  # blue-green: `switch SERVICE --to COLOR`
 
     text = "judge a revision of SERVICE against Prometheus, as automatic rollback does, once"
     p = sub.add_parser(

@@ -59,6 +59,7 @@ def register(
     previews: Previews,
     gitops: GitopsGuard | None = None,
 ) -> None:
+    @app.action(action_ids.ABORT_BUTTON)
     @app.action(action_ids.ROLLBACK_BUTTON_PATTERN)
     async def on_rollback_click(
         ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient, respond: AsyncRespond
@@ -84,10 +85,14 @@ def register(
             await say_privately(respond, elsewhere)
             return
         # What it changes, or why it is refused (the migration guard: a forged or old button),
-        # and the GitOps that would revert it: read together, so the trigger's 3 s suffice.
-        found, note = await asyncio.gather(
-            read_preview(previews, ref, button, user, channel), gitops_note(gitops, ref)
-        )
+        # and the GitOps that would revert it: read together, so the trigger's 3 s suffice. An
+        # abort changes no template and nothing GitOps reverts.
+        if button.abort:
+            found, note = None, None
+        else:
+            found, note = await asyncio.gather(
+                read_preview(previews, ref, button, user, channel), gitops_note(gitops, ref)
+            )
         if found is not None and found.plan is None:
             await say_privately(respond, refused_message(ref.name, found.refusal or "refused"))
             return
@@ -102,9 +107,9 @@ def register(
                 ref.reason_required,
                 # Its block says the version was rolled back from: the modal says it too.
                 known_bad=blocks.clicked_known_bad(action.get("block_id")),
-                approvals=ref.entry.approvals if ref.entry else 0,
+                approvals=ref.entry.approvals if ref.entry and not button.abort else 0,
                 changes=changes_of(found),
-                changes_unread=found is None,
+                changes_unread=found is None and not button.abort,
                 gitops=note,
             ),
         )

@@ -19,6 +19,7 @@ from bot.usecases.rollback.views import ServiceViews
 from handlers.after_ack import AfterAck
 from handlers.errors import answering_failures
 from handlers.replies import post_in_channel, say_privately
+from handlers.switch import Switches, answer_command
 
 SUBCOMMANDS = ("status", "history")
 MAX_COMMAND_TEXT = 500
@@ -54,6 +55,7 @@ def register(
     after_ack: AfterAck,
     *,
     audit: AuditReader | None = None,
+    switches: Switches | None = None,
 ) -> None:
     @app.command(slash_command)
     async def on_rollback(
@@ -93,6 +95,9 @@ def register(
             if refusal is not None:
                 await say_privately(respond, blocks.notice(f"Not shown: {refusal}.", ":no_entry:"))
                 return
+        if ref.blue_green is not None:  # its rollback is a switch of colours, not a Deployment's
+            await answer_command(kind, ref, user, channel, client, respond, switches)
+            return
         if kind == "status":
             view = await views.view(ref, user)
             await post_in_channel(client, respond, channel, blocks.status_message(view))

@@ -91,7 +91,9 @@ def register(
             return
         button = context.button
         asked = confirmed_request(body, context, ref, reason)
-        needed = ref.entry.approvals if ref.entry else 0
+        # An abort only returns traffic to the version already serving as stable: it waits
+        # for no approver (README "Argo Rollouts").
+        needed = ref.entry.approvals if ref.entry and not button.abort else 0
         if needed and break_glass:
             refusal = await access.authorize_break_glass(
                 ref, user, "break glass", external=from_elsewhere(body)
@@ -151,6 +153,7 @@ def confirmed_request(
         history_limit=ref.history_limit,
         gitops=ref.entry.gitops if ref.entry else "warn",
         override=override,
+        abort=button.abort,
     )
 
 

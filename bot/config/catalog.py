@@ -41,7 +41,7 @@ SlackGroupId = Annotated[str, StringConstraints(pattern=r"^S[A-Z0-9]{2,}$")]
 # A Slack user (U…/W…) or user group (S…) id: who may approve.
 SlackPersonOrGroup = Annotated[str, StringConstraints(pattern=r"^[UWS][A-Z0-9]{2,}$")]
 GitopsPolicy = Literal["suspend", "warn", "refuse"]
-KindName = Literal["Deployment", "StatefulSet", "DaemonSet", "BlueGreen"]
+KindName = Literal["Deployment", "StatefulSet", "DaemonSet", "BlueGreen", "Rollout"]
 LabelKey = Annotated[
     str,
     StringConstraints(
@@ -62,6 +62,9 @@ KIND_WORDS: dict[str, WorkloadKind] = {
     "daemonset": WorkloadKind.DAEMONSET,
     "daemonsets": WorkloadKind.DAEMONSET,
     "ds": WorkloadKind.DAEMONSET,
+    "rollout": WorkloadKind.ROLLOUT,
+    "rollouts": WorkloadKind.ROLLOUT,
+    "ro": WorkloadKind.ROLLOUT,
 }
 
 
@@ -146,7 +149,7 @@ class ServiceEntry(BaseModel):
         elif "deployment" not in data:
             raise ValueError("key 'name' is missing: the workload's name")
         kind = data.get("kind")
-        if kind in ("StatefulSet", "DaemonSet"):
+        if kind in ("StatefulSet", "DaemonSet", "Rollout"):
             # kube-state-metrics labels their alerts `statefulset=` / `daemonset=`.
             alerts = data.get("alerts")
             if alerts is None:
@@ -326,7 +329,7 @@ class Catalog:
                 if word not in KIND_WORDS:
                     raise ConfigError(
                         f"{argument[:80]!r}: {word[:40]!r} is not a kind the bot rolls back "
-                        "(deployment, statefulset or daemonset, or deploy, sts, ds)"
+                        "(deployment, statefulset, daemonset or rollout, or deploy, sts, ds, ro)"
                     )
                 kind = KIND_WORDS[word]
             namespace, deployment = parts[-2], parts[-1]

@@ -234,7 +234,7 @@ def test_an_unknown_service_is_a_usage_error_exit_2_in_one_sentence(
     malformed = cli(demo[1], "rollback", "Shop/Checkout", "--yes")
     assert malformed.returncode == 2
     assert malformed.stderr.strip() == (
-        "error: 'Shop/Checkout' is not NAMESPACE/DEPLOYMENT: both must be lowercase "
+        "error: 'Shop/Checkout' is not [KIND/]NAMESPACE/NAME: both must be lowercase "
         "Kubernetes names"
     )
     assert cli(demo[1], "status").returncode == 2  # argparse's own, for comparison

@@ -81,7 +81,7 @@ def test_a_bad_catalog_is_refused_naming_file_and_key(tmp_path: Path) -> None:
     )
     assert result.returncode == 1
     assert str(catalog) in result.stderr
-    assert "services.checkout.deployment' is missing" in result.stderr
+    assert "services.checkout': key 'name' is missing" in result.stderr
 
 
 async def test_readiness_names_the_unreachable_cluster_and_liveness_stays_up(

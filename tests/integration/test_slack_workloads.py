@@ -95,7 +95,7 @@ async def test_a_statefulset_is_rolled_back_from_slack_as_kubectl_would(
     )
     sb = demo_cluster.sandbox
     sts = demo_cluster.call(
-        lambda: copy.deepcopy(sb.registry.find(resources.STATEFULSETS, "shop", "orders-db"))
+        lambda: copy.deepcopy(sb.registry.get(resources.STATEFULSETS, "shop", "orders-db"))
     )
     assert sts["status"]["currentRevision"] == sts["status"]["updateRevision"]
     assert sts["status"]["updatedReplicas"] == 3
@@ -127,7 +127,7 @@ async def test_an_on_delete_statefulset_says_the_pods_must_be_deleted(
     sb = demo_cluster.sandbox
 
     def on_delete() -> None:
-        sts = sb.registry.find(resources.STATEFULSETS, "shop", "orders-db")
+        sts = copy.deepcopy(sb.registry.get(resources.STATEFULSETS, "shop", "orders-db"))
         sts["spec"]["updateStrategy"] = {"type": "OnDelete"}
         sb.registry.update(resources.STATEFULSETS, "shop", "orders-db", sts)
 

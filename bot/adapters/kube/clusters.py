@@ -61,8 +61,11 @@ class KubernetesCluster:
         *,
         dry_run: bool,
         kind: WorkloadKind = DEPLOYMENT,
+        subresource: str | None = None,
     ) -> Deployment:
-        return await self._deployments.patch(namespace, name, patch, dry_run=dry_run, kind=kind)
+        return await self._deployments.patch(
+            namespace, name, patch, dry_run=dry_run, kind=kind, subresource=subresource
+        )
 
     def watch(
         self, namespace: str, name: str, *, kind: WorkloadKind = DEPLOYMENT

@@ -24,7 +24,7 @@ class Events:
             "kind": "Event",
             "metadata": {"generateName": f"{deployment.name}.", "namespace": deployment.namespace},
             "involvedObject": {
-                "apiVersion": "apps/v1",
+                "apiVersion": deployment.kind.api_path.removeprefix("/apis/"),
                 "kind": deployment.kind.value,
                 "name": deployment.name,
                 "namespace": deployment.namespace,

@@ -14,7 +14,6 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 
 from bot.adapters.kube.client import MERGE_PATCH, KubeClient
-from bot.adapters.kube.deployments import APPS
 from bot.domain.errors import ClusterError, Conflict, NotFound
 from bot.domain.rollback.gitops import (
     GitopsRef,
@@ -51,7 +50,7 @@ class GitopsObjects:
         obj = await self._kube.request(
             f"reading {kind.noun} {namespace}/{name}",
             "GET",
-            f"{APPS}/namespaces/{namespace}/{kind.plural}/{name}",
+            f"{kind.api_path}/namespaces/{namespace}/{kind.plural}/{name}",
         )
         meta = obj.get("metadata") or {}
         return _strings(meta.get("labels")), _strings(meta.get("annotations"))
@@ -126,7 +125,8 @@ class KubeGitOps:
         labels, annotations = await objects.labels_and_annotations(
             target.namespace, target.name, target.kind
         )
-        ref = managed_by(target.namespace, target.name, labels, annotations, target.kind.value)
+        kind = target.kind
+        ref = managed_by(target.namespace, target.name, labels, annotations, kind.value, kind.group)
         if ref is None:
             return None
         places = (ref.namespace,) if ref.namespace is not None else self._namespaces
@@ -143,7 +143,9 @@ class KubeGitOps:
                 continue
             except ClusterError as exc:
                 return Managed(ref, problem=str(exc))
-            state = parse_state(ref.kind, obj, target.namespace, target.name, target.kind.value)
+            state = parse_state(
+                ref.kind, obj, target.namespace, target.name, kind.value, kind.group
+            )
             if not _counts(ref, state, target):
                 return None
             return Managed(ref, state)
@@ -154,7 +156,14 @@ class KubeGitOps:
         obj = await self._objects(target).patch(state.kind, state.namespace, state.name, patch)
         return Managed(
             managed.ref,
-            parse_state(state.kind, obj, target.namespace, target.name, target.kind.value),
+            parse_state(
+                state.kind,
+                obj,
+                target.namespace,
+                target.name,
+                target.kind.value,
+                target.kind.group,
+            ),
         )
 
     async def suspend(self, target: Target, managed: Managed, suspension: Suspension) -> Managed:

@@ -23,6 +23,10 @@ OVERRIDE_SERVICE_BLOCK = "rollback:override-service"
 OVERRIDE_SERVICE_INPUT = "service"
 
 
+# An Argo Rollout's "Abort" (the traffic back to the stable version): the rollback's handler.
+ABORT_BUTTON = "rollback:abort"
+
+
 def rollback_button_id(revision: int) -> str:
     return f"{ROLLBACK_BUTTON}:{revision}"
 

@@ -44,6 +44,8 @@ from bot.adapters.slack.render import (
     who,
 )
 from bot.domain.audit import AuditRecord, Step
+from bot.domain.errors import RollbackRefused
+from bot.domain.rollback import argo_rollouts
 from bot.domain.rollback.approvals import ApprovalRequest
 from bot.domain.rollback.approvals import State as ApprovalState
 from bot.domain.rollback.gitops import GitopsNote
@@ -54,7 +56,14 @@ from bot.domain.rollback.migrations import (
     migration_note,
     mutable_images_note,
 )
-from bot.domain.rollback.models import Container, Deployment, Revision, RunInfo, WorkloadKind
+from bot.domain.rollback.models import (
+    Container,
+    Deployment,
+    Revision,
+    RunInfo,
+    Target,
+    WorkloadKind,
+)
 from bot.domain.rollback.planning import rolled_back_from
 from bot.domain.rollback.progress import Ending, Progress, ending
 from bot.domain.rollback.template_diff import ContainerPreview
@@ -208,6 +217,7 @@ def versions_message(view: ServiceView) -> Message:
         ),
         *_deployed_now(view),
         *_deployment_notes(deployment),
+        *_rollout_blocks(view),
         DividerBlock(),
     ]
     if view.running is not None:
@@ -412,7 +422,14 @@ def confirm_modal(
         f"from *{escape(button.from_version)}* (revision {button.revision or '?'}) to "
         f"*{target}* (revision {button.target_revision})"
     )
-    if known_bad:
+    if button.abort:
+        ask = (
+            f"Abort the update of *{service}* to *{escape(button.from_version)}*? Its traffic "
+            f"goes back to the stable *{target}* at once (the canary scaled to 0), as "
+            "`kubectl argo rollouts abort` does; the Rollout then stays Degraded until it is "
+            "deployed again or undone."
+        )
+    elif known_bad:
         ask = (
             f":warning: *{target}* is known bad: it was rolled back from before. This is not a "
             f"rollback to a good version but a roll-forward to a known-bad one.\n"
@@ -448,13 +465,20 @@ def confirm_modal(
     ]
     if approvals:
         blocks += _approval_blocks(approvals)
-    submit = "Redeploy" if known_bad else "Roll back"
+    submit = "Abort" if button.abort else "Redeploy" if known_bad else "Roll back"
     if gitops is not None and gitops.action == "warn":
         submit = f"{submit} anyway"  # the note says GitOps will revert it
+    title = (
+        "Abort the update"
+        if button.abort
+        else "Redeploy known bad"
+        if known_bad
+        else "Confirm rollback"
+    )
     view = View(
         type="modal",
         callback_id=action_ids.CONFIRM_VIEW,
-        title=PlainTextObject(text="Redeploy known bad" if known_bad else "Confirm rollback"),
+        title=PlainTextObject(text=title),
         submit=PlainTextObject(text="Ask for approval" if approvals else submit),
         close=PlainTextObject(text="Cancel"),
         private_metadata=context.encode(),
@@ -473,6 +497,13 @@ def started_message(
     run: RunInfo, from_revision: int | None, reason: str | None, namespace: str
 ) -> Message:
     why = f"\n>{escape(clip(reason, REASON_MAX))}" if reason else ""
+    if run.abort:
+        body = (
+            f":octagonal_sign: {who(run.actor)} aborted the update of *{escape(run.service)}* "
+            f"(`{escape(namespace)}`) to *{escape(run.from_version)}*: its traffic goes back to "
+            f"the stable *{escape(run.to_version)}* (revision {run.to_revision}).{why}"
+        )
+        return section_message(f"{run.service}: aborting, back to {run.to_version}", body)
     body = (
         f":rewind: {who(run.actor)} started rolling *{escape(run.service)}* "
         f"(`{escape(namespace)}`) back from *{escape(run.from_version)}* (revision "
@@ -549,7 +580,7 @@ def outcome_message(
     how to see it)."""
     took = format_duration(elapsed)
     verdict = ending(last, error, unknown=unknown)
-    workload = f"{kind.kubectl}/{deployment}"
+    target = Target(namespace, deployment, kind=kind)
     if verdict is Ending.PODS_TO_DELETE:
         body = (
             f":warning: *{escape(service)}*'s {kind.noun} template is back at "
@@ -579,8 +610,7 @@ def outcome_message(
         body = (
             f":grey_question: Lost sight of the rollback of *{escape(service)}* to "
             f"*{escape(to_version)}* {where}, after {took}: {escape(clip(cause, 1500))}.\n"
-            f"The rollout itself may well go on: check with `kubectl -n {namespace} rollout "
-            f"status {workload}`."
+            f"The rollout itself may well go on: check with `{target.status_command}`."
         )
         return section_message(
             f"Lost sight of the rollback of {service} to {to_version}: {clip(cause, 200)}", body
@@ -787,6 +817,54 @@ def _deployment_notes(deployment: Deployment) -> list[Block]:
     if not notes:
         return []
     return [ContextBlock(elements=[MarkdownTextObject(text=n) for n in notes])]
+
+
+def _rollout_blocks(view: ServiceView) -> list[Block]:
+    """An Argo Rollout's state (phase, step, stable and canary), with "Abort" while it updates."""
+    history = view.history
+    rollout = history.deployment
+    if rollout.kind is not WorkloadKind.ROLLOUT:
+        return []
+    try:
+        state = argo_rollouts.rollout_state(rollout.raw, list(history.owned_json))
+    except RollbackRefused as exc:
+        return [text_section(f":warning: {escape(clip(str(exc), 500))}")]
+    step = (
+        f" · step {state.step_index}/{state.step_count} ({state.weight}% to the canary)"
+        if state.step_index is not None and state.step_count
+        else ""
+    )
+    stable = state.stable_version or "none yet"
+    line = (
+        f"*Rollout* {escape(clip(state.line, 300))}{step}\nstable *{escape(clip(stable, 100))}*"
+        + (f" · canary *{escape(clip(state.canary_version, 100))}*" if state.in_progress else "")
+    )
+    stable_revision = argo_rollouts.rollout_history(rollout.raw, list(history.owned_json)).by_hash(
+        state.stable_hash
+    )
+    if not state.in_progress or view.running is not None or stable_revision is None:
+        return [text_section(line)]
+    button = RollbackButton(
+        service=view.service,
+        target_revision=stable_revision.number,
+        target_replicaset=stable_revision.replicaset,
+        target_version=clip(stable_revision.version, 128),
+        from_version=clip(state.canary_version, 128),
+        revision=rollout.revision,
+        generation=rollout.generation,
+        abort=True,
+    )
+    return [
+        SectionBlock(
+            text=MarkdownTextObject(text=clip(line, SECTION_TEXT)),
+            accessory=ButtonElement(
+                text=PlainTextObject(text=clip(f"Abort: back to {stable}", BUTTON_TEXT)),
+                action_id=action_ids.ABORT_BUTTON,
+                value=button.encode(),
+                style="danger",
+            ),
+        )
+    ]
 
 
 def workload_place(namespace: str, deployment: Deployment) -> str:

@@ -3,7 +3,16 @@ models, so a click can be checked against the cluster as it is now."""
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from typing import Any
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SerializerFunctionWrapHandler,
+    ValidationError,
+    model_serializer,
+)
 
 from bot.domain.rollback.guards import Snapshot
 
@@ -18,7 +27,8 @@ class RollbackButton(BaseModel):
     model_config = ConfigDict(frozen=True, populate_by_name=True, extra="forbid")
 
     service: str = Field(validation_alias="s", serialization_alias="s", max_length=300)
-    target_revision: int = Field(validation_alias="t", serialization_alias="t", ge=1)
+    # 0: a Rollout's ReplicaSet without revision annotation (the plugin reads it as 0).
+    target_revision: int = Field(validation_alias="t", serialization_alias="t", ge=0)
     target_replicaset: str = Field(validation_alias="rs", serialization_alias="rs", max_length=253)
     target_version: str = Field(validation_alias="v", serialization_alias="v", max_length=128)
     from_version: str = Field(validation_alias="fv", serialization_alias="fv", max_length=128)
@@ -27,6 +37,17 @@ class RollbackButton(BaseModel):
     source: str = Field(
         default="command", validation_alias="src", serialization_alias="src", max_length=16
     )
+    # An Argo Rollout's "Abort": the target is its stable ReplicaSet.
+    abort: bool = Field(default=False, validation_alias="a", serialization_alias="a")
+
+    @model_serializer(mode="wrap")
+    def _abort_only_when_set(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        # A rollback's button (and the modal holding it) stays as it was, and as small.
+        data: dict[str, Any] = handler(self)
+        if not self.abort:
+            data.pop("a", None)
+            data.pop("abort", None)
+        return data
 
     def encode(self) -> str:
         return self.model_dump_json(by_alias=True, exclude_defaults=False)

@@ -92,6 +92,7 @@ def managed_by(
     labels: Mapping[str, str],
     annotations: Mapping[str, str],
     kind: str = "Deployment",
+    group: str = "apps",
 ) -> GitopsRef | None:
     """Which GitOps object manages Deployment `namespace/name`, from its metadata: Argo CD's
     tracking-id annotation (`<app>:<group>/<kind>:<namespace>/<name>`, counted only when it
@@ -99,7 +100,7 @@ def managed_by(
     label."""
     tracking = annotations.get(ARGO_TRACKING_ANNOTATION)
     if isinstance(tracking, str) and len(tracking) <= TRACKING_ID_MAX:
-        ref = _tracking_ref(tracking, namespace, name, kind)
+        ref = _tracking_ref(tracking, namespace, name, f"{group}/{kind}")
         if ref is not None:
             return ref
     flux: tuple[tuple[Kind, tuple[str, str]], ...] = (
@@ -116,10 +117,12 @@ def managed_by(
     return None
 
 
-def _tracking_ref(tracking: str, namespace: str, name: str, kind: str) -> GitopsRef | None:
+def _tracking_ref(
+    tracking: str, namespace: str, name: str, group_and_kind: str
+) -> GitopsRef | None:
     app, sep, rest = tracking.partition(":")
     group_kind, sep2, where = rest.partition(":")
-    if not (sep and sep2) or group_kind != f"apps/{kind}" or where != f"{namespace}/{name}":
+    if not (sep and sep2) or group_kind != group_and_kind or where != f"{namespace}/{name}":
         return None
     # Applications outside the control plane's namespace are tracked as `<namespace>_<name>`.
     app_ns, underscore, app_name = app.partition("_")
@@ -247,6 +250,7 @@ def parse_state(
     deployment_namespace: str,
     deployment: str,
     workload_kind: str = "Deployment",
+    workload_group: str = "apps",
 ) -> GitopsState:
     """A GitOps object's JSON, read defensively: a field of the wrong shape counts as absent."""
     meta = _map(obj.get("metadata"))
@@ -276,7 +280,9 @@ def parse_state(
             auto_sync=on,
             self_heal=on and automated is not None and automated.get("selfHeal") is True,
             revision=_text(sync.get("revision")),
-            sync_status=_resource_sync(status, deployment_namespace, deployment, workload_kind)
+            sync_status=_resource_sync(
+                status, deployment_namespace, deployment, workload_kind, workload_group
+            )
             or _text(sync.get("status")),
             automated=automated,
             destination_namespace=_text(destination.get("namespace")),
@@ -298,7 +304,7 @@ def parse_state(
 
 
 def _resource_sync(
-    status: JsonDict, namespace: str, name: str, kind: str = "Deployment"
+    status: JsonDict, namespace: str, name: str, kind: str = "Deployment", group: str = "apps"
 ) -> str | None:
     """Argo CD's sync status of this Deployment among the app's resources."""
     resources = status.get("resources")
@@ -308,7 +314,7 @@ def _resource_sync(
         if (
             isinstance(item, dict)
             and item.get("kind") == kind
-            and item.get("group") == "apps"
+            and item.get("group") == group
             and item.get("namespace") == namespace
             and item.get("name") == name
         ):

@@ -128,6 +128,7 @@ def _run(notes: dict[str, Any], started: datetime, holder: str | None) -> RunInf
         target_replicaset=note("target-replicaset"),
         holder=holder,
         kind=_kind(note("kind")),
+        abort=note("abort") == "true",
     )
 
 
@@ -249,6 +250,7 @@ def run_annotations(run: RunInfo) -> dict[str, str]:
         "rollback-id": run.rollback_id,
         "deployment": run.deployment,
         "kind": run.kind.value if run.kind is not WorkloadKind.DEPLOYMENT else None,
+        "abort": "true" if run.abort else None,
         "from-revision": str(run.from_revision) if run.from_revision is not None else None,
         "target-replicaset": run.target_replicaset,
     }

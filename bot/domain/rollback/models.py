@@ -109,6 +109,13 @@ class Target:
         return f"{self.kind.kubectl}/{self.name}"
 
     @property
+    def status_command(self) -> str:
+        """The command that follows its rollout in a terminal."""
+        if self.kind is WorkloadKind.ROLLOUT:
+            return f"kubectl argo rollouts status {self.name} -n {self.namespace}"
+        return f"kubectl -n {self.namespace} rollout status {self.kubectl}"
+
+    @property
     def lock_key(self) -> str:
         """What the rollback lock is named after: a Deployment's name (as before other kinds
         came), the kind and name for the others, so a StatefulSet and a Deployment of one name
@@ -298,3 +305,5 @@ class RunInfo:
     # Who holds the Lease it was read from (None for a run this replica built itself).
     holder: str | None = None
     kind: WorkloadKind = WorkloadKind.DEPLOYMENT
+    # An Argo Rollout's abort: followed until the stable serves everything.
+    abort: bool = False

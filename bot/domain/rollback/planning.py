@@ -13,6 +13,7 @@ from datetime import datetime
 from typing import Any, Literal
 
 from bot.domain.errors import RollbackRefused
+from bot.domain.rollback import argo_rollouts
 from bot.domain.rollback.controller_revisions import as_revision, owned_history
 from bot.domain.rollback.guards import Snapshot
 from bot.domain.rollback.migrations import MigrationRefused, migration_block
@@ -67,6 +68,10 @@ class RollbackPlan:
     # What the update strategy makes of the rollback (OnDelete, a partition), said before it.
     warnings: tuple[str, ...] = ()
     update_strategy: str = ""
+    # An Argo Rollout's abort (`plan_abort`): `merge_patch` goes to this subresource, and the
+    # rollout is followed until the canary is gone and the stable serves everything.
+    abort: bool = False
+    subresource: str | None = None
 
     @property
     def body(self) -> tuple[JsonDict, ...] | JsonDict:
@@ -200,6 +205,8 @@ def plan_rollback(
     Deployment changed since it was read gives 409 Conflict instead of a rollback decided on
     stale state.
     """
+    if history.deployment.kind is WorkloadKind.ROLLOUT:
+        return _plan_rollout_undo(history, to_revision, cause, override=override)
     if history.deployment.kind is not WorkloadKind.DEPLOYMENT:
         return _plan_workload_undo(history, to_revision, cause, override=override)
     deployment = history.deployment
@@ -308,6 +315,102 @@ def _plan_workload_undo(
         annotations.update(bot_annotations(undo.from_revision, undo.from_version, target, cause))
         body.setdefault("metadata", {})["annotations"] = annotations
     return replace(plan, action="patch", merge_patch=body)
+
+
+def _record_annotations(
+    history: History, target: Revision, from_revision: int | None, cause: RollbackCause
+) -> dict[str, str]:
+    """The workload's annotations with the bot's record of this rollback in place of any older
+    one (for a patch that replaces the whole map)."""
+    workload = history.deployment
+    kept = {
+        k: v for k, v in workload.annotations.items() if not k.startswith(BOT_ANNOTATION_PREFIX)
+    }
+    kept[CHANGE_CAUSE_ANNOTATION] = cause_text(target, cause)
+    kept.update(bot_annotations(from_revision, workload.version, target, cause))
+    return kept
+
+
+def _plan_rollout_undo(
+    history: History,
+    to_revision: int | None,
+    cause: RollbackCause | None,
+    *,
+    override: bool,
+) -> RollbackPlan:
+    """An Argo Rollout's undo exactly as `kubectl argo rollouts undo` (`argo_rollouts.plan_undo`:
+    the revision it picks, its skip, its JSON Patch of `spec.template`), behind a resourceVersion
+    precondition, the migration guard, and the bot's record in the annotations."""
+    rollout = history.deployment
+    undo = argo_rollouts.plan_undo(rollout.raw, list(history.owned_json), to_revision or 0)
+    target = next(
+        (r for r in history.revisions if r.replicaset == undo.target.replicaset), undo.target
+    )
+    plan = RollbackPlan(
+        action="skip",
+        namespace=rollout.namespace,
+        name=rollout.name,
+        from_revision=undo.from_revision,
+        from_version=undo.from_version,
+        target=target,
+        changes=undo.changes,
+        patch=(),
+        resource_version=undo.resource_version,
+        generation=undo.generation,
+        kind=WorkloadKind.ROLLOUT,
+        update_strategy=rollout.update_strategy,
+    )
+    if undo.action == "skip":
+        return plan
+    block = migration_block(history, target)
+    if block is not None:
+        if not override:
+            raise MigrationRefused(block)
+        plan = replace(plan, overridden=block.reason)
+    ops = undo.body(precondition=True)
+    if cause is not None:
+        annotations = _record_annotations(history, target, undo.from_revision, cause)
+        ops.append({"op": "add", "path": "/metadata/annotations", "value": annotations})
+    return replace(plan, action="patch", patch=tuple(ops))
+
+
+def plan_abort(history: History) -> RollbackPlan:
+    """An Argo Rollout's abort exactly as `kubectl argo rollouts abort`: `{"status":{"abort":
+    true}}` on the status subresource (`argo_rollouts.plan_abort`), towards its stable
+    ReplicaSet. RollbackRefused when it is no Rollout or has nothing to abort."""
+    rollout = history.deployment
+    if rollout.kind is not WorkloadKind.ROLLOUT:
+        raise RollbackRefused(
+            f"{rollout.kind.noun} {rollout.namespace}/{rollout.name} is not an Argo Rollout: "
+            "only a Rollout's update can be aborted"
+        )
+    abort = argo_rollouts.plan_abort(rollout.raw, list(history.owned_json))
+    stable = argo_rollouts.rollout_history(rollout.raw, list(history.owned_json)).by_hash(
+        abort.stable_hash
+    )
+    if stable is None:
+        raise RollbackRefused(
+            f"rollout {rollout.namespace}/{rollout.name}: its stable ReplicaSet "
+            f"({abort.stable_hash[:64]}) is not among its ReplicaSets: nothing to go back to"
+        )
+    return RollbackPlan(
+        action="patch",
+        namespace=rollout.namespace,
+        name=rollout.name,
+        from_revision=rollout.revision,
+        from_version=abort.canary_version,
+        target=stable,
+        changes=(),
+        patch=(),
+        resource_version=abort.resource_version,
+        generation=rollout.generation,
+        kind=WorkloadKind.ROLLOUT,
+        merge_patch=abort.body(),
+        warnings=(abort.summary,),
+        update_strategy=rollout.update_strategy,
+        abort=True,
+        subresource=abort.subresource,
+    )
 
 
 def rolled_back_from(history: History) -> dict[str, str]:

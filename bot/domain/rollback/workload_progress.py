@@ -29,6 +29,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from bot.domain.rollback import argo_rollouts
 from bot.domain.rollback.models import Deployment, WorkloadKind
 from bot.domain.rollback.progress import Phase, Progress, rollout_progress
 
@@ -178,7 +179,14 @@ def progress_of(workload: Deployment) -> Progress:
     """Where any workload's rollout stands, by the viewer of its kind."""
     if workload.kind is WorkloadKind.DEPLOYMENT:
         return rollout_progress(workload)
+    if workload.kind is WorkloadKind.ROLLOUT:
+        return argo_rollouts.rollout_progress(workload.raw)
     return workload_progress(workload.kind, workload.raw, revision=workload.revision)
+
+
+def abort_progress_of(workload: Deployment) -> Progress:
+    """Where an Argo Rollout's abort stands (the canary gone, the stable serving all)."""
+    return argo_rollouts.abort_progress(workload.raw)
 
 
 def _phase_of(strategy_type: str) -> Phase:

@@ -40,7 +40,7 @@ from bot.domain.rollback.migrations import (
     mutable_images_note,
 )
 from bot.domain.rollback.models import Deployment, History, Revision, Target, WorkloadKind
-from bot.domain.rollback.planning import RollbackCause, RollbackPlan, plan_rollback
+from bot.domain.rollback.planning import RollbackCause, RollbackPlan, plan_abort, plan_rollback
 from bot.domain.rollback.progress import Phase
 from bot.domain.rollback.template_diff import preview
 from bot.domain.rollback.workload_undo import strategy_notes
@@ -83,6 +83,11 @@ class RollbackOptions:
     # (at the prompt, or --confirm-service NAME without a terminal).
     override_migration_guard: bool = False
     confirm_service: str | None = None
+    # `rollback-bot abort`: an Argo Rollout's update aborted, its traffic back to stable.
+    abort: bool = False
+
+
+WITH_CONTROLLER_REVISIONS = (WorkloadKind.STATEFULSET, WorkloadKind.DAEMONSET)
 
 
 def _ago(when: datetime | None, now: datetime) -> str:
@@ -269,7 +274,11 @@ class Cli:
             raise UsageError("--override-migration-guard needs --reason: it is recorded")
         history = await self._engine.history(target)
         try:
-            plan = plan_rollback(history, options.to_revision, cause, override=override)
+            plan = (
+                plan_abort(history)
+                if options.abort
+                else plan_rollback(history, options.to_revision, cause, override=override)
+            )
         except MigrationRefused as exc:
             raise RollbackRefused(
                 f"not rolled back: {exc}; to break glass (recorded): --override-migration-guard "
@@ -297,7 +306,12 @@ class Cli:
             from rich.prompt import Confirm
             from rich.text import Text
 
-            question = f"Roll back {plain(ref.name)} to {plain(plan.target.version)}?"
+            question = (
+                f"Abort the update of {plain(ref.name)} (traffic back to "
+                f"{plain(plan.target.version)})?"
+                if plan.abort
+                else f"Roll back {plain(ref.name)} to {plain(plan.target.version)}?"
+            )
             if not Confirm.ask(Text(question), console=self.console):
                 self.console.print("not rolled back")
                 return EXIT_REFUSED
@@ -321,6 +335,7 @@ class Cli:
             reason=options.reason,
             override=plan.overridden is not None,
             gitops=ref.entry.gitops if ref.entry else "warn",
+            abort=plan.abort,
         )
         result = await self._start_when_free(request, options.wait)
         if result.outcome == "skipped":
@@ -338,6 +353,13 @@ class Cli:
                 f"kubectl -n {target.namespace} delete pod <pod>",
             )
             return EXIT_OK
+        if outcome.succeeded and plan.abort:
+            self._say(
+                ("aborted", "green"),
+                f" the update of {plain(ref.name)}: its traffic is back on "
+                f"{plain(plan.target.version)} ({elapsed})",
+            )
+            return EXIT_OK
         if outcome.succeeded:
             self._say(
                 ("rolled back", "green"),
@@ -345,7 +367,7 @@ class Cli:
             )
             return EXIT_OK
         counts = f" at {outcome.last.counts}" if outcome.last else ""
-        follow = f"follow it with: kubectl -n {target.namespace} rollout status {target.kubectl}"
+        follow = f"follow it with: {target.status_command}"
         if outcome.timed_out:
             # Only the waiting ended: the patch is in and the rollout goes on.
             raise RolloutTimedOut(
@@ -404,7 +426,7 @@ class Cli:
         say(f"  from  {plain(plan.from_version)} (revision {plan.from_revision or '?'})")
         say(
             f"  to    {plain(plan.target.version)} (revision {plan.target.number}, "
-            f"{'ReplicaSet' if plan.kind is WorkloadKind.DEPLOYMENT else 'ControllerRevision'} "
+            f"{'ControllerRevision' if plan.kind in WITH_CONTROLLER_REVISIONS else 'ReplicaSet'} "
             f"{plain(plan.target.replicaset)})"
         )
         if plan.target.change_cause:

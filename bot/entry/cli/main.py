@@ -19,6 +19,7 @@ from bot.config.catalog import Catalog
 from bot.config.settings import Settings, describe_invalid, load_settings
 from bot.domain.errors import RollbackBotError
 from bot.entry.cli.commands import Cli, RollbackOptions
+from bot.entry.cli.switch_args import blue_green_asked
 from bot.entry.cli.text import plain
 from bot.usecases.rollback.engine import RollbackEngine
 
@@ -110,6 +111,10 @@ async def run_cli(args: argparse.Namespace) -> int:
             request_timeout=settings.kube_request_timeout,
         )
         engine = RollbackEngine(registry)
+        if blue_green_asked(catalog, args):  # a Service switched between colours
+            from bot.entry.cli.switch import run_switch
+
+            return await run_switch(args, catalog, registry, settings)
         if args.command == "status":
             return await Cli(catalog, engine, None).status(args.service, args.output)
         if args.command == "history":
@@ -168,14 +173,15 @@ async def run_cli(args: argparse.Namespace) -> int:
         return await cli.rollback(
             args.service,
             RollbackOptions(
-                to_revision=args.to_revision,
-                dry_run=args.dry_run,
+                to_revision=getattr(args, "to_revision", None),
+                dry_run=getattr(args, "dry_run", False),
                 yes=args.yes,
                 reason=args.reason,
                 timeout=args.timeout,
                 wait=args.wait,
-                override_migration_guard=args.override_migration_guard,
-                confirm_service=args.confirm_service,
+                override_migration_guard=getattr(args, "override_migration_guard", False),
+                confirm_service=getattr(args, "confirm_service", None),
+                abort=args.command == "abort",
             ),
         )
     except RollbackBotError as exc:

@@ -97,6 +97,26 @@ def demo_catalog(*, auto_rollback: bool = False) -> Catalog:
             # GitOps-managed in the simulated cluster: Argo CD (self-heal) and Flux.
             "payments": ServiceEntry(namespace="shop", deployment="payments", gitops="suspend"),
             AUTO_ROLLBACK_SERVICE: search,
+            # The other kinds the bot rolls back, as the simulated cluster's seed has them.
+            "orders-db": ServiceEntry.model_validate(
+                {"namespace": "shop", "kind": "StatefulSet", "name": "orders-db"}
+            ),
+            "log-agent": ServiceEntry.model_validate(
+                {"namespace": "shop", "kind": "DaemonSet", "name": "log-agent"}
+            ),
+            "payments-canary": ServiceEntry.model_validate(
+                {"namespace": "shop", "kind": "Rollout", "name": "payments-canary"}
+            ),
+            "web": ServiceEntry.model_validate(
+                {
+                    "namespace": "shop",
+                    "kind": "BlueGreen",
+                    "service": "web",
+                    "selector_key": "color",
+                    "blue": "web-blue",
+                    "green": "web-green",
+                }
+            ),
         },
         source="embedded demo",
     )

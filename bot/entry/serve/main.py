@@ -17,7 +17,7 @@ from pathlib import Path
 import yaml
 from pydantic import SecretStr
 
-from bot.config.catalog import Catalog
+from bot.config.catalog import Catalog, ServiceEntry
 from bot.config.settings import Settings, load_settings
 from bot.domain.errors import RollbackBotError
 from bot.entry.serve.embedded import (
@@ -245,12 +245,20 @@ def _names_run_kubeconfig(kubeconfig: str | None) -> bool:
     )
 
 
+def _as_written(entry: ServiceEntry) -> dict[str, object]:
+    """An entry as a catalog file names it: `deployment:` for a Deployment, `name:` for the
+    other workloads, neither for a blue-green service (its `service:` names it)."""
+    written: dict[str, object] = entry.model_dump(mode="json", exclude_defaults=True)
+    if entry.kind == "BlueGreen":
+        written.pop("deployment", None)
+    elif entry.kind != "Deployment":
+        written["name"] = written.pop("deployment")
+    return written
+
+
 def _write_catalog(catalog: Catalog, path: Path) -> Path:
     """The demo catalog as a file the CLI reads (replaced whole: a reader never sees half)."""
-    services = {
-        name: entry.model_dump(mode="json", exclude_defaults=True)
-        for name, entry in catalog.services.items()
-    }
+    services = {name: _as_written(entry) for name, entry in catalog.services.items()}
     text = "# The embedded demo's service catalog, written by `rollback-bot serve` for the CLI.\n"
     text += yaml.safe_dump({"services": services}, sort_keys=False)
     partial = path.with_name(f".{path.name}.{os.getpid()}")

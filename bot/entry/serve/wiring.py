@@ -24,6 +24,7 @@ from bot.adapters.kube.client import service_account_namespace
 from bot.adapters.kube.clusters import ClusterRegistry
 from bot.adapters.kube.configmaps import DEFAULT_NAME as ALERT_INDEX_NAME
 from bot.adapters.kube.gitops import KubeGitOps
+from bot.adapters.kube.services import BlueGreenClusterRegistry
 from bot.adapters.prometheus import PrometheusClients
 from bot.adapters.slack.analysis_messages import SlackAnalysisMessages
 from bot.adapters.slack.audit_channel import AuditChannelSink
@@ -33,6 +34,7 @@ from bot.adapters.slack.messages import SlackMessages
 from bot.adapters.slack.reporter import ThreadReporters
 from bot.adapters.slack.scheduled_client import ScheduledWebClient
 from bot.adapters.slack.scheduler import SlackScheduler
+from bot.adapters.slack.switch_reporter import SlackSwitchMessages, SlackSwitchReporters
 from bot.config.catalog import Catalog
 from bot.config.settings import Settings
 from bot.domain.alerts.mapping import BadPattern, compile_patterns
@@ -54,6 +56,7 @@ from bot.usecases.rollback.engine import RollbackEngine
 from bot.usecases.rollback.gitops import GitopsGuard, GitopsReminders
 from bot.usecases.rollback.preview import Previews
 from bot.usecases.rollback.runner import RolloutRunner, replica_id
+from bot.usecases.rollback.switch import BlueGreenSwitches
 from bot.usecases.rollback.takeover import Takeover
 from bot.usecases.rollback.views import ServiceViews
 from handlers import actions, alertmanager, commands, dedupe, errors, events, views
@@ -62,6 +65,7 @@ from handlers import approvals as approvals_handlers
 from handlers import digest as digest_handlers
 from handlers import gitops as gitops_handlers
 from handlers import overrides as overrides_handlers
+from handlers import switch as switch_handlers
 from handlers.after_ack import AfterAck
 
 log = logging.getLogger(__name__)
@@ -286,6 +290,15 @@ def build_bot(
         interval=settings.lease_seconds / 3,
     )
     service_views = ServiceViews(registry, runner, audit, gitops=gitops)
+    # Blue-green services (catalog kind BlueGreen): their rollback switches the Service back.
+    switches = BlueGreenSwitches(
+        BlueGreenClusterRegistry(registry),
+        audit,
+        SlackSwitchReporters(client),
+        replica_id=me,
+        messages=SlackSwitchMessages(client),
+        lease_seconds=settings.lease_seconds,
+    )
     access = Access(catalog, UserDirectory(client), registry, audit)
     own_namespace = settings.namespace or service_account_namespace() or "default"
     index = AlertIndex(
@@ -359,7 +372,9 @@ def build_bot(
         access,
         after_ack,
         audit=AuditReader(audit_store, retention_days=settings.audit_retention_days),
+        switches=switches,
     )
+    switch_handlers.register(bolt, catalog, access, switches)
     previews = Previews(registry, audit)
     actions.register(bolt, catalog, access, runner, previews=previews, gitops=gitops)
     gitops_handlers.register(bolt, catalog, access, gitops)
@@ -424,6 +439,7 @@ def build_bot(
         contexts=contexts,
         scheduler=scheduler,
         flushes=[
+            switches.shutdown,  # running switches end (or say they were stopped) first
             rollout_watch.close,  # its watches handed over while the cluster still answers
             prometheus.close,
             digests.close,

@@ -16,9 +16,14 @@ from bot.domain.errors import Conflict, RollbackRefused, RolloutTimedOut, Stale
 from bot.domain.retry import NO_WAIT, retry
 from bot.domain.rollback.guards import Snapshot, staleness
 from bot.domain.rollback.models import Deployment, History, Target
-from bot.domain.rollback.planning import RollbackCause, RollbackPlan, plan_rollback
+from bot.domain.rollback.planning import (
+    RollbackCause,
+    RollbackPlan,
+    plan_abort,
+    plan_rollback,
+)
 from bot.domain.rollback.progress import Progress
-from bot.domain.rollback.workload_progress import progress_of
+from bot.domain.rollback.workload_progress import abort_progress_of, progress_of
 from bot.usecases.rollback.ports import Cluster, Clusters
 
 log = logging.getLogger(__name__)
@@ -82,7 +87,12 @@ class RollbackEngine:
             if current.action == "skip":
                 return Applied(current, None, dry_run, number)
             deployment = await cluster.patch(
-                target.namespace, target.name, current.body, dry_run=dry_run, kind=target.kind
+                target.namespace,
+                target.name,
+                current.body,
+                dry_run=dry_run,
+                kind=target.kind,
+                subresource=current.subresource,
             )
             return Applied(current, deployment, dry_run, number)
 
@@ -101,6 +111,8 @@ class RollbackEngine:
             moved = staleness(snapshot, history)
             if moved is not None:
                 raise Stale(f"not rolled back: {moved}")
+        if previous.abort:
+            return plan_abort(history)
         same = next(
             (r for r in history.revisions if r.replicaset == previous.target.replicaset), None
         )
@@ -113,9 +125,10 @@ class RollbackEngine:
         return plan_rollback(history, same.number, cause, override=previous.overridden is not None)
 
     async def follow(
-        self, target: Target, *, within: float | None = None
+        self, target: Target, *, within: float | None = None, abort: bool = False
     ) -> AsyncIterator[Progress]:
-        """Progress until the rollout completes or fails; RolloutTimedOut after `within` s."""
+        """Progress until the rollout completes or fails; RolloutTimedOut after `within` s.
+        `abort`: an Argo Rollout's abort, done once the stable serves everything."""
         cluster = self.cluster(target)
         deadline = None if within is None else self._clock() + within
         stream = cluster.watch(target.namespace, target.name, kind=target.kind)
@@ -131,7 +144,7 @@ class RollbackEngine:
                     continue
                 except StopAsyncIteration:
                     return
-                progress = progress_of(deployment)
+                progress = abort_progress_of(deployment) if abort else progress_of(deployment)
                 yield progress
                 if progress.finished:
                     return

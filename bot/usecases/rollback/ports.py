@@ -62,9 +62,11 @@ class Cluster(Protocol):
         *,
         dry_run: bool,
         kind: WorkloadKind = DEPLOYMENT,
+        subresource: str | None = None,
     ) -> Deployment:
-        """Send the rollback's patch (a Deployment's JSON Patch, the others' strategic merge
-        patch); Conflict when its resourceVersion precondition fails."""
+        """Send the rollback's patch (a JSON Patch: a Deployment's, a Rollout's undo; an object:
+        a StatefulSet's or DaemonSet's strategic merge patch, a Rollout's abort on its `status`
+        `subresource`); Conflict when its resourceVersion precondition fails."""
         ...
 
     def watch(

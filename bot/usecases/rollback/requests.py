@@ -37,6 +37,8 @@ class RollbackRequest:
     gitops: str = "warn"
     # Break glass past the migration guard (who may was checked by the caller); recorded.
     override: bool = False
+    # An Argo Rollout's abort (the traffic back to its stable version), not an undo.
+    abort: bool = False
 
 
 @dataclass(frozen=True)

@@ -36,7 +36,7 @@ from bot.domain.rollback.guards import staleness
 from bot.domain.rollback.locks import LockLost
 from bot.domain.rollback.models import Deployment, History, RunInfo, Target, WorkloadKind
 from bot.domain.rollback.pickup import pickup
-from bot.domain.rollback.planning import RollbackCause, RollbackPlan, plan_rollback
+from bot.domain.rollback.planning import RollbackCause, RollbackPlan, plan_abort, plan_rollback
 from bot.domain.rollback.progress import Phase, Progress
 from bot.domain.rollback.views import ServiceView
 from bot.domain.times import utc_now
@@ -251,7 +251,12 @@ class RolloutRunner:
             # What the asker saw is out of date: show them the state just read.
             await self._show(request, history, None, "refresh the stale message")
             return StartResult("stale", stale)
-        gitops = await self._gitops.refusal(request) if self._gitops is not None else None
+        # An abort changes the Rollout's status only: nothing GitOps would revert.
+        gitops = (
+            await self._gitops.refusal(request)
+            if self._gitops is not None and not request.abort
+            else None
+        )
         if gitops is not None:
             await self._audit.record(record(Step.REFUSED, detail=gitops), deployment)
             return StartResult("refused", gitops)
@@ -264,7 +269,11 @@ class RolloutRunner:
             actor_id=request.actor if request.actor_name else None,
         )
         try:
-            plan = plan_rollback(history, chosen.number, cause, override=request.override)
+            plan = (
+                plan_abort(history)
+                if request.abort
+                else plan_rollback(history, chosen.number, cause, override=request.override)
+            )
         except RollbackRefused as exc:
             await self._audit.record(record(Step.REFUSED, detail=str(exc)), deployment)
             return StartResult("refused", str(exc))
@@ -290,6 +299,7 @@ class RolloutRunner:
             from_revision=plan.from_revision,
             target_replicaset=plan.target.replicaset,
             kind=target.kind,
+            abort=plan.abort,
         )
         # Made before the lock is taken: a rollback that cannot be told is not started.
         reporter = self._reporters.reporter(request.thread, target)
@@ -374,7 +384,8 @@ class RolloutRunner:
             if picked_up_from is None:
                 assert plan is not None
                 suspended = False
-                if self._gitops is not None:  # suspends auto-sync that would revert it
+                # Suspends auto-sync that would revert it; an abort changes the status only.
+                if self._gitops is not None and not run.abort:
                     suspended = await self._gitops.before_patch(request, run, deployment)
                 try:
                     applied = await self._engine.apply(
@@ -392,7 +403,16 @@ class RolloutRunner:
                 # In the rollback's own task, so the lock always comes before the final refresh.
                 await self._show(request, history, run, "lock the versions message")
                 await self._audit.record(
-                    record(Step.STARTED, plan=plan, rollback_id=rollback_id), deployment
+                    record(
+                        Step.STARTED,
+                        plan=plan,
+                        rollback_id=rollback_id,
+                        # An abort leaves the template at the aborted version: said so.
+                        detail=f"abort: {plan.warnings[0]}"
+                        if plan.abort and plan.warnings
+                        else None,
+                    ),
+                    deployment,
                 )
             else:
                 await _quietly(reporter.picked_up(run, picked_up_from), "report the pick-up")
@@ -400,7 +420,7 @@ class RolloutRunner:
             within = self._rollout_timeout
             if picked_up_from is not None:  # what is left of it since it was asked
                 within = max(1.0, within - (self._clock() - started))
-            async for progress in self._engine.follow(target, within=within):
+            async for progress in self._engine.follow(target, within=within, abort=run.abort):
                 last = progress
                 await _quietly(
                     reporter.progress(progress, self._clock() - started), "report progress"

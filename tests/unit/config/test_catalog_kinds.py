@@ -213,12 +213,12 @@ def test_two_parts_name_a_deployment() -> None:
         (
             "cronjob/shop/nightly",
             "'cronjob/shop/nightly': 'cronjob' is not a kind the bot rolls back "
-            "(deployment, statefulset or daemonset, or deploy, sts, ds)",
+            "(deployment, statefulset, daemonset or rollout, or deploy, sts, ds, ro)",
         ),
         (
             "/shop/db",
             "'/shop/db': '' is not a kind the bot rolls back "
-            "(deployment, statefulset or daemonset, or deploy, sts, ds)",
+            "(deployment, statefulset, daemonset or rollout, or deploy, sts, ds, ro)",
         ),
         (
             "sts/Shop/db",
@@ -269,7 +269,7 @@ def test_a_hostile_kind_is_quoted_and_bounded() -> None:
         Catalog.empty().resolve(argument)
     said = str(info.value)
     assert said == f"{'x' * 80!r}: {'x' * 40!r} is not a kind the bot rolls back " + (
-        "(deployment, statefulset or daemonset, or deploy, sts, ds)"
+        "(deployment, statefulset, daemonset or rollout, or deploy, sts, ds, ro)"
     )
 
 

@@ -184,13 +184,13 @@ class FakeCluster:
         *,
         dry_run: bool,
         kind: WorkloadKind = WorkloadKind.DEPLOYMENT,
+        subresource: str | None = None,
     ) -> Deployment:
         assert not dry_run
-        assert isinstance(patch, tuple | list)
         self.patching.set()
         if self.patch_gate is not None:
             await self.patch_gate.wait()
-        self.patches.append(tuple(patch))
+        self.patches.append((patch,) if isinstance(patch, dict) else tuple(patch))
         if self.after is not None:
             self.current = self.after
         return self.current.deployment

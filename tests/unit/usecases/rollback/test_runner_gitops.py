@@ -35,6 +35,7 @@ class RefusingPatch(FakeCluster):
         *,
         dry_run: bool,
         kind: object = None,
+        subresource: str | None = None,
     ) -> Deployment:
         raise RollbackRefused("the target ReplicaSet disappeared while rolling back")
 
@@ -83,3 +84,41 @@ async def test_a_patch_that_went_out_leaves_auto_sync_off() -> None:
     guard = Guard()
     await run_with(FakeCluster(before(), after=after()), guard)
     assert guard.calls == ["suspend"]
+
+
+async def test_an_abort_never_touches_gitops_and_sends_the_status_patch() -> None:
+    # An abort changes the Rollout's status only: nothing GitOps would revert, nothing to
+    # suspend or refuse, whatever the catalog's policy.
+    from bot.adapters.kube.parsing import parse_workload_history
+    from bot.domain.rollback.models import Target, WorkloadKind
+    from tests.unit.domain.rollback.test_argo_rollouts import aborted, history_rss, rollout
+
+    def history_of(obj: dict[str, Any]) -> Any:
+        return parse_workload_history(WorkloadKind.ROLLOUT, obj, history_rss())
+
+    paused, done = history_of(rollout()), history_of(aborted(availableReplicas=5))
+    cluster = FakeCluster(paused, after=done, watch=[done.deployment])
+    guard = Guard()
+    runner = RolloutRunner(
+        RollbackEngine(OneCluster(cluster)),
+        AuditTrail([RecordingSink()]),
+        RecordingReporters(RecordingReporter()),
+        replica_id=ME,
+        now=lambda: NOW,
+        gitops=guard,  # type: ignore[arg-type]
+    )
+    stable = paused.revisions[1]
+    asked = request(
+        gitops="refuse",
+        abort=True,
+        service="payments",
+        target=Target("shop", "payments-canary", kind=WorkloadKind.ROLLOUT),
+        target_replicaset=stable.replicaset,
+        target_revision=stable.number,
+        target_version=stable.version,
+        snapshot=None,
+    )
+    result = await outcome_of(await runner.start(asked))
+    assert result.succeeded, result.error
+    assert guard.calls == []
+    assert cluster.patches == [({"status": {"abort": True}},)]
