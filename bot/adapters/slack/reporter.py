@@ -15,7 +15,8 @@ from typing import Any
 from bot.adapters.slack import blocks
 from bot.adapters.slack.render import Message
 from bot.adapters.slack.scheduled_client import ScheduledWebClient
-from bot.adapters.slack.scheduler import Priority, sending_as
+from bot.adapters.slack.scheduler import Priority
+from bot.adapters.slack.thread_writer import ThreadWriter
 from bot.domain.rollback.models import RunInfo, Target, Thread, WorkloadKind
 from bot.domain.rollback.planning import RollbackPlan
 from bot.domain.rollback.progress import Ending, Progress, ending
@@ -23,7 +24,7 @@ from bot.domain.rollback.progress import Ending, Progress, ending
 log = logging.getLogger(__name__)
 
 
-class ThreadReporter:
+class ThreadReporter(ThreadWriter):
     """Tells one rollback in its thread. `client` must be scheduled: the scheduler keeps the
     progress edits in order and within Slack's limits."""
 
@@ -37,9 +38,7 @@ class ThreadReporter:
         deployment: str,
         kind: WorkloadKind = WorkloadKind.DEPLOYMENT,
     ) -> None:
-        self._client = client
-        self._channel = channel
-        self._thread_ts = thread_ts
+        super().__init__(client, channel=channel, thread_ts=thread_ts)
         self._namespace = namespace
         self._deployment = deployment
         self._kind = kind
@@ -51,22 +50,6 @@ class ThreadReporter:
         self._ended = False
         # Edits folded into one send all fail with the same error: said once, not once each.
         self._last_failure: BaseException | None = None
-
-    async def _post(self, message: Message, priority: Priority = Priority.ROLLBACK) -> str:
-        with sending_as(priority):
-            response = await self._client.chat_postMessage(
-                channel=self._channel,
-                thread_ts=self._thread_ts,
-                text=message.text,
-                blocks=message.blocks,
-            )
-        return str(response["ts"])
-
-    async def _update(self, ts: str, message: Message, priority: Priority) -> None:
-        with sending_as(priority):
-            await self._client.chat_update(
-                channel=self._channel, ts=ts, text=message.text, blocks=message.blocks
-            )
 
     def _progress_message(
         self, run: RunInfo, progress: Progress, elapsed: float, ended: Ending | None = None

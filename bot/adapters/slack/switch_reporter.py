@@ -15,7 +15,8 @@ import logging
 from bot.adapters.slack import switch_blocks
 from bot.adapters.slack.render import Message
 from bot.adapters.slack.scheduled_client import ScheduledWebClient
-from bot.adapters.slack.scheduler import Priority, sending_as
+from bot.adapters.slack.scheduler import Priority
+from bot.adapters.slack.thread_writer import ThreadWriter
 from bot.domain.rollback.blue_green import ColorState, SwitchPlan, SwitchProgress
 from bot.domain.rollback.models import RunInfo, Thread
 from bot.domain.rollback.switches import SwitchOutcome, SwitchView
@@ -23,15 +24,13 @@ from bot.domain.rollback.switches import SwitchOutcome, SwitchView
 log = logging.getLogger(__name__)
 
 
-class SlackSwitchReporter:
+class SlackSwitchReporter(ThreadWriter):
     """Tells one switch in its thread. `client` must be scheduled."""
 
     def __init__(
         self, client: ScheduledWebClient, *, channel: str, thread_ts: str, namespace: str
     ) -> None:
-        self._client = client
-        self._channel = channel
-        self._thread_ts = thread_ts
+        super().__init__(client, channel=channel, thread_ts=thread_ts)
         self._namespace = namespace
         self._readiness_ts: str | None = None
         self._latest: Message | None = None  # a readiness edit not sent yet
@@ -39,22 +38,6 @@ class SlackSwitchReporter:
         self._last: tuple[SwitchPlan, ColorState, float] | None = None
         self._settled = False  # the readiness message shows its final state
         self._failure: str | None = None
-
-    async def _post(self, message: Message, priority: Priority = Priority.ROLLBACK) -> str:
-        with sending_as(priority):
-            response = await self._client.chat_postMessage(
-                channel=self._channel,
-                thread_ts=self._thread_ts,
-                text=message.text,
-                blocks=message.blocks,
-            )
-        return str(response["ts"])
-
-    async def _update(self, ts: str, message: Message, priority: Priority) -> None:
-        with sending_as(priority):
-            await self._client.chat_update(
-                channel=self._channel, ts=ts, text=message.text, blocks=message.blocks
-            )
 
     async def started(self, run: RunInfo, plan: SwitchPlan, reason: str | None) -> None:
         await self._post(switch_blocks.started_message(run, plan, reason, self._namespace))

@@ -51,7 +51,6 @@ from __future__ import annotations
 
 import copy
 import json
-import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -60,6 +59,7 @@ from typing import Any, Final, Literal
 from bot.domain.errors import RollbackRefused
 from bot.domain.rollback.controller_revisions import controller_of
 from bot.domain.rollback.guards import Snapshot
+from bot.domain.rollback.json_bounds import json_problem
 from bot.domain.rollback.models import CHANGE_CAUSE_ANNOTATION, JsonDict, Revision
 from bot.domain.rollback.progress import Phase, Progress
 from bot.domain.rollback.template_diff import TemplateChange, diff_templates
@@ -88,9 +88,6 @@ DEGRADED_SENTENCE = "The rollout is in a degraded state with message: {}"
 MAX_REPLICASETS = 10_000  # ReplicaSets looked at for one Rollout's history
 MAX_NAME = 253
 MAX_TEXT_FIELD = 1_000  # a phase message, a condition message, a reason as shown
-MAX_DEPTH = 64  # a pod template nests about a dozen levels
-MAX_NODES = 200_000  # values in one template
-MAX_TEXT = 4_000_000  # characters of keys and strings in one template (etcd keeps 1.5 MB)
 MAX_INT64 = 2**63 - 1
 MAX_STEPS = 1_000
 _REVISION_TEXT = re.compile(r"[+-]?[0-9]{1,19}")
@@ -143,35 +140,9 @@ def _shape_problem(template: Any) -> str | None:
     JSON, no containers), or None."""
     if not isinstance(template, Mapping):
         return "it is not a JSON object"
-    nodes = text = 0
-    stack: list[tuple[Any, int]] = [(template, 1)]
-    while stack:
-        value, depth = stack.pop()
-        nodes += 1
-        if nodes > MAX_NODES or depth > MAX_DEPTH:
-            return "it is too large or too deeply nested to be a pod template"
-        if isinstance(value, Mapping):
-            for key, item in value.items():
-                if not isinstance(key, str):
-                    return "it has a key that is no text"
-                text += len(key)
-                stack.append((item, depth + 1))
-        elif isinstance(value, list):
-            stack.extend((item, depth + 1) for item in value)
-        elif isinstance(value, str):
-            text += len(value)
-        elif isinstance(value, bool) or value is None:
-            pass
-        elif isinstance(value, int):
-            if not -MAX_INT64 - 1 <= value <= MAX_INT64:
-                return "it holds a number beyond what the API stores"
-        elif isinstance(value, float):
-            if not math.isfinite(value):
-                return "it holds a number that is not JSON"
-        else:
-            return "it holds a value that is not JSON"
-        if text > MAX_TEXT:
-            return "it is too large to be a pod template"
+    problem = json_problem(template)
+    if problem is not None:
+        return f"it {problem}"
     metadata = template.get("metadata")
     if metadata is not None and not isinstance(metadata, Mapping):
         return "its metadata is not an object"

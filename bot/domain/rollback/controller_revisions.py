@@ -22,13 +22,17 @@ from __future__ import annotations
 
 import copy
 import json
-import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 from bot.domain.errors import RollbackRefused
+from bot.domain.rollback.json_bounds import (
+    json_problem,
+    json_type,
+    short,
+)
 from bot.domain.rollback.models import (
     CHANGE_CAUSE_ANNOTATION,
     Container,
@@ -47,9 +51,6 @@ _DIRECTIVE_PREFIXES = ("$setElementOrder/", "$deleteFromPrimitiveList/")
 
 MAX_REVISION = 2**63 - 1  # ControllerRevision.revision is an int64, never negative
 MAX_REVISIONS = 10_000  # ControllerRevisions looked at for one workload's history
-MAX_DEPTH = 64  # a pod template nests about a dozen levels
-MAX_NODES = 200_000  # values in one revision's data
-MAX_TEXT = 4_000_000  # characters of keys and strings in one revision's data (etcd keeps 1.5 MB)
 MAX_NAME = 253
 
 
@@ -93,7 +94,7 @@ def parse_controller_revision(obj: Any) -> ControllerRevisionInfo:
     not an object of the controller's shape (`check_revision_data`), no controller owner."""
     if not isinstance(obj, Mapping):
         raise InvalidControllerRevision(
-            f"a ControllerRevision must be a JSON object, not {_json_type(obj)}"
+            f"a ControllerRevision must be a JSON object, not {json_type(obj)}"
         )
     metadata = obj.get("metadata")
     if not isinstance(metadata, Mapping):
@@ -195,7 +196,7 @@ def check_revision_data(data: Any, *, where: str = "the revision's data") -> Jso
     template, or keep what the revision does not hold, so the bot refuses it."""
     if not isinstance(data, Mapping):
         raise InvalidControllerRevision(
-            f"{where}: its data is {_json_type(data)}, not a JSON object"
+            f"{where}: its data is {json_type(data)}, not a JSON object"
         )
     _check_bounds(data, where)
     if set(data) != {"spec"}:
@@ -213,7 +214,7 @@ def check_revision_data(data: Any, *, where: str = "the revision's data") -> Jso
     template = spec["template"]
     if not isinstance(template, Mapping):
         raise InvalidControllerRevision(
-            f"{where}: its spec.template is {_json_type(template)}, not a JSON object"
+            f"{where}: its spec.template is {json_type(template)}, not a JSON object"
         )
     directive = template.get(PATCH_DIRECTIVE)
     if directive != REPLACE:
@@ -332,54 +333,19 @@ def _same_number(x: int | float, y: int | float) -> bool:
 
 def _revision_number(value: Any, where: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
-        shown = _quoted(value) if isinstance(value, str) else _short(value)
+        shown = _quoted(value) if isinstance(value, str) else short(value)
         raise InvalidControllerRevision(f"{where}: its revision {shown} is not a whole number")
     if not 0 <= value <= MAX_REVISION:
         raise InvalidControllerRevision(
-            f"{where}: its revision {_short(value)} is out of range (0 to {MAX_REVISION})"
+            f"{where}: its revision {short(value)} is out of range (0 to {MAX_REVISION})"
         )
     return value
 
 
 def _check_bounds(data: Mapping[str, Any], where: str) -> None:
-    nodes = text = 0
-    stack: list[tuple[Any, int]] = [(data, 1)]
-    while stack:
-        value, depth = stack.pop()
-        nodes += 1
-        if nodes > MAX_NODES or depth > MAX_DEPTH:
-            raise InvalidControllerRevision(
-                f"{where}: its data is too large or too deeply nested to be a pod template"
-            )
-        if isinstance(value, Mapping):
-            for key, item in value.items():
-                if not isinstance(key, str):
-                    raise InvalidControllerRevision(f"{where}: its data has a key that is no text")
-                text += len(key)
-                stack.append((item, depth + 1))
-        elif isinstance(value, list):
-            stack.extend((item, depth + 1) for item in value)
-        elif isinstance(value, str):
-            text += len(value)
-        elif isinstance(value, bool) or value is None:
-            pass
-        elif isinstance(value, int):
-            if not -MAX_REVISION - 1 <= value <= MAX_REVISION:
-                raise InvalidControllerRevision(
-                    f"{where}: its data holds the number {_short(value)}, beyond what the API "
-                    "stores"
-                )
-        elif isinstance(value, float):
-            if not math.isfinite(value):
-                raise InvalidControllerRevision(
-                    f"{where}: its data holds {value}, which is not a JSON number"
-                )
-        else:
-            raise InvalidControllerRevision(
-                f"{where}: its data holds {_json_type(value)}, which is not JSON"
-            )
-        if text > MAX_TEXT:
-            raise InvalidControllerRevision(f"{where}: its data is too large to be a pod template")
+    problem = json_problem(data)
+    if problem is not None:
+        raise InvalidControllerRevision(f"{where}: its data {problem}")
 
 
 def _directive_in(template: Mapping[str, Any]) -> str | None:
@@ -397,22 +363,6 @@ def _directive_in(template: Mapping[str, Any]) -> str | None:
     return None
 
 
-def _json_type(value: Any) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "a boolean"
-    if isinstance(value, int | float):
-        return "a number"
-    if isinstance(value, str):
-        return "a string"
-    if isinstance(value, list | tuple):
-        return "a list"
-    if isinstance(value, Mapping):
-        return "an object"
-    return type(value).__name__
-
-
 def _keys(keys: Iterable[Any]) -> str:
     return ", ".join(_quoted(k) for k in sorted(str(k) for k in keys)[:5])
 
@@ -420,8 +370,3 @@ def _keys(keys: Iterable[Any]) -> str:
 def _quoted(value: Any) -> str:
     text = value if isinstance(value, str) else str(value)
     return json.dumps(text[:MAX_NAME])
-
-
-def _short(value: Any) -> str:
-    text = str(value) if not isinstance(value, int) or abs(value) < 10**30 else "a huge number"
-    return text[:40]

@@ -236,11 +236,7 @@ def plan_rollback(
     )
     if equal_ignore_hash(target.template, deployment.template):
         return plan
-    block = migration_block(history, target)
-    if block is not None:
-        if not override:
-            raise MigrationRefused(block)
-        plan = replace(plan, overridden=block.reason)
+    plan = _guarded(plan, history, override=override)
 
     annotations = restored_annotations(deployment.annotations, target.annotations)
     if cause is not None:
@@ -263,6 +259,18 @@ def plan_rollback(
         {"op": "replace", "path": "/metadata/annotations", "value": annotations},
     )
     return replace(plan, action="patch", patch=patch)
+
+
+def _guarded(plan: RollbackPlan, history: History, *, override: bool) -> RollbackPlan:
+    """The migration guard over a plan that patches: MigrationRefused for a target older than
+    the newest irreversible schema migration, unless `override` (the plan then says what it
+    overrides)."""
+    block = migration_block(history, plan.target)
+    if block is None:
+        return plan
+    if not override:
+        raise MigrationRefused(block)
+    return replace(plan, overridden=block.reason)
 
 
 def _plan_workload_undo(
@@ -301,11 +309,7 @@ def _plan_workload_undo(
     )
     if undo.action == "skip":
         return plan
-    block = migration_block(history, target)
-    if block is not None:
-        if not override:
-            raise MigrationRefused(block)
-        plan = replace(plan, overridden=block.reason)
+    plan = _guarded(plan, history, override=override)
     body = undo.body(precondition=True)
     if cause is not None:
         annotations: dict[str, str | None] = {
@@ -362,11 +366,7 @@ def _plan_rollout_undo(
     )
     if undo.action == "skip":
         return plan
-    block = migration_block(history, target)
-    if block is not None:
-        if not override:
-            raise MigrationRefused(block)
-        plan = replace(plan, overridden=block.reason)
+    plan = _guarded(plan, history, override=override)
     ops = undo.body(precondition=True)
     if cause is not None:
         annotations = _record_annotations(history, target, undo.from_revision, cause)

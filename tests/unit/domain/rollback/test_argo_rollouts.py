@@ -326,7 +326,7 @@ def test_revision_text_is_read_as_strconv_parseint_reads_it() -> None:
             lambda rs: rs["spec"]["template"]["spec"].update(deep=_nested(80)),
             "too deeply nested",
         ),
-        (lambda rs: rs["spec"]["template"]["spec"].update(n=float("nan")), "not JSON"),
+        (lambda rs: rs["spec"]["template"]["spec"].update(n=float("nan")), "not a JSON number"),
         (lambda rs: rs["spec"]["template"]["spec"].update(n=2**70), "beyond what the API stores"),
     ],
 )
