@@ -171,6 +171,13 @@ class ServiceEntry(BaseModel):
     def _switchable(self) -> ServiceEntry:
         if self.kind == "BlueGreen":
             self.blue_green  # noqa: B018 - a spec that could never be switched fails here
+            # Refused rather than ignored: a switch asks no approver and reads no GitOps.
+            unsupported = [k for k in ("approvals", "gitops") if k in self.model_fields_set]
+            if unsupported:
+                raise ValueError(
+                    f"{' and '.join(repr(k) for k in unsupported)} cannot be set on a BlueGreen "
+                    "service: its switch asks for no approval and does not read GitOps"
+                )
         return self
 
     @property

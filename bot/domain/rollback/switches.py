@@ -28,12 +28,14 @@ from bot.domain.rollback.models import RunInfo
 from bot.domain.times import format_duration
 
 BLUE_GREEN_KIND = "BlueGreen"  # the audit record's `kind` of a switch
-LOCK_PREFIX = "service."
+LOCK_PREFIX = "service:"
+GENERATED_PREFIX = 58  # names.SimpleNameGenerator: 63 less the random suffix
+RANDOM_SUFFIX = 5
 
 
 def switch_lock_key(service: str) -> str:
-    """What a switch's Lease is named after: `service.<Service name>`, so it never shares a
-    lock with a Deployment's rollback."""
+    """What a switch's Lease is named after: `service:<Service name>`, which `locks.lease_name`
+    makes `rollback-bot-service.<name>`, a name no Deployment's rollback Lease can have."""
     return f"{LOCK_PREFIX}{service}"
 
 
@@ -42,14 +44,16 @@ def pods_of(endpoints: EndpointList, replicasets: Collection[str]) -> frozenset[
     `<replicaset>-<suffix>`, the suffix without a dash."""
     if not replicasets:
         return frozenset()
-    names = set(replicasets)
+    # The API server names a pod `generateName` plus 5 random characters, the generateName
+    # (`<replicaset>-`) cut to 58 characters first.
+    prefixes = {f"{name}-"[:GENERATED_PREFIX] for name in replicasets}
     found = set()
     for endpoint in endpoints.endpoints:
         pod = endpoint.pod
         if pod is None:
             continue
-        owner, dash, suffix = pod.rpartition("-")
-        if dash and suffix and owner in names:
+        prefix, suffix = pod[:-RANDOM_SUFFIX], pod[-RANDOM_SUFFIX:]
+        if len(pod) > RANDOM_SUFFIX and "-" not in suffix and prefix in prefixes:
             found.add(pod)
     return frozenset(found)
 

@@ -298,7 +298,13 @@ async def _run(
         if result.outcome == "running" and result.run is not None and result.run.holder:
             hint = f" (lock held by {result.run.holder})"
         raise RollbackRefused(f"not switched: {result.message}{hint}")
-    outcome = await result.completion
+    try:
+        outcome = await result.completion
+    except BaseException:
+        # Ctrl-C: the switch stops here, told and recorded, while the cluster still answers
+        # (the caller closes it next), rather than going on unseen.
+        await switches.shutdown(0)
+        raise
     return _ended(console, outcome)
 
 

@@ -437,6 +437,9 @@ class BlueGreenSwitches:
         if holder is not None:
             await self._audit.record(record(Step.BUSY, detail=_busy(holder)), target)
             return SwitchStart("running", _busy(holder), holder)
+        if not self._accepting:  # stopping began while the lock was being taken
+            await self._release(cluster, ref.namespace, spec)
+            return SwitchStart("refused", RESTARTING)
         slot.run = run
         await self._audit.record(
             record(Step.CONFIRMED, detail=_plan_detail(plan), switch_id=switch_id), target
@@ -509,8 +512,10 @@ class BlueGreenSwitches:
             )
             if scaled_up:
                 await note(f"{plan.to_color} ready: {target.available_replicas} available")
+            # Stopped while the patch is on its way, the Service may or may not have it.
+            patch_unknown = True
             plan, replicasets, patch_started = await self._patch(cluster, namespace, spec, plan)
-            patched = True
+            patched, patch_unknown = True, False
             await note(f"Service {spec.service} patched: {spec.selector_key}={plan.to_color}")
             await _quietly(reporter.patched(plan), "report the patch")
             endpoints, switch_seconds = await self._until_switched(
@@ -527,9 +532,12 @@ class BlueGreenSwitches:
                 error = "the bot stopped before the switch ended"
             ending = SwitchEnding.STOPPED
         except _Ended as exc:
-            ending, error, patch_unknown = exc.ending, str(exc), exc.patch_unknown
+            ending, error = exc.ending, str(exc)
+            # Refused before anything was sent, or the patch's answer lost (`exc` says which).
+            patch_unknown = exc.patch_unknown
         except RollbackBotError as exc:
-            ending, error = SwitchEnding.ERROR, str(exc)
+            # A read before the patch, or a conflict that outlasted the retries: nothing sent.
+            ending, error, patch_unknown = SwitchEnding.ERROR, str(exc), False
         except Exception as exc:  # told in the thread, never silent
             log.exception("the switch of %s/%s failed unexpectedly", namespace, spec.service)
             ending, error = SwitchEnding.ERROR, f"unexpected error: {type(exc).__name__}"
@@ -622,11 +630,13 @@ class BlueGreenSwitches:
             if isinstance(decision, SwitchRefused):
                 raise _Ended(SwitchEnding.REFUSED, decision.reason)
             target = read.states[plan.to_color]
-            if not ready_to_route(decision, target):
+            # Judged against what was confirmed: the live colour growing meanwhile (its
+            # autoscaler under the incident's load) does not undo a readiness waited for.
+            if not ready_to_route(plan, target):
                 raise _Ended(
                     SwitchEnding.REFUSED,
                     f"{plan.to_color} ({plan.to_deployment}) is not ready for the traffic any "
-                    f"more: {target.available_replicas}/{decision.wait_for_replicas} available",
+                    f"more: {target.available_replicas}/{plan.wait_for_replicas} available",
                 )
             sent = self._clock()
             try:
@@ -769,7 +779,7 @@ class BlueGreenSwitches:
             await retry(
                 release, retry_on=ClusterError, attempts=RELEASE_ATTEMPTS, backoff=RELEASE_BACKOFF
             )
-        except RollbackBotError as exc:
+        except Exception as exc:  # the Lease then expires; the story is told all the same
             log.warning("could not unlock the switch of %s/%s: %s", namespace, spec.service, exc)
 
     async def _show(
@@ -805,9 +815,16 @@ class BlueGreenSwitches:
         """Take no new switch; let the running ones end for up to `grace` seconds, then stop
         them (each tells and records that the bot stopped)."""
         self._accepting = False
+        deadline = asyncio.get_running_loop().time() + grace
+        # A switch still preparing (reading, taking its lock) gets its task or gives up soon.
+        while any(a.task is None for a in self._active.values()):
+            if asyncio.get_running_loop().time() >= deadline:
+                break
+            await asyncio.sleep(0.05)
         tasks = [a.task for a in self._active.values() if a.task is not None]
         if not tasks:
             return
+        grace = max(0.0, deadline - asyncio.get_running_loop().time())
         _done, pending = await asyncio.wait(tasks, timeout=grace)
         for task in pending:
             task.cancel()

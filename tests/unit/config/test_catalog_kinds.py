@@ -356,3 +356,16 @@ def test_target_carries_the_kind_and_the_context(tmp_path: Path) -> None:
     assert ref.target.kubectl == "statefulset/orders-db"
     plain = Catalog.empty().resolve("ds/logging/agent").target
     assert plain == Target("logging", "agent", None, DS)
+
+
+@pytest.mark.parametrize("extra", ["approvals: 1", "gitops: refuse"])
+def test_a_blue_green_entry_refuses_the_guards_its_switch_does_not_apply(
+    tmp_path: Path, extra: str
+) -> None:
+    path = tmp_path / "catalog.yaml"
+    path.write_text(
+        "services:\n  web: {namespace: shop, kind: BlueGreen, service: web, "
+        f"selector_key: color, blue: web-blue, green: web-green, {extra}}}\n"
+    )
+    with pytest.raises(ConfigError, match="cannot be set on a BlueGreen service"):
+        Catalog.load(path)

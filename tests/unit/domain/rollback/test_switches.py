@@ -10,9 +10,11 @@ from bot.domain.rollback.blue_green import (
     Endpoint,
     EndpointList,
     SwitchPlan,
+    parse_endpoint_slices,
     parse_service,
     plan_switch,
 )
+from bot.domain.rollback.locks import lease_name
 from bot.domain.rollback.switches import (
     SwitchEnding,
     SwitchOutcome,
@@ -46,7 +48,30 @@ def test_a_colours_pods_are_named_after_its_replicasets() -> None:
 
 
 def test_a_switch_is_locked_apart_from_any_deployment() -> None:
-    assert switch_lock_key("web") == "service.web"
+    assert switch_lock_key("web") == "service:web"
+    # Its Lease can be no Deployment's, even one literally named "service.web".
+    assert lease_name(switch_lock_key("web")) == "rollback-bot-service.web"
+    assert lease_name("service.web") == "rollback-bot.service.web"
+
+
+def test_pods_of_a_long_replicaset_name_cut_by_the_name_generator_are_its_own() -> None:
+    # The API server cuts `generateName` to 58 characters before adding 5 random ones.
+    replicaset = "checkout-payments-gateway-frontend-canary-blue-6d8f9b7c4d"
+    pod = f"{replicaset}-"[:58] + "x7k2q"
+    other = "checkout-payments-gateway-frontend-canary-green-7c4b2f9d8e-"[:58] + "b2n4m"
+    endpoints = parse_endpoint_slices(
+        [
+            {
+                "metadata": {"labels": {"kubernetes.io/service-name": "web"}},
+                "endpoints": [
+                    {"addresses": ["10.0.0.1"], "targetRef": {"kind": "Pod", "name": pod}},
+                    {"addresses": ["10.0.0.2"], "targetRef": {"kind": "Pod", "name": other}},
+                ],
+            }
+        ],
+        "web",
+    )
+    assert pods_of(endpoints, {replicaset}) == {pod}
 
 
 def plan() -> SwitchPlan:

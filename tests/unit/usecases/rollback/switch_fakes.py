@@ -158,7 +158,7 @@ class FakeCluster:
     # -- the slices
     def pods(self, deployment: str) -> list[str]:
         rs = REPLICASETS[deployment]
-        return [f"{rs}-p{i}" for i in range(self.available[deployment])]
+        return [f"{rs}-p{i:04d}" for i in range(self.available[deployment])]
 
     def slices(self) -> list[JsonDict]:
         endpoints = [

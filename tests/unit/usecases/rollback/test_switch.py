@@ -37,7 +37,7 @@ from tests.unit.usecases.rollback.switch_fakes import (
 )
 
 ME = "bot-7f9c-1"
-LOCK = "service.web"
+LOCK = "service:web"
 
 
 @dataclass
