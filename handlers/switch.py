@@ -234,6 +234,7 @@ def register(app: AsyncApp, catalog: Catalog, access: Access, switches: Switches
                     message_ts=context.message_ts,
                 ),
                 expected_live=context.button.live,
+                expected_version=context.button.version,
             )
         )
         await tell_result(client, context, user, result)

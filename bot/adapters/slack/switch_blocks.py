@@ -50,7 +50,7 @@ from bot.adapters.slack.switch_payloads import (
 )
 from bot.domain.rollback.blue_green import ColorState, SwitchPlan, SwitchRefused
 from bot.domain.rollback.models import RunInfo
-from bot.domain.rollback.switches import SwitchEnding, SwitchOutcome, SwitchView
+from bot.domain.rollback.switches import SwitchEnding, SwitchOutcome, SwitchView, version_mark
 from bot.domain.times import format_duration
 
 BUTTON_TEXT = 75
@@ -120,8 +120,12 @@ def switch_label(plan: SwitchPlan) -> str:
 
 
 def switch_button(view: SwitchView, plan: SwitchPlan) -> ButtonElement:
+    shown = next((c for c in view.colors if c.color == plan.to_color), None)
     value = SwitchButton(
-        service=clip(view.service, 300), to_color=plan.to_color, live=view.routing.live_color
+        service=clip(view.service, 300),
+        to_color=plan.to_color,
+        live=view.routing.live_color,
+        version=version_mark(shown.version) if shown is not None and shown.version else None,
     )
     return ButtonElement(
         text=PlainTextObject(text=switch_label(plan)),

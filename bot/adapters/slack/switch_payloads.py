@@ -40,6 +40,11 @@ class SwitchButton(BaseModel):
     live: str | None = Field(
         default=None, validation_alias="l", serialization_alias="l", max_length=63
     )
+    # The mark of the version the message showed the target colour running
+    # (`switches.version_mark`): a colour redeployed since makes the click stale.
+    version: str | None = Field(
+        default=None, validation_alias="v", serialization_alias="v", pattern=r"^[0-9a-f]{16}$"
+    )
 
     def encode(self) -> str:
         return self.model_dump_json(by_alias=True)

@@ -10,6 +10,7 @@ pod whose name, without its last `-suffix`, is one of the colour's ReplicaSets i
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Collection
 from dataclasses import dataclass, replace
 from datetime import datetime
@@ -37,6 +38,12 @@ def switch_lock_key(service: str) -> str:
     """What a switch's Lease is named after: `service:<Service name>`, which `locks.lease_name`
     makes `rollback-bot-service.<name>`, a name no Deployment's rollback Lease can have."""
     return f"{LOCK_PREFIX}{service}"
+
+
+def version_mark(version: str) -> str:
+    """A short fixed-size mark of a version as shown, for a button to carry: the version itself
+    comes from the cluster and may be anything, the mark is 16 hex characters."""
+    return hashlib.sha256(version.encode("utf-8", "replace")).hexdigest()[:16]
 
 
 def pods_of(endpoints: EndpointList, replicasets: Collection[str]) -> frozenset[str]:

@@ -65,6 +65,7 @@ from bot.domain.rollback.switches import (
     SwitchView,
     pods_of,
     switch_lock_key,
+    version_mark,
 )
 from bot.domain.times import format_duration, utc_now
 from bot.usecases.audit import AuditTrail, slack_step
@@ -101,6 +102,9 @@ class SwitchRequest:
     reason: str | None = None
     thread: Thread | None = None
     expected_live: str | None = None
+    # The mark (`switches.version_mark`) of the version the person saw the target colour run
+    # (None: not shown, not checked).
+    expected_version: str | None = None
 
 
 @dataclass(frozen=True)
@@ -401,11 +405,20 @@ class BlueGreenSwitches:
             shown(request.to_color, read.states.get(request.to_color)),
         )
         target = read.deployments.get(request.to_color)
+        now_running = read.states.get(request.to_color)
+        said = None
         if request.expected_live is not None and live != request.expected_live:
             said = (
                 f"the Service {spec.service} routes to {live or 'no known colour'} now, not to "
                 f"{request.expected_live} as shown"
             )
+        elif (
+            request.expected_version is not None
+            and now_running is not None
+            and version_mark(now_running.version) != request.expected_version
+        ):
+            said = f"{request.to_color} runs {now_running.version[:128]} now, not the version shown"
+        if said is not None:
             await self._audit.record(record(Step.REFUSED, detail=f"stale: {said}"), target)
             await self._show(request, spec, cluster, read, None, "refresh the stale message")
             return SwitchStart("stale", said)

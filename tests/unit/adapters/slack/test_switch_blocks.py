@@ -26,7 +26,13 @@ from bot.domain.rollback.blue_green import (
     plan_switch,
 )
 from bot.domain.rollback.models import RunInfo
-from bot.domain.rollback.switches import SwitchEnding, SwitchOutcome, SwitchView, pods_of
+from bot.domain.rollback.switches import (
+    SwitchEnding,
+    SwitchOutcome,
+    SwitchView,
+    pods_of,
+    version_mark,
+)
 from rollback_sandbox.slack.blockkit import validate_blocks, validate_view
 from tests.unit.usecases.rollback.switch_fakes import REPLICASETS, FakeCluster, deployment_json
 
@@ -91,7 +97,7 @@ def test_the_message_shows_green_live_and_offers_to_scale_blue_up() -> None:
     assert button["text"]["text"] == "Scale up blue and switch"
     assert button["action_id"] == "switch:to:blue"
     assert SwitchButton.decode(button["value"]) == SwitchButton(
-        service="web", to_color="blue", live="green"
+        service="web", to_color="blue", live="green", version=version_mark("4.1.0")
     )
 
 

@@ -15,7 +15,7 @@ from bot.domain.audit import Step
 from bot.domain.errors import ConfigError
 from bot.domain.retry import NO_WAIT
 from bot.domain.rollback.models import RunInfo
-from bot.domain.rollback.switches import SwitchEnding, SwitchOutcome
+from bot.domain.rollback.switches import SwitchEnding, SwitchOutcome, version_mark
 from bot.usecases.audit import AuditTrail
 from bot.usecases.rollback.switch import BlueGreenSwitches, SwitchRequest, SwitchStart
 from bot.usecases.rollback.switch_ports import (
@@ -167,6 +167,15 @@ async def test_a_switch_whose_service_moved_since_it_was_shown_is_stale() -> Non
     # the message clicked shows the state just read
     [(what, view)] = w.messages.shown
     assert what == "refresh" and view.routing.live_color == "blue"
+
+
+async def test_a_switch_to_a_colour_redeployed_since_it_was_shown_is_stale() -> None:
+    w = world()
+    result = await w.start("blue", expected_version=version_mark("4.0.9"))
+    assert result.outcome == "stale"
+    assert result.message == "blue runs 4.1.0 now, not the version shown"
+    assert not w.cluster.scales and not w.cluster.locks
+    assert (await w.start("blue", expected_version=version_mark("4.1.0"))).outcome == "started"
 
 
 async def test_a_reason_the_catalog_asks_for_is_required() -> None:
