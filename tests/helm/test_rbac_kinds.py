@@ -374,6 +374,11 @@ KIND_REFUSALS: list[tuple[str, dict[str, Any], tuple[str, ...]]] = [
         ("at '/catalog/services/storefront': missing properties 'blue', 'green'",),
     ),
     (
+        "BlueGreen with approvals, which its switch does not ask for",
+        _service("storefront", **BLUE_GREEN, approvals=1),
+        ("at '/catalog/services/storefront/approvals': 'not' failed",),
+    ),
+    (
         "BlueGreen naming a single workload",
         _service("storefront", **BLUE_GREEN, name="storefront"),
         ("at '/catalog/services/storefront/name': 'not' failed",),
