@@ -611,6 +611,7 @@ def outcome_message(
             f":grey_question: Lost sight of the rollback of *{escape(service)}* to "
             f"*{escape(to_version)}* {where}, after {took}: {escape(clip(cause, 1500))}.\n"
             f"The rollout itself may well go on: check with `{target.status_command}`."
+            f"{_stuck_pod_hint(kind, namespace, last)}"
         )
         return section_message(
             f"Lost sight of the rollback of {service} to {to_version}: {clip(cause, 200)}", body
@@ -623,9 +624,24 @@ def outcome_message(
     body = (
         f":x: Rollback of *{escape(service)}* to *{escape(to_version)}* failed after {took}: "
         f"{escape(clip(cause, 1500))}{counts}.\n{next_steps}"
+        f"{_stuck_pod_hint(kind, namespace, last)}"
     )
     return section_message(
         f"Rollback of {service} to {to_version} failed: {clip(cause, 200)}", body
+    )
+
+
+def _stuck_pod_hint(kind: WorkloadKind, namespace: str, last: Progress | None) -> str:
+    """A StatefulSet short of ready pods replaces no more of them: a pod of the bad version that
+    never becomes ready holds the rollback until it is deleted (Kubernetes' forced rollback)."""
+    if kind is not WorkloadKind.STATEFULSET or last is None or last.ready >= last.desired:
+        return ""
+    return (
+        "\nA StatefulSet replaces its pods one at a time, each once the one before is ready: a "
+        "pod of the bad version that never becomes ready stops it here. Delete that pod "
+        f"(`kubectl -n {namespace} get pods -L controller-revision-hash`, then "
+        f"`kubectl -n {namespace} delete pod &lt;pod&gt;`); Kubernetes recreates it at the "
+        "rolled-back revision and the rollout goes on."
     )
 
 
