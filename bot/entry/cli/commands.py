@@ -88,6 +88,8 @@ class RollbackOptions:
 
 
 WITH_CONTROLLER_REVISIONS = (WorkloadKind.STATEFULSET, WorkloadKind.DAEMONSET)
+# The kinds whose revisions are ReplicaSets, each with its own pods to count.
+COUNTED = (WorkloadKind.DEPLOYMENT, WorkloadKind.ROLLOUT)
 
 
 def _ago(when: datetime | None, now: datetime) -> str:
@@ -257,7 +259,8 @@ class Cli:
                 Text(plain(r.version)),
                 Text("\n".join(plain(f"{c.name}={c.image}") for c in r.containers)),
                 _ago(history.went_out_of(r), now),
-                f"{r.ready_replicas}/{r.replicas}",
+                # A ControllerRevision counts no pods of its own.
+                f"{r.ready_replicas}/{r.replicas}" if history.deployment.kind in COUNTED else "-",
                 Text(plain(r.change_cause or "")),
             )
         table.caption = "* deployed now"

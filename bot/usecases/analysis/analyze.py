@@ -40,8 +40,8 @@ from bot.domain.analysis.series import Combine, Series, by_interval, total, wors
 from bot.domain.analysis.signals import Signal, Volume
 from bot.domain.analysis.verdict import Analysis, Tally, VerdictKind
 from bot.domain.analysis.versions import pod_template_hash, replaced
-from bot.domain.errors import MetricsUnavailable, RollbackBotError
-from bot.domain.rollback.models import History, Revision
+from bot.domain.errors import MetricsUnavailable, RollbackBotError, RollbackRefused
+from bot.domain.rollback.models import History, Revision, WorkloadKind
 from bot.domain.times import format_duration, utc_now
 from bot.usecases.analysis.ports import Clusters, Metrics, MetricsSources
 
@@ -133,7 +133,14 @@ class Analyzer:
 
     def configuration(self, ref: ServiceRef) -> tuple[AutoRollbackConfig, str]:
         """The service's `auto_rollback` block (the defaults without one) and its Prometheus'
-        URL; NoPrometheus when none is known."""
+        URL; NoPrometheus when none is known. Only a Deployment is judged: the analysis tells
+        its revisions' pods apart by their ReplicaSets' pod-template-hash."""
+        if ref.kind is not WorkloadKind.DEPLOYMENT or ref.blue_green is not None:
+            what = "a blue-green service" if ref.blue_green is not None else f"a {ref.kind}"
+            raise RollbackRefused(
+                f"{ref.name} is {what}: the analysis judges Deployments only (it tells a "
+                "revision's pods by their ReplicaSet's pod-template-hash)"
+            )
         block = ref.entry.auto_rollback if ref.entry is not None else None
         if block is None:
             if not self._default_url:

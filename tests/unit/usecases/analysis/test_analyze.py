@@ -24,7 +24,7 @@ from bot.domain.analysis.config import AutoRollbackConfig, PrometheusConfig
 from bot.domain.analysis.report import Report
 from bot.domain.analysis.series import Point, Series
 from bot.domain.analysis.verdict import VerdictKind
-from bot.domain.errors import MetricsUnavailable
+from bot.domain.errors import MetricsUnavailable, RollbackRefused
 from bot.domain.rollback.models import History
 from bot.usecases.analysis.analyze import Analyzer, NoPrometheus, UnknownRevision
 from tests.builders import deployment, replicaset, template
@@ -407,3 +407,27 @@ async def test_nan_from_prometheus_is_no_data_not_zero() -> None:
     errors = report.signals[0]
     assert errors.evidence.new == "no data"
     assert math.isnan(errors.new_points[0][1])
+
+
+@pytest.mark.parametrize(
+    ("entry", "said"),
+    [
+        ({"kind": "StatefulSet", "name": "orders-db"}, "is a StatefulSet"),
+        (
+            {
+                "kind": "BlueGreen",
+                "service": "web",
+                "selector_key": "color",
+                "blue": "web-blue",
+                "green": "web-green",
+            },
+            "is a blue-green service",
+        ),
+    ],
+)
+def test_only_a_deployment_is_analysed(entry: dict[str, Any], said: str) -> None:
+    found = ServiceEntry.model_validate({"namespace": "shop", **entry})
+    other = ServiceRef("other", "shop", found.deployment, None, found, found.workload_kind)
+    judge, _sources = analyzer(FakePrometheus(), default_url="http://prometheus:9090")
+    with pytest.raises(RollbackRefused, match=f"{said}: the analysis judges Deployments only"):
+        judge.configuration(other)
