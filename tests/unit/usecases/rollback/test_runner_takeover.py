@@ -12,7 +12,7 @@ import pytest
 from bot.domain.audit import Step
 from bot.domain.errors import ClusterError
 from bot.domain.retry import NO_WAIT
-from bot.domain.rollback.models import RunInfo
+from bot.domain.rollback.models import RunInfo, WorkloadKind
 from bot.usecases.rollback import runner as runner_module
 from bot.usecases.rollback.takeover import Takeover
 from tests.builders import OneCluster
@@ -211,3 +211,30 @@ async def test_a_run_told_here_is_not_picked_up_again_when_its_unlock_failed(
     assert world.reporter.kinds().count("finished") == 1
     assert "take over" not in [what for what, _, _ in world.cluster.locks]
     assert world.cluster.locks.count(("release", "checkout", ME)) == 2 * releases
+
+
+async def test_the_scan_takes_a_run_of_another_kind_only_for_that_kind() -> None:
+    # A StatefulSet's run names its kind in the Lease: the scan picks it up as that kind, and
+    # the catalog's Deployment of the same name is not it.
+    sts = dataclasses.replace(TARGET, kind=WorkloadKind.STATEFULSET)
+    left = dataclasses.replace(LEFT, kind=WorkloadKind.STATEFULSET)
+    only_the_deployment = World(FakeCluster(after(), left=left))
+    takeover = Takeover(
+        OneCluster(only_the_deployment.cluster),
+        only_the_deployment.runner,
+        {TARGET: "checkout"},
+        me=ME,
+        interval=1.0,
+    )
+    assert await takeover.scan() == 0
+    world = World(FakeCluster(after(), left=left))
+    takeover = Takeover(
+        OneCluster(world.cluster), world.runner, {sts: "orders"}, me=ME, interval=1.0
+    )
+    assert await takeover.scan() == 1
+    assert world.cluster.locks[0] == ("take over", "statefulset:checkout", ME)
+    for _ in range(200):
+        if world.runner.running(sts) is None:
+            break
+        await asyncio.sleep(0.01)
+    assert world.runner.running(sts) is None
