@@ -7,17 +7,16 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 import sys
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from pydantic import ValidationError
 
 from bot.adapters.kube.clusters import ClusterRegistry
 from bot.config.catalog import Catalog
-from bot.config.settings import Settings, describe_invalid, load_settings
+from bot.config.settings import describe_invalid, load_settings
 from bot.domain.errors import RollbackBotError
+from bot.entry.cli.audit_trail import AUDIT_FLUSH_SECONDS, audit_file, audit_store
 from bot.entry.cli.commands import Cli, RollbackOptions
 from bot.entry.cli.switch_args import blue_green_asked
 from bot.entry.cli.text import plain
@@ -25,22 +24,11 @@ from bot.usecases.rollback.engine import RollbackEngine
 
 if TYPE_CHECKING:
     from bot.adapters.audit import ClusterStoreSink
-    from bot.adapters.kube.audit_store import ClusterAuditStore
     from bot.usecases.audit import AuditTrail
     from bot.usecases.rollback.gitops import GitopsGuard
 
 RED_ERROR = "\033[31merror:\033[0m"
 ERROR_LIMIT = 2000  # one sentence, but it may carry several values from outside
-
-
-def audit_file() -> Path:
-    """Where the CLI appends its audit trail: $ROLLBACK_BOT_AUDIT_FILE, else the user's state
-    directory (XDG), one JSON object a line."""
-    given = os.environ.get("ROLLBACK_BOT_AUDIT_FILE")
-    if given:
-        return Path(given)
-    state = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
-    return Path(state) / "rollback-bot" / "audit.jsonl"
 
 
 class _PlainLogLines(logging.Formatter):
@@ -73,23 +61,6 @@ def _error(text: str) -> None:
     label = RED_ERROR if sys.stderr.isatty() else "error:"
     # Errors carry names and values from the cluster and the catalog: no terminal controls.
     sys.stderr.write(f"{label} {plain(text, ERROR_LIMIT)}\n")
-
-
-# How long the CLI waits, at its end, for audit records still on their way to the cluster.
-AUDIT_FLUSH_SECONDS = 15.0
-
-
-def _audit_store(registry: ClusterRegistry, settings: Settings) -> ClusterAuditStore:
-    """The audit trail in the cluster: the bot's namespace on the current context's cluster."""
-    from bot.adapters.kube.audit_store import ClusterAuditStore
-    from bot.adapters.kube.client import service_account_namespace
-    from bot.entry.cli.audit import audit_namespace
-
-    return ClusterAuditStore(
-        registry.cluster(None).kube,
-        audit_namespace(settings, service_account_namespace()),
-        retention_days=settings.audit_retention_days,
-    )
 
 
 async def run_cli(args: argparse.Namespace) -> int:
@@ -136,7 +107,8 @@ async def run_cli(args: argparse.Namespace) -> int:
             from bot.usecases.audit import AuditReader
 
             reader = AuditReader(
-                _audit_store(registry, settings), retention_days=settings.audit_retention_days
+                audit_store(registry, settings),
+                retention_days=settings.audit_retention_days,
             )
             return await show_audit(catalog, reader, args.service, args.since, args.output)
         # Only a rollback needs the runner, its audit trail and the terminal's live bar.
@@ -149,7 +121,7 @@ async def run_cli(args: argparse.Namespace) -> int:
         reporter = ConsoleReporter()
         # The bot's audit trail in the cluster too, when these credentials may write it; when
         # they may not, that is said once and the local file keeps the record.
-        store_sink = ClusterStoreSink(_audit_store(registry, settings), fallback=str(audit_file()))
+        store_sink = ClusterStoreSink(audit_store(registry, settings), fallback=str(audit_file()))
         audit = AuditTrail(
             [JsonFileSink(audit_file()), KubernetesEventSink(registry, me), store_sink]
         )

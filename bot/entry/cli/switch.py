@@ -37,8 +37,8 @@ from bot.domain.rollback.blue_green import (
 from bot.domain.rollback.models import RunInfo, Thread
 from bot.domain.rollback.switches import SwitchEnding, SwitchOutcome, SwitchView
 from bot.domain.times import format_duration
+from bot.entry.cli.audit_trail import AUDIT_FLUSH_SECONDS, audit_file, audit_store
 from bot.entry.cli.commands import EXIT_OK, UsageError, cli_actor, plain_console
-from bot.entry.cli.main import AUDIT_FLUSH_SECONDS, _audit_store, audit_file
 from bot.entry.cli.text import plain
 from bot.usecases.audit import AuditTrail
 from bot.usecases.rollback.runner import replica_id
@@ -205,7 +205,7 @@ async def run_switch(
     clusters = BlueGreenClusterRegistry(registry)
     me = f"cli@{replica_id()}"
     reporter = ConsoleSwitchReporter(console)
-    store_sink = ClusterStoreSink(_audit_store(registry, settings), fallback=str(audit_file()))
+    store_sink = ClusterStoreSink(audit_store(registry, settings), fallback=str(audit_file()))
     audit = AuditTrail([JsonFileSink(audit_file()), KubernetesEventSink(registry, me), store_sink])
     timeout = getattr(args, "timeout", None) or 300.0
     switches = BlueGreenSwitches(
