@@ -53,16 +53,21 @@ class AuditKey:
     namespace: str
     deployment: str
     context: str | None = None
+    # Another kind than a Deployment ("StatefulSet", "BlueGreen"…): its records are its own,
+    # apart from a Deployment of the same name.
+    kind: str | None = None
 
     @classmethod
     def of(cls, record: AuditRecord) -> AuditKey:
-        return cls(record.namespace, record.deployment, record.context)
+        return cls(record.namespace, record.deployment, record.context, record.kind)
 
     @property
     def label(self) -> str:
         """The target's label value: a digest (label values are at most 63 characters, and
         a context name may hold anything)."""
         text = f"{self.context or ''}\n{self.namespace}\n{self.deployment}"
+        if self.kind is not None:
+            text += f"\n{self.kind}"
         return hashlib.sha256(text.encode("utf-8")).hexdigest()[:32]
 
     def __str__(self) -> str:
@@ -99,7 +104,7 @@ def object_name(key: AuditKey, day: date, part: int) -> str:
         raise ValueError(f"part {part} of a day: at most {MAX_PARTS_PER_DAY}")
     head = f"{PREFIX}-{day:%Y%m%d}-{part}"
     readable = f"{head}.{key.namespace}.{key.deployment}"
-    if key.context is None and len(readable) <= MAX_NAME:
+    if key.context is None and key.kind is None and len(readable) <= MAX_NAME:
         return readable
     return f"{head}.{key.label}"
 

@@ -16,6 +16,7 @@ from bot.domain.audit import AuditRecord, Step
 from bot.domain.audit_store import DEFAULT_RETENTION_DAYS, AuditKey, days_back, newest_first
 from bot.domain.errors import RollbackBotError
 from bot.domain.rollback.models import Deployment, WorkloadKind
+from bot.domain.rollback.switches import BLUE_GREEN_KIND
 from bot.domain.times import utc_now
 
 log = logging.getLogger(__name__)
@@ -50,7 +51,7 @@ def slack_step(step: Step, ref: ServiceRef, user: str, at: datetime, **details: 
         via="Slack",
         at=at,
         context=ref.context,
-        kind=ref.kind.value if ref.kind is not WorkloadKind.DEPLOYMENT else None,
+        kind=_kind_of(ref),
         **details,
     )
 
@@ -85,7 +86,7 @@ class AuditReader:
 
     async def read(self, ref: ServiceRef, since: timedelta) -> list[AuditRecord]:
         now = self._now()
-        key = AuditKey(ref.namespace, ref.deployment, ref.context)
+        key = AuditKey(ref.namespace, ref.deployment, ref.context, _kind_of(ref))
         records = await self._store.read(key, days_back(since, now, self._retention_days))
         return newest_first([r for r in records if r.at >= now - since])
 
@@ -121,3 +122,10 @@ class AuditRetention:
                         ", ".join(deleted),
                     )
             await asyncio.sleep(self._interval)
+
+
+def _kind_of(ref: ServiceRef) -> str | None:
+    """The kind its records carry: none for a Deployment, "BlueGreen" for a switched Service."""
+    if ref.blue_green is not None:
+        return BLUE_GREEN_KIND
+    return None if ref.kind is WorkloadKind.DEPLOYMENT else ref.kind.value

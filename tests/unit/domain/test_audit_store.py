@@ -207,3 +207,13 @@ def test_what_is_not_a_record_is_left_out(line: str) -> None:
 def test_newest_first() -> None:
     old, new = record(at=NOW - timedelta(hours=1)), record(at=NOW)
     assert layout.newest_first([old, new]) == [new, old]
+
+
+def test_another_kind_of_the_same_name_keeps_records_of_its_own() -> None:
+    day = date(2026, 11, 27)
+    sts = AuditKey("shop", "checkout", kind="StatefulSet")
+    assert sts.label != CHECKOUT.label
+    assert layout.object_name(sts, day, 0) == f"rollback-bot-audit-20261127-0.{sts.label}"
+    assert layout.object_name(sts, day, 0) != layout.object_name(CHECKOUT, day, 0)
+    assert AuditKey.of(record(kind="StatefulSet")) == sts
+    assert AuditKey.of(record()) == CHECKOUT  # a Deployment's records stay where they were
