@@ -67,7 +67,6 @@ from bot.domain.rollback.versions import containers_of, version_of
 from bot.domain.times import parse_time
 
 ROLLOUT_KIND = "Rollout"
-ROLLOUT_API_VERSION = "argoproj.io/v1alpha1"
 REVISION_ANNOTATION = "rollout.argoproj.io/revision"
 HASH_LABEL = "rollouts-pod-template-hash"
 JSON_PATCH: Final = "application/json-patch+json"

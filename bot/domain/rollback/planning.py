@@ -10,7 +10,7 @@ import copy
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 from bot.domain.errors import RollbackRefused
 from bot.domain.rollback import argo_rollouts
@@ -22,6 +22,7 @@ from bot.domain.rollback.models import (
     BOT_ANNOTATION_PREFIX,
     CHANGE_CAUSE_ANNOTATION,
     POD_TEMPLATE_HASH_LABEL,
+    Deployment,
     History,
     JsonDict,
     Revision,
@@ -273,6 +274,52 @@ def _guarded(plan: RollbackPlan, history: History, *, override: bool) -> Rollbac
     return replace(plan, overridden=block.reason)
 
 
+class _Undo(Protocol):
+    """What kubectl's undo of a StatefulSet or DaemonSet and the Argo plugin's undo both
+    decide, in the fields a `RollbackPlan` takes from them."""
+
+    @property
+    def from_revision(self) -> int | None: ...
+
+    @property
+    def from_version(self) -> str: ...
+
+    @property
+    def changes(self) -> tuple[TemplateChange, ...]: ...
+
+    @property
+    def resource_version(self) -> str: ...
+
+    @property
+    def generation(self) -> int: ...
+
+
+def _skipping(
+    workload: Deployment,
+    undo: _Undo,
+    target: Revision,
+    *,
+    warnings: tuple[str, ...] = (),
+    update_strategy: str = "",
+) -> RollbackPlan:
+    """The plan of an undo another module decided, before its patch (a skip until it has one)."""
+    return RollbackPlan(
+        action="skip",
+        namespace=workload.namespace,
+        name=workload.name,
+        from_revision=undo.from_revision,
+        from_version=undo.from_version,
+        target=target,
+        changes=undo.changes,
+        patch=(),
+        resource_version=undo.resource_version,
+        generation=undo.generation,
+        kind=workload.kind,
+        warnings=warnings,
+        update_strategy=update_strategy,
+    )
+
+
 def _plan_workload_undo(
     history: History,
     to_revision: int | None,
@@ -292,20 +339,8 @@ def _plan_workload_undo(
         (r for r in history.revisions if r.replicaset == undo.target.name),
         as_revision(undo.target, current=False),
     )
-    plan = RollbackPlan(
-        action="skip",
-        namespace=workload.namespace,
-        name=workload.name,
-        from_revision=undo.from_revision,
-        from_version=undo.from_version,
-        target=target,
-        changes=undo.changes,
-        patch=(),
-        resource_version=undo.resource_version,
-        generation=undo.generation,
-        kind=kind,
-        warnings=undo.warnings,
-        update_strategy=undo.update_strategy,
+    plan = _skipping(
+        workload, undo, target, warnings=undo.warnings, update_strategy=undo.update_strategy
     )
     if undo.action == "skip":
         return plan
@@ -350,20 +385,7 @@ def _plan_rollout_undo(
     target = next(
         (r for r in history.revisions if r.replicaset == undo.target.replicaset), undo.target
     )
-    plan = RollbackPlan(
-        action="skip",
-        namespace=rollout.namespace,
-        name=rollout.name,
-        from_revision=undo.from_revision,
-        from_version=undo.from_version,
-        target=target,
-        changes=undo.changes,
-        patch=(),
-        resource_version=undo.resource_version,
-        generation=undo.generation,
-        kind=WorkloadKind.ROLLOUT,
-        update_strategy=rollout.update_strategy,
-    )
+    plan = _skipping(rollout, undo, target, update_strategy=rollout.update_strategy)
     if undo.action == "skip":
         return plan
     plan = _guarded(plan, history, override=override)

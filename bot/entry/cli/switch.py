@@ -39,6 +39,7 @@ from bot.domain.rollback.switches import SwitchEnding, SwitchOutcome, SwitchView
 from bot.domain.times import format_duration
 from bot.entry.cli.audit_trail import AUDIT_FLUSH_SECONDS, audit_file, audit_store
 from bot.entry.cli.commands import EXIT_OK, UsageError, cli_actor, plain_console
+from bot.entry.cli.switch_args import SWITCH_TIMEOUT
 from bot.entry.cli.text import plain
 from bot.usecases.audit import AuditTrail
 from bot.usecases.rollback.runner import replica_id
@@ -207,7 +208,7 @@ async def run_switch(
     reporter = ConsoleSwitchReporter(console)
     store_sink = ClusterStoreSink(audit_store(registry, settings), fallback=str(audit_file()))
     audit = AuditTrail([JsonFileSink(audit_file()), KubernetesEventSink(registry, me), store_sink])
-    timeout = getattr(args, "timeout", None) or 300.0
+    timeout = getattr(args, "timeout", None) or SWITCH_TIMEOUT
     switches = BlueGreenSwitches(
         clusters,
         audit,
